@@ -24,6 +24,11 @@ class DropPath(nn.Module):
         return x * mask / keep
 
 
+def linear_rates(last: float, n: int) -> list:
+    """n stochastic-depth rates rising linearly from 0 to `last` (plain floats: works under a meta device)."""
+    return [last * i / (n - 1) if n > 1 else 0.0 for i in range(n)]
+
+
 def init_weights(module: nn.Module) -> None:
     """The released SegFormer initialisation: truncated normal linears, He-normal (fan-out) convs."""
     if isinstance(module, nn.Linear):

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .common import ConvBNReLU, DropPath, init_weights, pad_to_multiple
+from .common import ConvBNReLU, DropPath, init_weights, linear_rates, pad_to_multiple
 
 POS_ENCODINGS = ("mixffn", "learned", "none")
 ATTENTION_PATHS = ("sdpa", "explicit")
@@ -195,7 +195,7 @@ class MixVisionTransformer(nn.Module):
     def __init__(self, cfg: SegFormerConfig):
         super().__init__()
         self.cfg = cfg
-        dpr = torch.linspace(0, cfg.drop_path_rate, sum(cfg.depths)).tolist()
+        dpr = linear_rates(cfg.drop_path_rate, sum(cfg.depths))
         start = 0
         for i in range(4):
             cin = cfg.in_channels if i == 0 else cfg.embed_dims[i - 1]

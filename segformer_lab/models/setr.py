@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .common import ConvBNReLU, DropPath, init_weights, pad_to_multiple
+from .common import ConvBNReLU, DropPath, init_weights, linear_rates, pad_to_multiple
 
 SETR_DECODERS = ("naive", "pup", "mla")
 
@@ -108,7 +108,7 @@ class VisionTransformer(nn.Module):
         grid = [s // cfg.patch_size for s in cfg.img_size]
         self.pos_embed = nn.Parameter(torch.zeros(1, cfg.embed_dim, *grid))
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
-        dpr = torch.linspace(0, cfg.drop_path_rate, cfg.depth).tolist()
+        dpr = linear_rates(cfg.drop_path_rate, cfg.depth)
         self.blocks = nn.ModuleList(ViTBlock(cfg.embed_dim, cfg.num_heads, cfg.mlp_ratio, p, cfg.layer_norm_eps)
                                     for p in dpr)
         self.norm = nn.LayerNorm(cfg.embed_dim, eps=cfg.layer_norm_eps)

@@ -1,0 +1,95 @@
+"""Benchmark: SegFormer-B0 inference at 512x512, ours against transformers' implementation, same weights.
+
+Builds a randomly initialised `transformers.SegformerForSemanticSegmentation` (B0, 150 classes) offline,
+saves it, loads it with `segformer_lab.from_pretrained`, checks that both give the same logits, then times
+the two in turn (A B A B ...) and prints each median and the per-pair ratio transformers / ours.
+Appends one row to results/bench_vs_transformers.csv. Needs the `hf` extra (transformers, safetensors).
+
+    python benchmarks/bench_vs_transformers.py --size 512 --repeats 20
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from segformer_lab.checkpoints import from_pretrained
+from segformer_lab.results import provenance, write_csv
+
+COLUMNS = ["benchmark", "variant", "height", "width", "batch", "threads", "repeats", "ours_ms", "transformers_ms",
+           "ratio_transformers_over_ours", "ratio_min", "ratio_max", "max_abs_diff", "transformers_version",
+           "transformers_attention", "git_commit", "torch_version", "device", "date"]
+
+
+def timed(fn, x, device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    fn(x)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return (time.perf_counter() - t0) * 1e3
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=512, help="input side (default 512)")
+    parser.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
+    parser.add_argument("--repeats", type=int, default=20, help="timed pairs (default 20)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed pairs first (default 3)")
+    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    parser.add_argument("--out", default="results/bench_vs_transformers.csv", help="CSV to append to")
+    args = parser.parse_args(argv)
+
+    import transformers
+    from transformers import SegformerConfig, SegformerForSemanticSegmentation
+
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    theirs = SegformerForSemanticSegmentation(SegformerConfig(num_labels=150)).eval()
+    with tempfile.TemporaryDirectory() as tmp:
+        theirs.save_pretrained(tmp)
+        ours = from_pretrained(tmp).eval()
+    theirs, ours = theirs.to(device), ours.to(device)
+    x = torch.randn(args.batch, 3, args.size, args.size, device=device)
+
+    with torch.inference_mode():
+        diff = (theirs(pixel_values=x).logits - ours(x)).abs().max().item()
+        if diff > 1e-3:
+            raise SystemExit(f"outputs disagree: max |difference| {diff:.3g} > 1e-3")
+        run_theirs = lambda t: theirs(pixel_values=t).logits  # noqa: E731
+        pairs = []
+        for i in range(args.warmup + args.repeats):
+            t_ours, t_theirs = timed(ours, x, device), timed(run_theirs, x, device)
+            if i >= args.warmup:
+                pairs.append((t_ours, t_theirs))
+    ours_ms = statistics.median(p[0] for p in pairs)
+    theirs_ms = statistics.median(p[1] for p in pairs)
+    ratios = [t / o for o, t in pairs]
+    print(f"SegFormer-B0, {args.size}x{args.size}, batch {args.batch}, {device}, {torch.get_num_threads()} threads")
+    print(f"  outputs agree: max |difference| = {diff:.2e}")
+    print(f"  ours          median {ours_ms:8.1f} ms")
+    print(f"  transformers  median {theirs_ms:8.1f} ms  ({transformers.__version__}, "
+          f"attention {theirs.config._attn_implementation})")
+    print(f"  transformers / ours: median {statistics.median(ratios):.2f}x "
+          f"(min {min(ratios):.2f}, max {max(ratios):.2f}) over {len(pairs)} pairs")
+
+    row = {"benchmark": "b0_inference_vs_transformers", "variant": "segformer_b0", "height": args.size,
+           "width": args.size, "batch": args.batch, "threads": torch.get_num_threads(), "repeats": args.repeats,
+           "ours_ms": ours_ms, "transformers_ms": theirs_ms, "ratio_transformers_over_ours": statistics.median(ratios),
+           "ratio_min": min(ratios), "ratio_max": max(ratios), "max_abs_diff": diff,
+           "transformers_version": transformers.__version__,
+           "transformers_attention": theirs.config._attn_implementation, **provenance(args.device)}
+    out = Path(args.out)
+    rows = list(csv.DictReader(out.open())) if out.is_file() else []
+    write_csv(out, rows + [row], COLUMNS)
+    print(f"appended to {out}")
+
+
+if __name__ == "__main__":
+    main()

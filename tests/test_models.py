@@ -1,0 +1,189 @@
+"""Shapes at odd sizes for every variant, gradients to every parameter, ablation switches, determinism."""
+import math
+
+import pytest
+import torch
+
+from segformer_lab import VARIANTS, build_model, upsample_logits
+from segformer_lab.models.cnn import DeepLabV3
+from segformer_lab.models.segformer import stage_grid
+from segformer_lab.models.setr import SETR
+
+TINY = [n for n in VARIANTS if "tiny" in n]
+# Every ablation switch of SegFormerConfig, on the tiny model.
+ABLATIONS = {
+    "released": {},
+    "learned_pe": {"pos_encoding": "learned", "pe_train_size": (64, 64)},
+    "no_pe": {"pos_encoding": "none"},
+    "non_overlapping": {"overlap_patch_embed": False},
+    "full_attention": {"sr_ratios": (1, 1, 1, 1)},
+    "aggressive_sr": {"sr_ratios": (16, 8, 4, 2)},
+    "paper_mlp_ratios": {"mlp_ratios": (8, 8, 4, 4)},
+    "s4_only": {"decoder_stages": (4,)},
+    "s4_no_fuse": {"decoder_stages": (4,), "decoder_fuse": False},
+    "explicit_attention": {"attention": "explicit"},
+    "decoder_width": {"decoder_dim": 48},
+}
+
+
+def expected_shape(model, h, w):
+    k = model.config.num_classes
+    if isinstance(model, DeepLabV3):
+        s = model.config.output_stride
+        return (k, math.ceil(h / s), math.ceil(w / s))
+    if isinstance(model, SETR):
+        return (k, h, w)
+    return (k, math.ceil(h / 4), math.ceil(w / 4))
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_every_variant_97x131(name):
+    model = build_model(name, 5).eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, 97, 131))
+    assert out.shape == (1, *expected_shape(model, 97, 131))
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("ablation", list(ABLATIONS))
+@pytest.mark.parametrize("size", [(97, 131), (64, 64), (130, 67)])
+def test_segformer_ablations_shapes(ablation, size):
+    model = build_model("segformer_tiny", 3, **ABLATIONS[ablation]).eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, 3, *size))
+    assert out.shape == (2, 3, math.ceil(size[0] / 4), math.ceil(size[1] / 4))
+
+
+def _assert_every_parameter_gets_gradient(model, size=(65, 97)):
+    model.train()
+    x = torch.randn(2, 3, *size)
+    out = model(x)
+    loss = upsample_logits(out, size).logsumexp(dim=1).mean() + out.pow(2).mean()
+    loss.backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None, f"{name} received no gradient"
+        assert torch.isfinite(p.grad).all(), f"{name} has a non-finite gradient"
+        assert p.grad.abs().sum() > 0, f"{name} has an all-zero gradient"
+
+
+@pytest.mark.parametrize("name", TINY)
+def test_gradient_reaches_every_parameter(name):
+    _assert_every_parameter_gets_gradient(build_model(name, 4))
+
+
+@pytest.mark.parametrize("ablation", list(ABLATIONS))
+def test_gradient_reaches_every_parameter_ablations(ablation):
+    _assert_every_parameter_gets_gradient(build_model("segformer_tiny", 4, drop_path_rate=0.0, **ABLATIONS[ablation]))
+
+
+def test_gradient_reaches_every_parameter_b0():
+    _assert_every_parameter_gets_gradient(build_model("segformer_b0", 4), size=(64, 96))
+
+
+def test_folded_decoder_equals_released_order():
+    model = build_model("segformer_b0", 7).eval()
+    with torch.no_grad():
+        bn = model.decode_head.linear_fuse.bn
+        bn.running_mean.normal_()
+        bn.running_var.uniform_(0.5, 2.0)
+        x = torch.randn(2, 3, 97, 131)
+        folded = model(x)
+        model.decode_head.fold = False
+        released = model(x)
+    assert torch.allclose(folded, released, atol=1e-5, rtol=1e-4)
+
+
+def test_sdpa_equals_explicit_attention_and_maps_are_returned():
+    torch.manual_seed(1)
+    a = build_model("segformer_b0", 7).eval()
+    torch.manual_seed(1)
+    b = build_model("segformer_b0", 7, attention="explicit").eval()
+    x = torch.randn(1, 3, 97, 131)
+    with torch.no_grad():
+        assert torch.allclose(a(x), b(x), atol=1e-5)
+        feats, maps = a.backbone(x, need_weights=True)
+    cfg = a.config
+    assert len(maps) == sum(cfg.depths)
+    grids = [(stage_grid(97, i), stage_grid(131, i)) for i in range(1, 5)]
+    first = maps[0]  # stage 1, block 0: (B, heads, N, N / R)
+    h, w = grids[0]
+    r = cfg.sr_ratios[0]
+    assert first.shape == (1, cfg.num_heads[0], h * w, (h // r) * (w // r))
+    assert torch.allclose(first.sum(-1), torch.ones(()), atol=1e-5)
+    assert [f.shape[-2:] for f in feats] == [torch.Size(g) for g in grids]
+
+
+def test_learned_pe_made_for_training_size_and_interpolated():
+    model = build_model("segformer_tiny", 3, pos_encoding="learned", pe_train_size=(96, 128)).eval()
+    for i in range(1, 5):
+        pos = getattr(model.backbone, f"pos_embed{i}")
+        assert pos.shape[-2:] == (stage_grid(96, i), stage_grid(128, i))
+        assert model.backbone.block1[0].mlp.dwconv is None
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, 200, 72))  # another size: the embedding is resized
+    assert out.shape == (1, 3, 50, 18)
+    # The embedding matters: changing it changes the output.
+    with torch.no_grad():
+        x = torch.randn(1, 3, 96, 128)
+        before = model(x)
+        model.backbone.pos_embed1.add_(1.0)
+        assert not torch.allclose(before, model(x))
+
+
+def test_non_overlapping_patch_embed_uses_kernel_equal_stride():
+    model = build_model("segformer_tiny", 3, overlap_patch_embed=False)
+    assert model.backbone.patch_embed1.proj.kernel_size == (4, 4)
+    assert model.backbone.patch_embed1.proj.padding == (0, 0)
+    assert model.backbone.patch_embed2.proj.kernel_size == (2, 2)
+
+
+def test_sr_ratio_one_has_no_reduction():
+    model = build_model("segformer_tiny", 3, sr_ratios=(1, 1, 1, 1))
+    assert not any(name.endswith("attn.sr.weight") for name, _ in model.named_parameters())
+
+
+def test_deeplab_output_stride_16_and_setr_mla_layers():
+    model = build_model("deeplabv3_tiny", 3, output_stride=16).eval()
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 97, 131)).shape == (1, 3, 7, 9)
+    assert build_model("setr_mla_tiny", 3).config.mla_layers == (1, 2, 3, 4)
+    assert VARIANTS["setr_mla_vit_l"]().mla_layers == (6, 12, 18, 24)
+
+
+def test_same_seed_same_model_and_outputs():
+    torch.manual_seed(123)
+    a = build_model("segformer_tiny", 5)
+    torch.manual_seed(123)
+    b = build_model("segformer_tiny", 5)
+    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert ka == kb and torch.equal(va, vb)
+    x = torch.randn(2, 3, 64, 80)
+    a.eval(), b.eval()
+    with torch.no_grad():
+        assert torch.equal(a(x), b(x))
+    torch.manual_seed(124)
+    c = build_model("segformer_tiny", 5)
+    assert not torch.equal(a.backbone.patch_embed1.proj.weight, c.backbone.patch_embed1.proj.weight)
+
+
+def test_unknown_variant_lists_valid_ones():
+    with pytest.raises(KeyError, match="segformer_b9.*segformer_b0"):
+        build_model("segformer_b9")
+
+
+def test_unknown_override_lists_fields():
+    with pytest.raises(TypeError, match=r"\['sr_ratio'\].*sr_ratios"):
+        build_model("segformer_b0", 10, sr_ratio=(1, 1, 1, 1))
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"pos_encoding": "sinusoidal"}, "pos_encoding='sinusoidal'"),
+    ({"attention": "flash"}, "attention='flash'"),
+    ({"depths": (2, 2, 2)}, "depths must have 4 entries"),
+    ({"decoder_stages": (5,)}, "decoder_stages"),
+    ({"decoder_fuse": False}, "decoder_fuse=False needs a single decoder stage"),
+    ({"num_heads": (3, 2, 5, 8)}, "stage 1 has 32 channels, not divisible by 3 heads"),
+])
+def test_bad_config_values(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        build_model("segformer_b0", 10, **overrides)
