@@ -3,7 +3,11 @@ from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import importlib.util
+import inspect
+import json
+import re
 import sys
 from pathlib import Path
 
@@ -78,6 +82,58 @@ def _cmd_costs(args) -> None:
     load_experiment("model_costs").main(out=args.out)
 
 
+def field_comments(cls) -> dict:
+    """The one-line comment beside each field of a dataclass's source: {field: comment}."""
+    comments = {}
+    for line in inspect.getsource(cls).splitlines():
+        m = re.match(r"\s+(\w+): [^=]+=.*?#\s*(.*)$", line)
+        if m:
+            comments[m.group(1)] = m.group(2).replace("%", "%%")
+    return comments
+
+
+def _add_config_options(parser: argparse.ArgumentParser, cls) -> None:
+    """One option per dataclass field, its comment as help and its default shown; dict fields are set with --set."""
+    comments = field_comments(cls)
+    for f in dataclasses.fields(cls):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        flag = "--" + f.name.replace("_", "-")
+        comment = comments.get(f.name, "")
+        if isinstance(default, dict):
+            continue
+        if isinstance(default, bool):
+            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=default, help=comment)
+        elif isinstance(default, tuple):
+            parser.add_argument(flag, dest=f.name, type=type(default[0]), nargs=len(default), default=default,
+                                help=comment)
+        else:
+            parser.add_argument(flag, dest=f.name, type=type(default), default=default, help=comment)
+
+
+def _config_from_args(args, cls, **extra):
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}
+    try:
+        return cls(**{**values, **extra})
+    except ValueError as e:
+        raise SystemExit(f"error: {e}")
+
+
+def _cmd_train(args) -> None:
+    from .engine import TrainConfig, train
+    cfg = _config_from_args(args, TrainConfig, model_overrides=parse_overrides(args.set))
+    metrics = train(cfg, args.run_dir, progress=not args.quiet)
+    if metrics:
+        print(f"{args.run_dir}: mIoU {metrics['miou']:.2f}  thing mIoU {metrics['thing_miou']:.2f}  "
+              f"mAcc {metrics['macc']:.2f}  aAcc {metrics['aacc']:.2f}")
+
+
+def _cmd_evaluate(args) -> None:
+    from .engine import evaluate_run
+    metrics = evaluate_run(args.run_dir, mode=args.mode, crop=args.crop, stride=args.stride, canvas=args.canvas,
+                           zoom=args.zoom, scales=tuple(args.scales), flip=args.flip, out=args.out)
+    print(json.dumps({k: v for k, v in metrics.items() if k != "iou"}, indent=2))
+
+
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.ArgumentDefaultsHelpFormatter
     parser = argparse.ArgumentParser(prog="segformer-lab", description=__doc__, formatter_class=fmt)
@@ -101,6 +157,29 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=fmt)
     p.add_argument("--out", default=str(repo_root() / "results" / "model_costs.csv"), help="CSV to write")
     p.set_defaults(func=_cmd_costs)
+
+    from .engine import TrainConfig
+    p = sub.add_parser("train", help="train a model (resumes an interrupted run in the same directory)",
+                       formatter_class=fmt)
+    p.add_argument("run_dir", help="run directory: config.json, log.jsonl, checkpoint.pt, metrics.json, model.pt")
+    _add_config_options(p, TrainConfig)
+    p.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override a model config field")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="evaluate a finished run, optionally at another canvas, zoom or mode",
+                       formatter_class=fmt)
+    p.add_argument("run_dir", help="a run directory written by `segformer-lab train`")
+    p.add_argument("--mode", choices=["whole", "slide"], default=None, help="inference mode (default: the run's)")
+    p.add_argument("--crop", type=int, default=0, help="slide window side (0 = the training crop)")
+    p.add_argument("--stride", type=int, default=0, help="slide stride (0 = 2/3 of the window)")
+    p.add_argument("--canvas", type=int, nargs=2, default=None, metavar=("H", "W"),
+                   help="synthetic: size of each view (default: the run's val_canvas)")
+    p.add_argument("--zoom", type=float, default=None, help="synthetic: pixels per world unit (default: the run's)")
+    p.add_argument("--scales", type=float, nargs="+", default=[1.0], help="multi-scale factors")
+    p.add_argument("--flip", action="store_true", help="add horizontally flipped inputs")
+    p.add_argument("--out", default=None, help="JSON file for the metrics (default: none)")
+    p.set_defaults(func=_cmd_evaluate)
     return parser
 
 

@@ -1,0 +1,364 @@
+"""Training and evaluation engine: iteration-based, seeded, resumable, optionally distributed.
+
+A run lives in a directory: `config.json` (the TrainConfig), `log.jsonl` (one line per logged iteration),
+`checkpoint.pt` (model, optimiser, iteration and RNG states, written atomically every `checkpoint_every`
+iterations) and, at the end, `metrics.json` and `model.pt` (loadable with `from_pretrained`).
+Data order and augmentation are drawn from (seed, epoch, index), the model's randomness from a torch RNG
+saved in the checkpoint: a run killed and resumed ends with the same weights and metrics as one that was not.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from .checkpoints import _atomic_save, load_encoder_weights, save_pretrained
+from .evaluation import SegMetrics, infer, miou_over
+from .registry import build_model
+
+DATASETS = ("synthetic", "ade20k", "cityscapes", "folder")
+AUGMENTS = ("flip", "mmseg")
+
+
+@dataclass
+class TrainConfig:
+    """One training run. Defaults: SegFormer-B0 on the embedded benchmark at 128 px, a few minutes on 2 cores;
+    optimiser and schedule as the paper (AdamW 6e-5, head x10, weight decay 0.01, poly power 1, warm-up)."""
+
+    model: str = "segformer_b0"  # variant name (segformer-lab variants)
+    model_overrides: dict = field(default_factory=dict)  # config fields of the model, e.g. {"sr_ratios": [1, 1, 1, 1]}
+    dataset: str = "synthetic"  # synthetic, ade20k, cityscapes or folder
+    data_root: str = ""  # dataset root for ade20k / cityscapes / folder
+    train_split: str = ""  # split names; "" = the dataset's usual train / val split
+    val_split: str = ""
+    crop_size: int = 128  # training crop side, pixels
+    augment: str = "flip"  # "flip" (crop + flip) or "mmseg" (random resize 0.5-2, crop, flip, photometric)
+    resize_scale: tuple = (2048, 512)  # mmseg augment: the scale that ratios 0.5-2.0 multiply
+    train_scenes: int = 2000  # synthetic: number of training scenes
+    val_scenes: int = 64  # synthetic: number of validation scenes
+    val_canvas: tuple = (128, 128)  # synthetic: (H, W) of each validation view
+    val_zoom: float = 1.0  # synthetic: pixels per world unit of the validation views
+    iterations: int = 1500  # optimiser steps
+    batch_size: int = 8  # global batch (split over processes)
+    lr: float = 6e-5  # base learning rate (encoder)
+    head_lr_mult: float = 10.0  # decoder learning-rate multiplier
+    weight_decay: float = 0.01  # AdamW weight decay (none on norms, biases and position embeddings)
+    warmup_iters: int = 150  # linear warm-up (the paper: 1500 of 160k)
+    warmup_ratio: float = 1e-6  # warm-up starts at lr * warmup_ratio
+    poly_power: float = 1.0  # poly decay exponent
+    min_lr: float = 0.0  # poly decay floor
+    seed: int = 0  # seeds model init, data order, augmentation
+    checkpoint_every: int = 250  # iterations between checkpoints
+    log_every: int = 10  # iterations between log lines
+    num_workers: int = 0  # data-loading processes
+    encoder_weights: str = ""  # encoder checkpoint (ImageNet or our pretraining), "" = from scratch
+    device: str = "auto"  # "auto" (cuda if available), "cpu", "cuda", ...
+    amp: bool = True  # bf16 autocast on CUDA (ignored on the CPU)
+    eval_mode: str = "whole"  # inference mode for the final evaluation: whole or slide
+    eval_crop: int = 0  # slide window side (0 = crop_size)
+    eval_stride: int = 0  # slide stride (0 = 2/3 of the window)
+
+    def __post_init__(self):
+        for name in ("resize_scale", "val_canvas"):
+            setattr(self, name, tuple(getattr(self, name)))
+        if self.dataset not in DATASETS:
+            raise ValueError(f"TrainConfig.dataset={self.dataset!r}; expected one of {DATASETS}")
+        if self.augment not in AUGMENTS:
+            raise ValueError(f"TrainConfig.augment={self.augment!r}; expected one of {AUGMENTS}")
+        if self.eval_mode not in ("whole", "slide"):
+            raise ValueError(f"TrainConfig.eval_mode={self.eval_mode!r}; expected 'whole' or 'slide'")
+        for name in ("iterations", "batch_size", "crop_size", "checkpoint_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"TrainConfig.{name}={getattr(self, name)}; expected a positive integer")
+
+    @classmethod
+    def from_dict(cls, values: dict, source: str = "config") -> "TrainConfig":
+        """Build from a dict, rejecting unknown fields by name."""
+        valid = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(values) - set(valid))
+        if unknown:
+            raise ValueError(f"{source}: unknown TrainConfig field(s) {unknown}; valid fields: {', '.join(valid)}")
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+
+# ---------------------------------------------------------------------------------------------- data
+def open_datasets(cfg: TrainConfig):
+    """(train source, val source, class names, thing class indices) for the configured dataset."""
+    if cfg.dataset == "synthetic":
+        from .data.synthetic import SyntheticScenes
+        train = SyntheticScenes("train", cfg.train_scenes, cfg.seed, crop=cfg.crop_size)
+        val = SyntheticScenes("val", cfg.val_scenes, cfg.seed, canvas=cfg.val_canvas, zoom=cfg.val_zoom)
+    else:
+        from .data.real import open_dataset
+        if not cfg.data_root:
+            raise ValueError(f"TrainConfig.data_root is empty; dataset {cfg.dataset!r} needs its root folder")
+        default = {"ade20k": ("training", "validation"), "cityscapes": ("train", "val"), "folder": (None, None)}
+        train_split = cfg.train_split or default[cfg.dataset][0]
+        val_split = cfg.val_split or default[cfg.dataset][1]
+        train = open_dataset(cfg.dataset, cfg.data_root, train_split)
+        val = open_dataset(cfg.dataset, cfg.data_root, val_split)
+    return train, val, list(train.classes), list(train.thing_classes)
+
+
+class TrainSamples(torch.utils.data.Dataset):
+    """Training samples keyed by (epoch, index): the augmentation RNG is drawn from (seed, epoch, index)."""
+
+    def __init__(self, source, pipeline, seed: int):
+        self.source, self.pipeline, self.seed = source, pipeline, seed
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, key):
+        epoch, index = key
+        rng = np.random.default_rng([self.seed, epoch, index])
+        if getattr(self.source, "random_view", False):
+            image, mask = self.source.load(index, rng)
+        else:
+            image, mask = self.source.load(index)
+        return self.pipeline(image, mask, rng)  # -> (float32 (3, h, w) normalised, int64 (h, w))
+
+
+class IterationBatches(torch.utils.data.Sampler):
+    """Batches of (epoch, index) keys for iterations [start, stop): each epoch is a permutation drawn from
+    (seed, epoch); with several processes each takes its slice of every global batch."""
+
+    def __init__(self, n: int, batch: int, seed: int, start: int, stop: int, rank: int = 0, world: int = 1):
+        self.n, self.batch, self.seed, self.start, self.stop = n, batch, seed, start, stop
+        self.rank, self.world = rank, world
+        self._perms = {}
+
+    def _key(self, k: int) -> tuple:
+        epoch, pos = divmod(k, self.n)
+        if epoch not in self._perms:
+            self._perms = {epoch: np.random.default_rng([self.seed, epoch, 1]).permutation(self.n)}
+        return epoch, int(self._perms[epoch][pos])
+
+    def __iter__(self):
+        share = self.batch // self.world
+        for t in range(self.start, self.stop):
+            first = t * self.batch + self.rank * share
+            yield [self._key(k) for k in range(first, first + share)]
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+
+def train_pipeline_for(cfg: TrainConfig, source):
+    from .data import transforms as T
+    if cfg.augment == "mmseg":
+        return T.train_pipeline((cfg.crop_size, cfg.crop_size), cfg.resize_scale)
+    crop = [] if getattr(source, "random_view", False) else [T.RandomCrop((cfg.crop_size, cfg.crop_size))]
+    return T.Compose(crop + [T.RandomFlip(0.5), T.Normalize(), T.to_tensors])  # synthetic views are crops already
+
+
+# ---------------------------------------------------------------------------------------------- optimiser
+def param_groups(model: nn.Module, cfg: TrainConfig) -> list:
+    """AdamW groups: decoder at lr x head_lr_mult; no weight decay on norms, biases and position embeddings."""
+    groups = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        head = name.startswith("decode_head.")
+        no_decay = p.ndim <= 1 or "pos_embed" in name
+        key = (head, no_decay)
+        if key not in groups:
+            groups[key] = {"params": [], "lr_mult": cfg.head_lr_mult if head else 1.0,
+                           "weight_decay": 0.0 if no_decay else cfg.weight_decay}
+        groups[key]["params"].append(p)
+    return [groups[k] for k in sorted(groups)]
+
+
+def lr_at(it: int, cfg: TrainConfig) -> float:
+    """Base learning rate at iteration `it`: poly decay, with mmseg's linear warm-up over the first iterations."""
+    lr = (cfg.lr - cfg.min_lr) * (1 - it / cfg.iterations) ** cfg.poly_power + cfg.min_lr
+    if it < cfg.warmup_iters:
+        lr *= 1 - (1 - it / cfg.warmup_iters) * (1 - cfg.warmup_ratio)
+    return lr
+
+
+# ---------------------------------------------------------------------------------------------- training
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _dist_info() -> tuple:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def _save_checkpoint(path: Path, model, optimizer, it: int, cfg: TrainConfig, rng_state) -> None:
+    _atomic_save({"iteration": it, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                  "torch_rng": rng_state, "config": cfg.to_dict()}, path)
+
+
+def train(cfg: TrainConfig, run_dir, progress: bool = True) -> dict:
+    """Train (or resume) the run in `run_dir` and evaluate it; returns the final metrics.
+
+    Under torchrun (WORLD_SIZE > 1) each process trains on its share of every batch through
+    DistributedDataParallel (gloo on the CPU, nccl on CUDA); rank 0 writes the run directory."""
+    run_dir = Path(run_dir)
+    rank, world, local_rank = _dist_info()
+    device = _device(cfg.device)
+    if world > 1:
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        if device.type == "cuda":
+            device = torch.device("cuda", local_rank)
+        if cfg.batch_size % world:
+            raise ValueError(f"TrainConfig.batch_size={cfg.batch_size} is not divisible by {world} processes")
+    config_file = run_dir / "config.json"
+    if config_file.is_file():
+        saved = TrainConfig.from_dict(json.loads(config_file.read_text()), str(config_file))
+        if saved != cfg:
+            diff = {k: (v, getattr(cfg, k)) for k, v in dataclasses.asdict(saved).items() if getattr(cfg, k) != v}
+            raise ValueError(f"{run_dir}: holds a run with another config (saved vs asked: {diff}); "
+                             "use another run directory")
+    if rank == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        config_file.write_text(json.dumps(cfg.to_dict(), indent=2))
+
+    train_source, val_source, classes, things = open_datasets(cfg)
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model, len(classes), **cfg.model_overrides)
+    if cfg.encoder_weights:
+        load_encoder_weights(model, cfg.encoder_weights)
+    model.to(device)
+    groups = param_groups(model, cfg)
+    optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.999))
+    start = 0
+    ckpt_path = run_dir / "checkpoint.pt"
+    if ckpt_path.is_file():
+        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        torch.set_rng_state(ckpt["torch_rng"])
+        start = ckpt["iteration"]
+    net = nn.parallel.DistributedDataParallel(model) if world > 1 else model
+
+    samples = TrainSamples(train_source, train_pipeline_for(cfg, train_source), cfg.seed)
+    batches = IterationBatches(len(train_source), cfg.batch_size, cfg.seed, start, cfg.iterations, rank, world)
+    loader = torch.utils.data.DataLoader(samples, batch_sampler=batches, num_workers=cfg.num_workers,
+                                         generator=torch.Generator().manual_seed(cfg.seed),
+                                         persistent_workers=False, pin_memory=device.type == "cuda")
+    log = (run_dir / "log.jsonl").open("a") if rank == 0 else None
+    bar = tqdm(total=cfg.iterations, initial=start, disable=not progress or rank != 0, desc=run_dir.name,
+               dynamic_ncols=True)
+    amp = cfg.amp and device.type == "cuda"
+    net.train()
+    t0, seen, it = time.perf_counter(), 0, start
+    for it, (images, masks) in enumerate(loader, start=start):
+        lr = lr_at(it, cfg)
+        for g in optimizer.param_groups:
+            g["lr"] = lr * g["lr_mult"]
+        images, masks = images.to(device, non_blocking=True), masks.to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            logits = net(images)
+        logits = F.interpolate(logits.float(), size=masks.shape[-2:], mode="bilinear", align_corners=False)
+        loss = F.cross_entropy(logits, masks, ignore_index=255)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        seen += images.shape[0] * world
+        done = it + 1
+        if rank == 0 and (done % cfg.log_every == 0 or done == cfg.iterations):
+            rate = seen / (time.perf_counter() - t0)
+            bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.2e}", img_s=f"{rate:.1f}")
+            log.write(json.dumps({"iteration": done, "loss": loss.item(), "lr": lr, "images_per_s": rate}) + "\n")
+            log.flush()
+        bar.update(1)
+        if done % cfg.checkpoint_every == 0 or done == cfg.iterations:
+            if rank == 0:
+                _save_checkpoint(ckpt_path, model, optimizer, done, cfg, torch.get_rng_state())
+            if world > 1:
+                dist.barrier()
+    bar.close()
+    train_seconds = time.perf_counter() - t0
+    if log:
+        log.close()
+    metrics = {}
+    if rank == 0:
+        metrics = evaluate_model(model, val_source, cfg, classes, things)
+        metrics.update(iterations=cfg.iterations, resumed_from=start, train_seconds=train_seconds)
+        (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        model.variant = cfg.model
+        save_pretrained(model, run_dir / "model.pt")
+    if world > 1:
+        dist.barrier()
+    return metrics
+
+
+def eval_kwargs(cfg: TrainConfig) -> dict:
+    if cfg.eval_mode == "whole":
+        return {"mode": "whole"}
+    crop = cfg.eval_crop or cfg.crop_size
+    return {"mode": "slide", "crop_size": crop, "stride": cfg.eval_stride or max(1, crop * 2 // 3)}
+
+
+def evaluate_model(model: nn.Module, source, cfg: TrainConfig, classes: list, things: list, **infer_kwargs) -> dict:
+    """mIoU, mAcc, aAcc, per-class IoU and the mIoU over thing and stuff classes of `model` on `source`."""
+    from .data.transforms import eval_pipeline
+    prepare = eval_pipeline()
+    device = next(model.parameters()).device
+    kwargs = infer_kwargs or eval_kwargs(cfg)
+    metrics = SegMetrics(len(classes))
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        for i in range(len(source)):
+            image, mask = prepare(*source.load(i))
+            logits = infer(model, image[None].to(device), num_classes=len(classes), **kwargs)
+            metrics.update(logits.argmax(1)[0].cpu(), mask)
+    model.train(was_training)
+    result = metrics.compute()
+    stuff = [c for c in range(len(classes)) if c not in things]
+    return {"miou": result["miou"], "macc": result["macc"], "aacc": result["aacc"],
+            "thing_miou": miou_over(result, things) if things else math.nan,
+            "stuff_miou": miou_over(result, stuff) if stuff else math.nan,
+            "iou": dict(zip(classes, result["iou"]))}
+
+
+def evaluate_run(run_dir, mode: str | None = None, crop: int = 0, stride: int = 0, canvas=None, zoom=None,
+                 scales: tuple = (1.0,), flip: bool = False, out=None, device: str = "auto") -> dict:
+    """Evaluate the finished run in `run_dir` (its model.pt), optionally in another inference mode, or, on the
+    embedded benchmark, at another canvas size (same pixel scale) or zoom (another pixel density)."""
+    from .checkpoints import from_pretrained
+    run_dir = Path(run_dir)
+    for name in ("config.json", "model.pt"):
+        if not (run_dir / name).is_file():
+            raise FileNotFoundError(f"{run_dir / name}: missing; is {run_dir} a finished training run?")
+    cfg = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()), str(run_dir / "config.json"))
+    changes = {"eval_mode": mode or cfg.eval_mode, "eval_crop": crop or cfg.eval_crop,
+               "eval_stride": stride or cfg.eval_stride}
+    if canvas is not None:
+        changes["val_canvas"] = tuple(canvas)
+    if zoom is not None:
+        changes["val_zoom"] = zoom
+    cfg = dataclasses.replace(cfg, **changes)
+    _, val_source, classes, things = open_datasets(cfg)
+    model = from_pretrained(run_dir / "model.pt").to(_device(device))
+    kwargs = eval_kwargs(cfg)
+    if tuple(scales) != (1.0,) or flip:
+        kwargs.update(scales=tuple(scales), flip=flip)
+    metrics = evaluate_model(model, val_source, cfg, classes, things, **kwargs)
+    metrics["eval"] = {"canvas": list(cfg.val_canvas), "zoom": cfg.val_zoom, "scales": list(scales), "flip": flip,
+                       **{k: v for k, v in kwargs.items() if k in ("mode", "crop_size", "stride")}}
+    if out:
+        Path(out).write_text(json.dumps(metrics, indent=2))
+    return metrics
