@@ -127,6 +127,13 @@ def _cmd_train(args) -> None:
               f"mAcc {metrics['macc']:.2f}  aAcc {metrics['aacc']:.2f}")
 
 
+def _cmd_pretrain(args) -> None:
+    from .pretrain import PretrainConfig, pretrain
+    cfg = _config_from_args(args, PretrainConfig, model_overrides=parse_overrides(args.set))
+    path = pretrain(cfg, progress=not args.quiet, force=args.force)
+    print(f"pretrained encoder of {cfg.model}: {path}")
+
+
 def _cmd_evaluate(args) -> None:
     from .engine import evaluate_run
     metrics = evaluate_run(args.run_dir, mode=args.mode, crop=args.crop, stride=args.stride, canvas=args.canvas,
@@ -166,6 +173,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override a model config field")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
+
+    from .pretrain import PretrainConfig
+    p = sub.add_parser("pretrain", help="pretrain an encoder on the embedded world (cached; the same budget for "
+                       "every encoder)", formatter_class=fmt)
+    _add_config_options(p, PretrainConfig)
+    p.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override a model config field")
+    p.add_argument("--force", action="store_true", help="pretrain again even if cached")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_pretrain)
 
     p = sub.add_parser("evaluate", help="evaluate a finished run, optionally at another canvas, zoom or mode",
                        formatter_class=fmt)

@@ -113,8 +113,10 @@ class VisionTransformer(nn.Module):
                                     for p in dpr)
         self.norm = nn.LayerNorm(cfg.embed_dim, eps=cfg.layer_norm_eps)
 
-    def forward(self, x: torch.Tensor, layers: tuple) -> list:
-        """`layers`: 1-based layer indices to return; the last layer's output passes the final LayerNorm."""
+    def forward(self, x: torch.Tensor, layers: tuple = ()) -> list:
+        """`layers`: 1-based layer indices to return (default: the last); the last layer's output passes the
+        final LayerNorm."""
+        layers = layers or (len(self.blocks),)
         x = self.patch_embed.proj(pad_to_multiple(x, self.patch_size))  # (B, D, h, w)
         b, d, h, w = x.shape
         pos = self.pos_embed

@@ -1,0 +1,126 @@
+"""Encoder pretraining on the embedded world: the same budget for every encoder, cached and reused.
+
+The paper's encoders start from ImageNet-1K weights, which cannot be had here. This stage stands in for it:
+each encoder learns to tell which classes a generated crop contains (multi-label, a class counts when it
+covers at least `min_fraction` of the crop), from scenes that neither segmentation split uses, through global
+average pooling of its last stage and one linear layer. Every encoder gets the same crops, iterations,
+batch, optimiser and schedule. The result is cached under `cache_dir()` by a hash of the pretraining config
+and of the encoder's own config fields, so ablations that change only the decoder share one pretrained
+encoder. A user's ImageNet checkpoints load through the same `load_encoder_weights` path.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from .checkpoints import _atomic_save
+from .data.synthetic import CLASSES, SyntheticScenes
+from .data.transforms import Compose, Normalize, RandomFlip, to_tensors
+from .engine import IterationBatches, TrainSamples
+from .registry import build_model, variant_config
+
+# Config fields that shape the decoder only: ablations differing in these share a pretrained encoder.
+DECODER_FIELDS = {"num_classes", "decoder", "decoder_dim", "decoder_stages", "decoder_fuse", "decoder_dropout",
+                  "aspp_dim", "dropout", "output_stride", "mla_layers"}
+PRETRAIN_SEED_OFFSET = 3_000_017  # scenes of their own, apart from the train / val / test splits
+
+
+@dataclass
+class PretrainConfig:
+    """The pretraining budget, the same for every encoder."""
+
+    model: str = "segformer_b0"  # variant whose encoder (model.backbone) is pretrained
+    model_overrides: dict = field(default_factory=dict)  # encoder config fields, as in TrainConfig
+    crop_size: int = 128  # crop side, pixels
+    scenes: int = 4000  # generated scenes to draw crops from
+    iterations: int = 1000  # optimiser steps
+    batch_size: int = 16  # crops per step
+    lr: float = 1e-3  # AdamW learning rate, poly decay after a linear warm-up
+    warmup_iters: int = 100  # warm-up steps
+    weight_decay: float = 0.05  # AdamW weight decay (none on norms, biases, position embeddings)
+    min_fraction: float = 0.01  # a class is "present" when it covers this fraction of the crop
+    seed: int = 0  # crops, order and initialisation
+
+
+class PresenceHead(nn.Module):
+    """Global average pooling of the last encoder stage + a linear layer: (B, C4, h, w) -> (B, K) logits."""
+
+    def __init__(self, encoder: nn.Module, channels: int, num_classes: int):
+        super().__init__()
+        self.encoder = encoder
+        self.fc = nn.Linear(channels, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.encoder(x)[-1].mean(dim=(2, 3)))
+
+
+def cache_dir() -> Path:
+    """Where pretrained encoders are kept: $SEGFORMER_LAB_CACHE, else ~/.cache/segformer_lab/pretrained."""
+    return Path(os.environ.get("SEGFORMER_LAB_CACHE", Path.home() / ".cache" / "segformer_lab")) / "pretrained"
+
+
+def encoder_key(cfg: PretrainConfig) -> str:
+    """Cache key: the pretraining budget and the encoder-shaping fields of the model config."""
+    model_cfg = variant_config(cfg.model, len(CLASSES), **cfg.model_overrides)
+    encoder = {k: v for k, v in dataclasses.asdict(model_cfg).items() if k not in DECODER_FIELDS}
+    budget = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("model", "model_overrides")}
+    blob = json.dumps({"type": type(model_cfg).__name__, "encoder": encoder, "budget": budget}, sort_keys=True,
+                      default=list)
+    return f"{cfg.model}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
+
+
+def pretrained_path(cfg: PretrainConfig) -> Path:
+    return cache_dir() / f"{encoder_key(cfg)}.pt"
+
+
+def presence_targets(masks: torch.Tensor, num_classes: int, min_fraction: float) -> torch.Tensor:
+    """(B, H, W) label maps -> (B, K) float targets: 1 where a class covers at least min_fraction of the crop."""
+    counts = F.one_hot(masks.clamp(max=num_classes - 1), num_classes).sum(dim=(1, 2)).float()
+    return (counts >= min_fraction * masks[0].numel()).float()
+
+
+def pretrain(cfg: PretrainConfig, progress: bool = True, force: bool = False) -> Path:
+    """Pretrain cfg.model's encoder (or reuse the cached result); returns the checkpoint path, which
+    `load_encoder_weights` reads."""
+    path = pretrained_path(cfg)
+    if path.is_file() and not force:
+        return path
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model, len(CLASSES), **cfg.model_overrides)
+    with torch.no_grad():
+        channels = model.backbone(torch.zeros(1, 3, 64, 64))[-1].shape[1]
+    net = PresenceHead(model.backbone, channels, len(CLASSES))
+    no_decay = [p for n, p in net.named_parameters() if p.ndim <= 1 or "pos_embed" in n]
+    decay = [p for n, p in net.named_parameters() if not (p.ndim <= 1 or "pos_embed" in n)]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+    source = SyntheticScenes("train", cfg.scenes, cfg.seed + PRETRAIN_SEED_OFFSET, crop=cfg.crop_size)
+    samples = TrainSamples(source, Compose([RandomFlip(0.5), Normalize(), to_tensors]), cfg.seed)
+    loader = torch.utils.data.DataLoader(samples, batch_sampler=IterationBatches(
+        len(source), cfg.batch_size, cfg.seed, 0, cfg.iterations), generator=torch.Generator().manual_seed(cfg.seed))
+    net.train()
+    losses = []
+    for it, (images, masks) in enumerate(tqdm(loader, total=cfg.iterations, disable=not progress,
+                                               desc=f"pretrain {cfg.model}")):
+        lr = cfg.lr * (1 - it / cfg.iterations) * min(1.0, (it + 1) / cfg.warmup_iters)
+        for g in optimizer.param_groups:
+            g["lr"] = lr
+        loss = F.binary_cross_entropy_with_logits(net(images), presence_targets(masks, len(CLASSES),
+                                                                               cfg.min_fraction))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    _atomic_save({"state_dict": {f"backbone.{k}": v for k, v in model.backbone.state_dict().items()},
+                  "pretrain_config": dataclasses.asdict(cfg), "final_loss": float(np.mean(losses[-20:]))}, path)
+    return path

@@ -1,0 +1,153 @@
+"""The training engine: schedule, parameter groups, data order, determinism, exact resume after a kill,
+two-process DistributedDataParallel on gloo, the command line and its errors."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from segformer_lab import build_model, from_pretrained
+from segformer_lab.cli import main
+from segformer_lab.engine import IterationBatches, TrainConfig, evaluate_run, lr_at, param_groups, train
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = dict(model="segformer_tiny", crop_size=64, batch_size=4, train_scenes=16, val_scenes=4, val_canvas=(64, 96),
+            warmup_iters=3, lr=1e-3)
+
+
+def same(a, b) -> bool:
+    """Equal metrics, NaN equal to NaN (a class absent from both prediction and ground truth)."""
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def cli_args(cfg: dict) -> list:
+    args = []
+    for key, value in cfg.items():
+        args.append("--" + key.replace("_", "-"))
+        args += [str(v) for v in value] if isinstance(value, tuple) else [str(value)]
+    return args
+
+
+def test_lr_schedule_warmup_then_poly():
+    cfg = TrainConfig(iterations=100, warmup_iters=10, lr=1e-3, warmup_ratio=1e-6)
+    assert lr_at(0, cfg) == pytest.approx(1e-9)
+    assert lr_at(10, cfg) == pytest.approx(1e-3 * 0.9)
+    assert lr_at(55, cfg) == pytest.approx(1e-3 * 0.45)
+    assert lr_at(100, cfg) == 0.0
+    assert all(lr_at(i, cfg) > lr_at(i + 1, cfg) for i in range(10, 99))
+
+
+def test_param_groups_head_lr_and_no_decay_on_norms_biases():
+    model = build_model("segformer_tiny", 3, pos_encoding="learned")
+    groups = param_groups(model, TrainConfig(weight_decay=0.01, head_lr_mult=10))
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert sum(len(g["params"]) for g in groups) == len(names)
+    for g in groups:
+        for p in g["params"]:
+            n = names[id(p)]
+            assert g["lr_mult"] == (10 if n.startswith("decode_head.") else 1), n
+            no_decay = n.endswith(".bias") or ".norm" in n or "pos_embed" in n or ".bn." in n
+            assert (g["weight_decay"] == 0.0) == no_decay, n
+
+
+def test_iteration_batches_resume_and_shard():
+    full = list(IterationBatches(10, 4, seed=1, start=0, stop=8))
+    tail = list(IterationBatches(10, 4, seed=1, start=5, stop=8))
+    assert full[5:] == tail
+    keys = [k for batch in full for k in batch]
+    assert sorted(i for e, i in keys if e == 0) == list(range(10))  # each epoch a permutation
+    ranks = [list(IterationBatches(10, 4, 1, 0, 8, rank=r, world=2)) for r in (0, 1)]
+    for t in range(8):
+        assert ranks[0][t] + ranks[1][t] == full[t]
+
+
+def test_same_seed_same_metrics_and_weights(tmp_path):
+    cfg = TrainConfig(iterations=6, **TINY)
+    a, b = train(cfg, tmp_path / "a", progress=False), train(cfg, tmp_path / "b", progress=False)
+    assert a["miou"] == b["miou"] and same(a["iou"], b["iou"])
+    wa, wb = torch.load(tmp_path / "a" / "model.pt"), torch.load(tmp_path / "b" / "model.pt")
+    assert all(torch.equal(wa["state_dict"][k], v) for k, v in wb["state_dict"].items())
+    c = train(TrainConfig(iterations=6, seed=1, **TINY), tmp_path / "c", progress=False)
+    assert not same(c["iou"], a["iou"])
+    run = tmp_path / "a"
+    assert {"config.json", "log.jsonl", "checkpoint.pt", "metrics.json", "model.pt"} <= {p.name for p in run.iterdir()}
+    assert json.loads((run / "log.jsonl").read_text().splitlines()[-1])["iteration"] == 6
+
+
+def test_killed_run_resumes_to_identical_result(tmp_path):
+    cfg = dict(TINY, iterations=150, checkpoint_every=5, log_every=5)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    command = [sys.executable, "-m", "segformer_lab.cli", "train", "--quiet", *cli_args(cfg)]
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(command + [str(killed)], env=env, start_new_session=True)
+    deadline = time.time() + 120
+    while not (killed / "checkpoint.pt").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "metrics.json").exists(), "the run finished before it could be killed"
+    stopped_at = torch.load(killed / "checkpoint.pt")["iteration"]
+    assert 0 < stopped_at < 150
+    subprocess.run(command + [str(killed)], env=env, check=True)
+    resumed = json.loads((killed / "metrics.json").read_text())
+    assert resumed["resumed_from"] == stopped_at
+    straight = train(TrainConfig(**cfg), tmp_path / "straight", progress=False)
+    assert same(resumed["iou"], straight["iou"]) and resumed["miou"] == straight["miou"]
+    wa, wb = torch.load(killed / "model.pt"), torch.load(tmp_path / "straight" / "model.pt")
+    assert all(torch.equal(wa["state_dict"][k], v) for k, v in wb["state_dict"].items())
+
+
+def test_two_process_ddp_on_gloo(tmp_path):
+    cfg = dict(TINY, iterations=4, checkpoint_every=2)
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    run = tmp_path / "ddp"
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29561",
+                    "-m", "segformer_lab.cli", "train", "--quiet", *cli_args(cfg), str(run)],
+                   env=env, check=True, timeout=300)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert 0 <= metrics["miou"] <= 100 and metrics["iterations"] == 4
+    assert torch.load(run / "checkpoint.pt")["iteration"] == 4
+    assert from_pretrained(run / "model.pt").config.num_classes == 9
+
+
+def test_evaluate_run_other_canvas_zoom_and_slide(tmp_path, capsys):
+    train(TrainConfig(iterations=3, **TINY), tmp_path / "r", progress=False)
+    bigger = evaluate_run(tmp_path / "r", canvas=(96, 192))
+    assert bigger["eval"]["canvas"] == [96, 192] and 0 <= bigger["miou"] <= 100
+    slide = evaluate_run(tmp_path / "r", mode="slide", zoom=0.5, out=tmp_path / "e.json")
+    assert slide["eval"]["mode"] == "slide" and slide["eval"]["crop_size"] == 64 and slide["eval"]["zoom"] == 0.5
+    assert json.loads((tmp_path / "e.json").read_text())["miou"] == slide["miou"]
+    assert main(["evaluate", str(tmp_path / "r"), "--scales", "0.75", "1.0", "--flip"]) == 0
+    assert '"miou"' in capsys.readouterr().out
+
+
+def test_cli_train_help_shows_every_default(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    for field in ("--iterations", "--lr", "--head-lr-mult", "--warmup-iters", "--checkpoint-every", "--seed"):
+        assert field in out
+    assert out.count("(default:") >= 30
+
+
+def test_config_errors(tmp_path):
+    with pytest.raises(ValueError, match=r"unknown TrainConfig field\(s\) \['iters'\]"):
+        TrainConfig.from_dict({"iters": 3})
+    with pytest.raises(ValueError, match="dataset='imagenet'"):
+        TrainConfig(dataset="imagenet")
+    with pytest.raises(SystemExit, match="augment='cutmix'"):
+        main(["train", str(tmp_path / "x"), "--augment", "cutmix"])
+    with pytest.raises(ValueError, match="data_root is empty; dataset 'ade20k' needs its root folder"):
+        train(TrainConfig(dataset="ade20k", **{k: v for k, v in TINY.items()}), tmp_path / "y", progress=False)
+    train(TrainConfig(iterations=1, **TINY), tmp_path / "z", progress=False)
+    with pytest.raises(ValueError, match="holds a run with another config"):
+        train(TrainConfig(iterations=2, **TINY), tmp_path / "z", progress=False)
+    assert not (tmp_path / "y").exists()  # the bad dataset failed before anything was written
+    with pytest.raises(FileNotFoundError, match="y/config.json: missing; is .* a finished training run"):
+        evaluate_run(tmp_path / "y")
