@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from segformer_lab.data.synthetic import CLASSES
+import pandas as pd
+
+from segformer_lab import plotting
+from segformer_lab.data.synthetic import CLASSES, PALETTE, SyntheticScenes
 from segformer_lab.engine import TrainConfig, train
 from segformer_lab.results import provenance, write_csv
 
@@ -36,7 +39,23 @@ def main(runs_dir="runs/calibration", out="results/calibration.csv") -> list:
                          "train_seconds": metrics["train_seconds"], **provenance("cpu")})
             write_csv(out, rows, COLUMNS)
             print(f"{variant} seed {seed}: mIoU {metrics['miou']:.2f}, thing mIoU {metrics['thing_miou']:.2f}")
+    figures(runs_dir, out)
     return rows
+
+
+def figures(runs_dir="runs/calibration", csv_path="results/calibration.csv", out_dir="results/figures") -> None:
+    """Sample scenes, learning curves and per-class IoU of the calibration runs, as PNGs in out_dir."""
+    train_crops = SyntheticScenes("train", 6, crop=128)
+    samples = [train_crops.load(i) for i in range(6)]
+    plotting.save(plotting.sample_grid(samples, CLASSES, PALETTE, "Embedded benchmark: 128 px training crops"),
+                  f"{out_dir}/embedded_samples.png")
+    canvas = SyntheticScenes("val", 2, canvas=(256, 512))
+    plotting.save(plotting.sample_grid([canvas.load(i) for i in range(2)], CLASSES, PALETTE,
+                                       "Larger canvas at the same pixel scale: 256x512 validation views"),
+                  f"{out_dir}/embedded_canvas.png")
+    runs = {p: p.name.rsplit("_seed", 1)[0] for p in sorted(Path(runs_dir).glob("*_seed*")) if (p / "curve.jsonl").is_file()}
+    plotting.save(plotting.learning_curves(plotting.read_curves(runs)), f"{out_dir}/calibration_curves.png")
+    plotting.save(plotting.per_class_iou(pd.read_csv(csv_path), CLASSES), f"{out_dir}/calibration_per_class.png")
 
 
 if __name__ == "__main__":

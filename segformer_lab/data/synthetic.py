@@ -32,9 +32,11 @@ TEXTURES = {"water": ((50, 90, 170), 35, 3.0), "sand": ((200, 180, 130), 30, 1.0
             "metal": ((170, 60, 60), 45, 2.0)}
 TEXTURE_OF = {WATER: "water", SAND: "sand", GRASS: "grass", ROAD: "asphalt", TREE: "grass", CAR: "metal",
               BOAT: "metal", HOUSE: "sand", ROCK: "asphalt"}
+TEXTURE_SCALES = [scale for _, _, scale in TEXTURES.values()]
 TEXTURE_INDEX = np.array([list(TEXTURES).index(TEXTURE_OF[c]) for c in range(len(CLASSES))])
 OUTLINE_RGB = (25, 25, 25)
 TILE = 64
+NOISE_TILE = 512
 
 # Thing kinds: (class, count per 512x512 units, size range in world units (half-length), aspect, shape, context)
 THINGS = (
@@ -73,6 +75,20 @@ def texture_tiles() -> np.ndarray:
     return np.stack(tiles)
 
 
+@lru_cache(maxsize=None)
+def _noise_tile() -> np.ndarray:
+    """Unit Gaussian pixel noise (512, 512, 3) float32, from which each render takes a random window."""
+    return np.random.default_rng(7).standard_normal((NOISE_TILE, NOISE_TILE, 3), dtype=np.float32)
+
+
+def noise_window(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """(height, width, 3) unit Gaussian noise: a random window of the noise tile, or fresh noise if larger."""
+    if height > NOISE_TILE // 2 or width > NOISE_TILE // 2:
+        return rng.standard_normal((height, width, 3), dtype=np.float32)
+    r, c = rng.integers(0, NOISE_TILE - height), rng.integers(0, NOISE_TILE - width)
+    return _noise_tile()[r:r + height, c:c + width]
+
+
 class Field:
     """A smooth random field: a normalised sum of sinusoids with wavelengths of 100-400 world units."""
 
@@ -97,9 +113,10 @@ class Field:
         ux, vy = np.outer(xs, self.u), np.outer(ys, self.v) + self.phase  # (W, K), (H, K)
         return (np.cos(vy) * self.amp) @ np.sin(ux).T + (np.sin(vy) * self.amp) @ np.cos(ux).T
 
-    def gradient(self, x: float, y: float) -> tuple:
-        c = self.amp * np.cos(self.u * x + self.v * y + self.phase)
-        return float((c * self.u).sum()), float((c * self.v).sum())
+    def gradient(self, x: np.ndarray, y: np.ndarray) -> tuple:
+        """(d/dx, d/dy) at world points x, y of shape (n,)."""
+        c = self.amp * np.cos(np.outer(x, self.u) + np.outer(y, self.v) + self.phase)  # (n, K)
+        return c @ self.u, c @ self.v
 
 
 class Scene:
@@ -124,19 +141,22 @@ class Scene:
     def _place_things(self, rng: np.random.Generator) -> list:
         """Things as (class, cx, cy, half-length, aspect, angle, shape), larger ones painted first."""
         size = self.cfg.world_size
-        things = []
-        for cls, count, (lo, hi), aspect, shape, context in THINGS:
-            n = rng.poisson(count * self.cfg.thing_density * (size / 512.0) ** 2)
-            # Rejection sampling: of 4n candidates keep the first n whose centre lies in the right context.
-            cx, cy = rng.uniform(0, size, (2, 4 * n))
-            keep = np.flatnonzero(np.isin(self.stuff_at(cx, cy), context))[:n]
+        counts = [rng.poisson(count * self.cfg.thing_density * (size / 512.0) ** 2) for _, count, *_ in THINGS]
+        # Rejection sampling: of 4n candidates per kind keep the first n whose centre has the right context.
+        cx, cy = rng.uniform(0, size, (2, 4 * sum(counts)))
+        stuff = self.stuff_at(cx, cy)
+        things, start = [], 0
+        for (cls, _, (lo, hi), aspect, shape, context), n in zip(THINGS, counts):
+            span = slice(start, start + 4 * n)
+            start += 4 * n
+            keep = start - 4 * n + np.flatnonzero(np.isin(stuff[span], context))[:n]
             half = np.exp(rng.uniform(math.log(lo), math.log(hi), len(keep)))  # log-uniform sizes
             angle = rng.uniform(0, math.pi, len(keep))
-            for k, j in enumerate(keep):
-                if cls == CAR:  # cars drive along the road: perpendicular to the gradient of field 3
-                    gx, gy = self.fields[2].gradient(cx[j], cy[j])
-                    angle[k] = math.atan2(gx, -gy)
-                things.append((cls, float(cx[j]), float(cy[j]), float(half[k]), aspect, float(angle[k]), shape))
+            if cls == CAR:  # cars drive along the road: perpendicular to the gradient of field 3
+                gx, gy = self.fields[2].gradient(cx[keep], cy[keep])
+                angle = np.arctan2(gx, -gy)
+            things += [(cls, float(x), float(y), float(h), aspect, float(a), shape)
+                       for x, y, h, a in zip(cx[keep], cy[keep], half, angle)]
         return sorted(things, key=lambda t: -t[3])
 
     def render(self, x0: float = 0.0, y0: float = 0.0, height: int = 128, width: int = 128, zoom: float = 1.0,
@@ -175,21 +195,18 @@ class Scene:
         image *= self.gain
         if rng is None:
             rng = np.random.default_rng([int(x0 * 16), int(y0 * 16), height, width, int(zoom * 1000)])
-        image += self.cfg.noise_sigma * rng.standard_normal(image.shape, dtype=np.float32)
+        image += self.cfg.noise_sigma * noise_window(height, width, rng)
         return np.clip(image, 0, 255).astype(np.uint8), label
 
     def _texture(self, tex_id: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
         """Sample each pixel's texture tile at its world position: (H, W) ids -> (H, W, 3) float32."""
         tiles = texture_tiles()
         out = np.empty(tex_id.shape + (3,), np.float32)
-        for t, (_, _, scale) in enumerate(TEXTURES.values()):
-            where = tex_id == t
-            if not where.any():
-                continue
-            rows = ((ys / scale + self.offsets[t, 0]).astype(np.int64) % TILE)  # (H, 1)
-            cols = ((xs / scale + self.offsets[t, 1]).astype(np.int64) % TILE)  # (1, W)
-            r, c = np.nonzero(where)
-            out[r, c] = tiles[t][rows[r, 0], cols[0, c]]
+        for t in np.unique(tex_id):
+            scale = TEXTURE_SCALES[t]
+            rows = (ys[:, 0] / scale + self.offsets[t, 0]).astype(np.int64) % TILE  # (H,)
+            cols = (xs[0] / scale + self.offsets[t, 1]).astype(np.int64) % TILE  # (W,)
+            np.copyto(out, tiles[t][rows][:, cols], where=(tex_id == t)[..., None])
         return out
 
 

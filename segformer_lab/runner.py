@@ -1,0 +1,102 @@
+"""Run an experiment declared as data and append one tidy CSV row per finished run.
+
+An experiment is `experiments/<name>.py` defining:
+- EXPERIMENT: its name; BASE: a TrainConfig; VARIANTS: {variant name: TrainConfig fields to replace};
+- SEEDS: {preset: seeds}; PRESETS: {"smoke" | "quick" | "default" | "gpu": TrainConfig fields to replace};
+- optionally EVALS: {eval name: evaluate_run keyword arguments} (extra evaluations of each trained run) and
+  `extra_metrics(run_dir, cfg) -> dict` (analysis columns, e.g. ERF ratios).
+
+`run_experiment` trains what is missing (resuming an interrupted run from its checkpoint), skips runs whose
+run id (a hash of the full config) is already in `results/<experiment>.csv`, and rewrites that CSV
+atomically after each run, so a kill at any moment leaves a valid file with no partial or duplicate row.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import json
+import math
+from pathlib import Path
+
+from .cost import count_flops, count_params, peak_memory
+from .engine import TrainConfig, evaluate_run, train
+from .registry import build_model
+from .results import provenance, write_csv
+
+PRESETS = ("smoke", "quick", "default", "gpu")
+IDENTITY = ["experiment", "variant", "seed", "preset", "run_id"]
+CONFIG_COLUMNS = ["model", "model_overrides", "iterations", "batch_size", "crop_size", "lr", "encoder_weights"]
+METRICS = ["miou", "thing_miou", "stuff_miou", "macc", "aacc"]
+COST = ["params", "gflops", "train_seconds", "peak_mem_mb"]
+PROVENANCE = ["git_commit", "torch_version", "device", "date"]
+
+
+def run_id(cfg: TrainConfig) -> str:
+    """A short hash of the full training config."""
+    return hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def columns(module) -> list:
+    """The fixed column order of an experiment's CSV."""
+    evals = [f"{name}_{m}" for name in getattr(module, "EVALS", {}) for m in ("miou", "thing_miou")]
+    extra = list(getattr(module, "EXTRA_COLUMNS", []))
+    return IDENTITY + CONFIG_COLUMNS + METRICS + evals + extra + COST + PROVENANCE
+
+
+def planned_runs(module, preset: str) -> list:
+    """[(variant, seed, TrainConfig)] of an experiment under a preset."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; expected one of {PRESETS}")
+    runs = []
+    for variant, fields in module.VARIANTS.items():
+        for seed in module.SEEDS[preset]:
+            values = {**module.BASE.to_dict(), **module.PRESETS[preset], **fields, "seed": seed}
+            runs.append((variant, seed, TrainConfig.from_dict(values, f"{module.EXPERIMENT}/{variant}")))
+    return runs
+
+
+def read_rows(path: Path) -> list:
+    if not path.is_file():
+        return []
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def run_experiment(module, preset: str = "quick", results_dir="results", runs_dir="runs", data: str = "",
+                   progress: bool = True) -> Path:
+    """Run every missing (variant, seed) of `module` under `preset`; returns the CSV path."""
+    out = Path(results_dir) / f"{module.EXPERIMENT}.csv"
+    cols = columns(module)
+    rows = read_rows(out)
+    done = {row["run_id"] for row in rows}
+    for variant, seed, cfg in planned_runs(module, preset):
+        if data:
+            cfg = dataclasses.replace(cfg, dataset=data.split(":")[0], data_root=data.split(":", 1)[1])
+        rid = run_id(cfg)
+        if rid in done:
+            continue
+        run_dir = Path(runs_dir) / module.EXPERIMENT / f"{variant}_s{seed}_{rid}"
+        metrics = train(cfg, run_dir, progress=progress)
+        row = {"experiment": module.EXPERIMENT, "variant": variant, "seed": seed, "preset": preset, "run_id": rid,
+               **{k: json.dumps(v) if isinstance(v, dict) else v for k, v in cfg.to_dict().items()
+                  if k in CONFIG_COLUMNS},
+               **{k: metrics[k] for k in METRICS}, "train_seconds": metrics["train_seconds"]}
+        for name, kwargs in getattr(module, "EVALS", {}).items():
+            result = evaluate_run(run_dir, **kwargs)
+            row.update({f"{name}_miou": result["miou"], f"{name}_thing_miou": result["thing_miou"]})
+        if hasattr(module, "extra_metrics"):
+            row.update(module.extra_metrics(run_dir, cfg))
+        row.update(_costs(cfg), **provenance(cfg.device if cfg.device != "auto" else "cpu"))
+        rows.append({c: row.get(c, math.nan) for c in cols})
+        write_csv(out, rows, cols)
+        done.add(rid)
+    return out
+
+
+def _costs(cfg: TrainConfig) -> dict:
+    """Params, GFLOPs and inference peak memory of the run's model at its training crop."""
+    model = build_model(cfg.model, 9, **cfg.model_overrides)
+    return {**{k: v for k, v in count_params(model).items() if k == "params"},
+            "gflops": count_flops(model, cfg.crop_size)["flops"] / 1e9,
+            "peak_mem_mb": peak_memory(model, cfg.crop_size)["peak_bytes"] / 2**20}

@@ -1,0 +1,44 @@
+"""The experiment runner: planned runs, one row per finished run, skipping done runs, a valid CSV."""
+import csv
+import types
+
+import pytest
+
+from segformer_lab.engine import TrainConfig
+from segformer_lab.runner import columns, planned_runs, run_experiment, run_id
+
+
+def toy_experiment():
+    return types.SimpleNamespace(
+        EXPERIMENT="toy",
+        BASE=TrainConfig(model="segformer_tiny", crop_size=64, batch_size=2, train_scenes=4, val_scenes=2,
+                         val_canvas=(64, 64), warmup_iters=1),
+        VARIANTS={"mixffn": {}, "no_pe": {"model_overrides": {"pos_encoding": "none"}}},
+        SEEDS={"smoke": (0,), "quick": (0, 1), "default": (0, 1, 2), "gpu": (0,)},
+        PRESETS={"smoke": {"iterations": 2}, "quick": {"iterations": 3}, "default": {"iterations": 4},
+                 "gpu": {"iterations": 5}},
+        EVALS={"canvas_64x128": {"canvas": (64, 128)}},
+    )
+
+
+def test_planned_runs_and_ids():
+    runs = planned_runs(toy_experiment(), "quick")
+    assert [(v, s) for v, s, _ in runs] == [("mixffn", 0), ("mixffn", 1), ("no_pe", 0), ("no_pe", 1)]
+    assert runs[2][2].model_overrides == {"pos_encoding": "none"} and runs[0][2].iterations == 3
+    assert len({run_id(cfg) for _, _, cfg in runs}) == 4
+    with pytest.raises(ValueError, match="unknown preset 'fast'"):
+        planned_runs(toy_experiment(), "fast")
+
+
+def test_rows_written_once_and_skipped_when_done(tmp_path):
+    module = toy_experiment()
+    out = run_experiment(module, "smoke", tmp_path / "results", tmp_path / "runs", progress=False)
+    with out.open() as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == columns(module)
+    assert [r["variant"] for r in rows] == ["mixffn", "no_pe"]
+    assert all(0 <= float(r["miou"]) <= 100 and float(r["canvas_64x128_miou"]) >= 0 for r in rows)
+    assert all(float(r["params"]) > 0 and float(r["gflops"]) > 0 for r in rows)
+    stamp = out.stat().st_mtime_ns
+    run_experiment(module, "smoke", tmp_path / "results", tmp_path / "runs", progress=False)
+    assert out.stat().st_mtime_ns == stamp  # nothing to do: no new row, file untouched
