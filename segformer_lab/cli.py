@@ -127,6 +127,17 @@ def _cmd_train(args) -> None:
               f"mAcc {metrics['macc']:.2f}  aAcc {metrics['aacc']:.2f}")
 
 
+def _cmd_run(args) -> None:
+    from .runner import run_experiment
+    for name in args.experiments:
+        module = load_experiment(name)
+        try:
+            out = run_experiment(module, args.preset, args.results, args.runs, args.data, progress=not args.quiet)
+        except ValueError as e:
+            raise SystemExit(f"error: {e}")
+        print(f"{name}: {out}")
+
+
 def _cmd_pretrain(args) -> None:
     from .pretrain import PretrainConfig, pretrain
     cfg = _config_from_args(args, PretrainConfig, model_overrides=parse_overrides(args.set))
@@ -173,6 +184,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override a model config field")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("run", help="run an experiment of experiments/ (what is missing), one CSV row per run",
+                       formatter_class=fmt)
+    p.add_argument("experiments", nargs="+", help="experiment names (files in experiments/)")
+    p.add_argument("--preset", choices=["smoke", "quick", "default", "gpu"], default="quick", help="budget preset")
+    p.add_argument("--data", default="", metavar="DATASET:ROOT",
+                   help="a real dataset instead of the embedded one, e.g. cityscapes:/data/cityscapes")
+    p.add_argument("--results", default=str(repo_root() / "results"), help="folder of the CSV results")
+    p.add_argument("--runs", default=str(repo_root() / "runs"), help="folder of the run directories")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_run)
 
     from .pretrain import PretrainConfig
     p = sub.add_parser("pretrain", help="pretrain an encoder on the embedded world (cached; the same budget for "

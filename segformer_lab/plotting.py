@@ -62,7 +62,8 @@ def learning_curves(curves, metrics=("miou", "thing_miou")):
     import seaborn as sns
     fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.6), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
-        sns.lineplot(data=curves, x="iteration", y=metric, hue="group", errorbar=("pi", 100), marker="o", ax=ax)
+        sns.lineplot(data=curves, x="iteration", y=metric, hue="group", hue_order=sorted(curves["group"].unique()),
+                     errorbar=("pi", 100), marker="o", ax=ax)
         ax.set_ylabel(f"{metric} (%)")
         ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -77,9 +78,10 @@ def per_class_iou(frame, classes, group_col: str = "variant"):
                       var_name="class", value_name="IoU")
     long["class"] = long["class"].str.removeprefix("iou_")
     fig, ax = plt.subplots(figsize=(max(6, 0.8 * len(classes)), 3.6))
-    sns.barplot(data=long, x="class", y="IoU", hue=group_col, errorbar=None, ax=ax, alpha=0.8)
-    sns.stripplot(data=long, x="class", y="IoU", hue=group_col, dodge=True, color="black", size=3, ax=ax,
-                  legend=False)
+    order = sorted(long[group_col].unique())
+    sns.barplot(data=long, x="class", y="IoU", hue=group_col, hue_order=order, errorbar=None, ax=ax, alpha=0.8)
+    sns.stripplot(data=long, x="class", y="IoU", hue=group_col, hue_order=order, dodge=True, palette="dark:black",
+                  size=3, ax=ax, legend=False)
     ax.set_ylabel("IoU (%)")
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()

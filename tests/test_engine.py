@@ -151,3 +151,25 @@ def test_config_errors(tmp_path):
     assert not (tmp_path / "y").exists()  # the bad dataset failed before anything was written
     with pytest.raises(FileNotFoundError, match="y/config.json: missing; is .* a finished training run"):
         evaluate_run(tmp_path / "y")
+
+
+def test_train_on_a_folder_dataset_with_mmseg_augmentation(tmp_path):
+    import numpy as np
+    from PIL import Image
+    root = tmp_path / "data"
+    for split in ("train", "val"):
+        (root / "images" / split).mkdir(parents=True)
+        (root / "masks" / split).mkdir(parents=True)
+        for i in range(3):
+            rng = np.random.default_rng(i)
+            Image.fromarray(rng.integers(0, 255, (72, 90, 3), dtype=np.uint8)).save(root / "images" / split / f"{i}.png")
+            Image.fromarray(rng.integers(0, 3, (72, 90), dtype=np.uint8)).save(root / "masks" / split / f"{i}.png")
+    (root / "classes.txt").write_text("a\nb\nc\n")
+    cfg = TrainConfig(model="segformer_tiny", dataset="folder", data_root=str(root), train_split="train",
+                      val_split="val", augment="mmseg", resize_scale=(128, 96), crop_size=64, batch_size=2,
+                      iterations=2, warmup_iters=1)
+    metrics = train(cfg, tmp_path / "run", progress=False)
+    assert set(metrics["iou"]) == {"a", "b", "c"}
+    Image.fromarray(np.full((72, 90), 7, np.uint8)).save(root / "masks" / "train" / "1.png")
+    with pytest.raises(ValueError, match=r"1.png has label\(s\) \[7\] outside the valid range 0..2"):
+        train(TrainConfig(**{**cfg.to_dict(), "iterations": 3}), tmp_path / "run2", progress=False)

@@ -1,0 +1,75 @@
+"""Effective receptive field (Luo et al., 2016), as the paper's Figure 3 uses it.
+
+For an output map (an encoder stage or the decoder head), put gradient 1 on its central location summed over
+channels, back-propagate to the input, take the magnitude, sum over input channels and average over images.
+The gradients come from captum's `Saliency` on a forward function that returns that central sum.
+`area_ratios` gives RepLKNet's "high-contribution area ratio": the smallest centred square holding a fraction
+t of the total ERF mass, as its side over the image side and its area over the image area.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+import torch
+from torch import nn
+
+THRESHOLDS = (0.2, 0.3, 0.5, 0.99)
+TARGETS = ("stage1", "stage2", "stage3", "stage4", "head")
+
+
+def output_of(model: nn.Module, target: str):
+    """A function x -> the map `target` ("stage1".."stage4" of model.backbone, or "head" = model(x))."""
+    if target not in TARGETS:
+        raise ValueError(f"ERF target {target!r}; expected one of {TARGETS}")
+    if target == "head":
+        return model
+    index = int(target[-1]) - 1
+    return lambda x: model.backbone(x)[index]
+
+
+def erf_map(model: nn.Module, images: Iterable[torch.Tensor], target: str = "stage4") -> np.ndarray:
+    """Mean over images of sum over input channels of |d(sum_c out[c, centre]) / d input|: (H, W) float64.
+
+    images: batches (B, 3, H, W), all of one size; the model is put in eval mode."""
+    from captum.attr import Saliency
+    model.eval()
+    forward = output_of(model, target)
+
+    def centre_sum(x: torch.Tensor) -> torch.Tensor:
+        out = forward(x)  # (B, C, h, w)
+        h, w = out.shape[-2:]
+        return out[:, :, h // 2, w // 2].sum(dim=1)  # (B,)
+
+    saliency = Saliency(centre_sum)
+    total, count = None, 0
+    for batch in images:
+        grads = saliency.attribute(batch.clone().requires_grad_(True), abs=True)  # (B, 3, H, W)
+        summed = grads.sum(dim=(0, 1)).double().cpu().numpy()
+        total = summed if total is None else total + summed
+        count += batch.shape[0]
+    if count == 0:
+        raise ValueError("erf_map needs at least one image")
+    return total / count
+
+
+def area_ratios(erf: np.ndarray, thresholds=THRESHOLDS) -> dict:
+    """{t: (side ratio, area ratio)} of the smallest centred square holding a fraction t of the ERF's mass."""
+    h, w = erf.shape
+    total = erf.sum()
+    cy, cx = h // 2, w // 2
+    out = {}
+    for t in thresholds:
+        for r in range(0, max(h, w)):
+            window = erf[max(cy - r, 0):cy + r + 1, max(cx - r, 0):cx + r + 1]
+            if window.sum() >= t * total or (window.shape == erf.shape):
+                side = 2 * r + 1
+                out[t] = (min(side / h, 1.0), min(side * side / (h * w), 1.0))
+                break
+    return out
+
+
+def normalise_for_display(erf: np.ndarray) -> np.ndarray:
+    """log10(erf + 1) / max, the usual rendering of ERF maps."""
+    scaled = np.log10(erf + 1.0)
+    return scaled / scaled.max() if scaled.max() > 0 else scaled

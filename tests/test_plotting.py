@@ -1,0 +1,33 @@
+"""Figures are built from data and saved; colours map classes and the ignore index."""
+import json
+
+import numpy as np
+import pandas as pd
+
+from segformer_lab import plotting
+
+
+def test_colorize_maps_classes_and_ignore():
+    mask = np.array([[0, 1], [255, 1]])
+    out = plotting.colorize(mask, [(10, 20, 30), (40, 50, 60)])
+    assert out.dtype == np.uint8 and out.shape == (2, 2, 3)
+    assert out[0, 0].tolist() == [10, 20, 30] and out[1, 1].tolist() == [40, 50, 60]
+    assert out[1, 0].tolist() == [255, 255, 255]
+
+
+def test_figures_from_runs_and_rows(tmp_path):
+    for run, offset in (("a_seed0", 0), ("a_seed1", 2), ("b_seed0", 10)):
+        (tmp_path / run).mkdir()
+        lines = [json.dumps({"iteration": i, "miou": i / 10 + offset, "thing_miou": offset}) for i in (10, 20)]
+        (tmp_path / run / "curve.jsonl").write_text("\n".join(lines))
+    curves = plotting.read_curves({tmp_path / r: r.split("_seed")[0] for r in ("a_seed0", "a_seed1", "b_seed0")})
+    assert len(curves) == 6 and set(curves["group"]) == {"a", "b"}
+    path = plotting.save(plotting.learning_curves(curves), tmp_path / "figs" / "curves.png")
+    assert path.stat().st_size > 1000
+    rows = pd.DataFrame({"variant": ["a", "a", "b"], "seed": [0, 1, 0], "iou_x": [1.0, 2.0, 3.0],
+                         "iou_y": [4.0, 5.0, 6.0]})
+    assert plotting.save(plotting.per_class_iou(rows, ["x", "y"]), tmp_path / "iou.png").stat().st_size > 1000
+    image = np.zeros((8, 8, 3), np.uint8)
+    fig = plotting.sample_grid([(image, np.zeros((8, 8), int))] * 2, ["x", "y"], [(0, 0, 0), (9, 9, 9)], "t")
+    assert len(fig.axes) == 4
+    plotting.save(fig, tmp_path / "grid.png")
