@@ -26,7 +26,7 @@ SEEDS = {"smoke": (0,), "quick": (0,), "default": (0, 1, 2), "gpu": (0, 1, 2)}
 PRESETS = {
     "smoke": {"model": "segformer_tiny", "iterations": 2, "batch_size": 2, "train_scenes": 4, "val_scenes": 2,
               "warmup_iters": 1},
-    "quick": {"iterations": 250, "val_scenes": 16},
+    "quick": {"iterations": 150, "val_scenes": 16},
     "default": {"iterations": 1000},
     "gpu": {"iterations": 8000, "batch_size": 16, "num_workers": 4},
 }

@@ -3,8 +3,9 @@
 An experiment is `experiments/<name>.py` defining:
 - EXPERIMENT: its name; BASE: a TrainConfig; VARIANTS: {variant name: TrainConfig fields to replace};
 - SEEDS: {preset: seeds}; PRESETS: {"smoke" | "quick" | "default" | "gpu": TrainConfig fields to replace};
-- optionally EVALS: {eval name: evaluate_run keyword arguments} (extra evaluations of each trained run) and
-  `extra_metrics(run_dir, cfg) -> dict` (analysis columns, e.g. ERF ratios).
+- optionally EVALS: {eval name: evaluate_run keyword arguments} (extra evaluations of each trained run),
+  `extra_metrics(run_dir, cfg, results_dir) -> dict` with EXTRA_COLUMNS (analysis columns, e.g. ERF ratios), and
+  `analysis(results_dir, preset)` (work beyond single runs, e.g. a cost sweep), called after the runs.
 
 `run_experiment` trains what is missing (resuming an interrupted run from its checkpoint), skips runs whose
 run id (a hash of the full config) is already in `results/<experiment>.csv`, and rewrites that CSV
@@ -86,11 +87,13 @@ def run_experiment(module, preset: str = "quick", results_dir="results", runs_di
             result = evaluate_run(run_dir, **kwargs)
             row.update({f"{name}_miou": result["miou"], f"{name}_thing_miou": result["thing_miou"]})
         if hasattr(module, "extra_metrics"):
-            row.update(module.extra_metrics(run_dir, cfg))
+            row.update(module.extra_metrics(run_dir, cfg, results_dir))
         row.update(_costs(cfg), **provenance(cfg.device if cfg.device != "auto" else "cpu"))
         rows.append({c: row.get(c, math.nan) for c in cols})
         write_csv(out, rows, cols)
         done.add(rid)
+    if hasattr(module, "analysis"):
+        module.analysis(results_dir, preset)
     return out
 
 

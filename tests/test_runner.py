@@ -42,3 +42,24 @@ def test_rows_written_once_and_skipped_when_done(tmp_path):
     stamp = out.stat().st_mtime_ns
     run_experiment(module, "smoke", tmp_path / "results", tmp_path / "runs", progress=False)
     assert out.stat().st_mtime_ns == stamp  # nothing to do: no new row, file untouched
+
+
+@pytest.mark.parametrize("name", ["pe_vs_mixffn", "reduction_ratio", "decoder_vs_cnn", "erf"])
+def test_each_ablation_runs_at_smoke_preset(tmp_path, monkeypatch, name):
+    from segformer_lab.cli import load_experiment
+    monkeypatch.setenv("SEGFORMER_LAB_CACHE", str(tmp_path / "cache"))
+    module = load_experiment(name)
+    out = run_experiment(module, "smoke", tmp_path / "results", tmp_path / "runs", progress=False)
+    with out.open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == len(module.VARIANTS) * len(module.SEEDS["smoke"])
+    assert list(rows[0]) == columns(module)
+    for row in rows:
+        assert 0 <= float(row["miou"]) <= 100 and row["torch_version"] != ""
+    if name == "erf":
+        assert len(list((tmp_path / "results" / "erf").glob("*.npy"))) == 2 * 2 * 5
+        assert all(0 < float(rows[0][c]) <= 1 for c in module.EXTRA_COLUMNS)
+    if name == "reduction_ratio":
+        costs = list(csv.DictReader((tmp_path / "results" / "reduction_ratio_costs.csv").open()))
+        for row in costs:  # the flop counter's attention matmuls equal the paper's analytic cost
+            assert float(row["attention_gmacs_measured"]) == pytest.approx(float(row["attention_gmacs_analytic"]))

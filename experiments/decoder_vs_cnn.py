@@ -1,0 +1,27 @@
+"""Table 1d: the light All-MLP decoder on a CNN encoder and on the Mix Transformer.
+
+MiT-B0 with the decoder on all four stages and on stage 4 only, ResNet-18 with the same MLP decoder
+(C = 256, as B0), and DeepLabV3-R18 for reference; each from scratch and from the embedded pretraining
+(the same budget for every encoder: see segformer_lab/pretrain.py), to show what pretraining does to the
+comparison. Params and FLOPs sit beside mIoU in each row.
+"""
+from segformer_lab.engine import TrainConfig
+
+EXPERIMENT = "decoder_vs_cnn"
+BASE = TrainConfig(model="segformer_b0", crop_size=128)
+ENCODERS = {
+    "mit_b0": {"model": "segformer_b0"},
+    "mit_b0_s4": {"model": "segformer_b0", "model_overrides": {"decoder_stages": [4]}},
+    "resnet18_mlp": {"model": "resnet18_mlp", "model_overrides": {"decoder_dim": 256}},
+    "deeplabv3_r18": {"model": "deeplabv3_r18"},
+}
+INITS = {"scratch": {"encoder_weights": ""}, "pretrained": {"encoder_weights": "embedded"}}
+VARIANTS = {f"{enc}_{init}": {**e, **i} for enc, e in ENCODERS.items() for init, i in INITS.items()}
+SEEDS = {"smoke": (0,), "quick": (0,), "default": (0, 1, 2), "gpu": (0, 1, 2)}
+PRESETS = {
+    "smoke": {"iterations": 2, "batch_size": 2, "crop_size": 64, "train_scenes": 4, "val_scenes": 2,
+              "val_canvas": [64, 64], "warmup_iters": 1, "pretrain_iterations": 2},
+    "quick": {"iterations": 150, "val_scenes": 16, "pretrain_iterations": 100},
+    "default": {"iterations": 1000, "pretrain_iterations": 1000},
+    "gpu": {"iterations": 8000, "batch_size": 16, "num_workers": 4, "pretrain_iterations": 8000},
+}

@@ -1,0 +1,67 @@
+"""Efficient self-attention: the reduction ratio from full attention to aggressive reduction.
+
+Each sr_ratios setting is trained on the embedded benchmark (accuracy, FLOPs, latency and peak memory at the
+training crop in the CSV row), and `analysis` sweeps the input size from 64 to 1024 px for each setting:
+attention FLOPs measured with torch.utils.flop_counter (on the meta device: shapes only) beside the paper's
+analytic cost, sum over stages of L_i * 2 * N_i^2 / R_i * C_i, and peak memory measured where it fits.
+"""
+from __future__ import annotations
+
+import torch
+
+from segformer_lab.cost import count_flops, measure_latency, peak_memory
+from segformer_lab.engine import TrainConfig
+from segformer_lab.models.segformer import stage_grid
+from segformer_lab.registry import build_model, variant_config
+from segformer_lab.results import provenance, write_csv
+
+EXPERIMENT = "reduction_ratio"
+BASE = TrainConfig(model="segformer_b0", crop_size=128)
+SR_RATIOS = {"sr_1111": [1, 1, 1, 1], "sr_4211": [4, 2, 1, 1], "sr_8421": [8, 4, 2, 1], "sr_16842": [16, 8, 4, 2]}
+VARIANTS = {name: {"model_overrides": {"sr_ratios": sr}} for name, sr in SR_RATIOS.items()}
+SEEDS = {"smoke": (0,), "quick": (0,), "default": (0, 1, 2), "gpu": (0, 1, 2)}
+PRESETS = {
+    "smoke": {"model": "segformer_tiny", "iterations": 2, "batch_size": 2, "train_scenes": 4, "val_scenes": 2,
+              "warmup_iters": 1},
+    "quick": {"iterations": 150, "val_scenes": 16},
+    "default": {"iterations": 1000},
+    "gpu": {"iterations": 8000, "batch_size": 16, "num_workers": 4},
+}
+SWEEP_SIZES = (64, 128, 256, 512, 1024)
+MEMORY_LIMIT = 512  # measure peak memory (a real forward pass on the CPU) up to this side
+SWEEP_COLUMNS = ["experiment", "variant", "size", "attention_gmacs_measured", "attention_gmacs_analytic",
+                 "total_gmacs", "peak_mem_mb", "latency_ms", "git_commit", "torch_version", "device", "date"]
+
+
+def analytic_attention_macs(cfg, size: int) -> int:
+    """The paper's cost of efficient self-attention, QK^T and AV: sum_i L_i * 2 * N_i * (N_i / R_i) * C_i, with
+    N_i tokens of stage i and N_i / R_i the reduced sequence (floor division of each side by sr_ratio)."""
+    total = 0
+    for i in range(4):
+        side = stage_grid(size, i + 1)
+        n, reduced = side * side, (side // cfg.sr_ratios[i]) ** 2
+        total += cfg.depths[i] * 2 * n * reduced * cfg.embed_dims[i]
+    return total
+
+
+def analysis(results_dir="results", preset: str = "quick") -> None:
+    """Cost against input size for each reduction ratio: results/reduction_ratio_costs.csv."""
+    model_name = PRESETS[preset].get("model", BASE.model)
+    rows = []
+    for variant, fields in VARIANTS.items():
+        overrides = fields["model_overrides"]
+        cfg = variant_config(model_name, 9, **overrides)
+        with torch.device("meta"):
+            meta_model = build_model(model_name, 9, **overrides)
+        real = build_model(model_name, 9, **overrides) if preset != "smoke" else None
+        for size in SWEEP_SIZES if preset != "smoke" else SWEEP_SIZES[:2]:
+            flops = count_flops(meta_model, size)
+            row = {"experiment": EXPERIMENT, "variant": variant, "size": size,
+                   "attention_gmacs_measured": flops["by_op"].get("bmm", 0) / 2e9,
+                   "attention_gmacs_analytic": analytic_attention_macs(cfg, size) / 1e9,
+                   "total_gmacs": flops["macs"] / 1e9, **provenance("cpu")}
+            if real is not None and size <= MEMORY_LIMIT:
+                row["peak_mem_mb"] = peak_memory(real, size)["peak_bytes"] / 2**20
+                row["latency_ms"] = measure_latency(real, size, repeats=3)["latency_ms"]
+            rows.append(row)
+    write_csv(f"{results_dir}/{EXPERIMENT}_costs.csv", rows, SWEEP_COLUMNS)
