@@ -6,6 +6,7 @@ MiT-B0 with the decoder on all four stages and on stage 4 only, ResNet-18 with t
 comparison. Params and FLOPs sit beside mIoU in each row.
 """
 from segformer_lab.engine import TrainConfig
+from segformer_lab.runner import standard_presets
 
 EXPERIMENT = "decoder_vs_cnn"
 BASE = TrainConfig(model="segformer_b0", crop_size=128)
@@ -17,11 +18,7 @@ ENCODERS = {
 }
 INITS = {"scratch": {"encoder_weights": ""}, "pretrained": {"encoder_weights": "embedded"}}
 VARIANTS = {f"{enc}_{init}": {**e, **i} for enc, e in ENCODERS.items() for init, i in INITS.items()}
-SEEDS = {"smoke": (0,), "quick": (0,), "default": (0, 1, 2), "gpu": (0, 1, 2)}
-PRESETS = {
-    "smoke": {"iterations": 2, "batch_size": 2, "crop_size": 64, "train_scenes": 4, "val_scenes": 2,
-              "val_canvas": [64, 64], "warmup_iters": 1, "pretrain_iterations": 2},
-    "quick": {"iterations": 150, "val_scenes": 16, "pretrain_iterations": 100},
-    "default": {"iterations": 1000, "pretrain_iterations": 1000},
-    "gpu": {"iterations": 8000, "batch_size": 16, "num_workers": 4, "pretrain_iterations": 8000},
-}
+PRESETS = standard_presets(
+    smoke={"crop_size": 64, "val_canvas": [64, 64], "pretrain_iterations": 2},
+    quick={"pretrain_iterations": 100}, default={"pretrain_iterations": 1000}, gpu={"pretrain_iterations": 8000},
+)

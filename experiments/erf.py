@@ -16,6 +16,7 @@ from segformer_lab import build_model, from_pretrained
 from segformer_lab.data.transforms import eval_pipeline
 from segformer_lab.engine import TrainConfig, open_datasets
 from segformer_lab.erf import TARGETS, THRESHOLDS, area_ratios, erf_map
+from segformer_lab.runner import standard_presets
 
 EXPERIMENT = "erf"
 BASE = TrainConfig(model="segformer_b0", crop_size=128)
@@ -23,14 +24,8 @@ VARIANTS = {
     "segformer_b0": {"model": "segformer_b0"},
     "resnet18_mlp": {"model": "resnet18_mlp", "model_overrides": {"decoder_dim": 256}},
 }
-SEEDS = {"smoke": (0,), "quick": (0,), "default": (0, 1, 2), "gpu": (0, 1, 2)}
-PRESETS = {
-    "smoke": {"iterations": 2, "batch_size": 2, "crop_size": 64, "train_scenes": 4, "val_scenes": 4,
-              "val_canvas": [64, 64], "warmup_iters": 1},
-    "quick": {"iterations": 150, "val_scenes": 100},
-    "default": {"iterations": 1000, "val_scenes": 100},
-    "gpu": {"iterations": 8000, "batch_size": 16, "num_workers": 4, "val_scenes": 100},
-}
+PRESETS = standard_presets(smoke={"crop_size": 64, "val_scenes": 4, "val_canvas": [64, 64]},
+                           quick={"val_scenes": 100}, default={"val_scenes": 100}, gpu={"val_scenes": 100})
 ERF_IMAGES = 100  # at most this many validation crops (all of them when the split is smaller)
 STATES = ("trained", "init")
 EXTRA_COLUMNS = [f"erf_{state}_{target}_t{t}" for state in STATES for target in TARGETS for t in THRESHOLDS]

@@ -7,6 +7,7 @@ images), with sliding 128 px windows and as whole images, on a square 384x384 ca
 (the same views at 0.5x and 2x the pixel density).
 """
 from segformer_lab.engine import TrainConfig
+from segformer_lab.runner import standard_presets
 
 EXPERIMENT = "pe_vs_mixffn"
 BASE = TrainConfig(model="segformer_b0", crop_size=128)
@@ -22,11 +23,4 @@ EVALS = {
     "zoom_0.5": {"canvas": (128, 128), "zoom": 0.5},
     "zoom_2": {"canvas": (128, 128), "zoom": 2.0},
 }
-SEEDS = {"smoke": (0,), "quick": (0,), "default": (0, 1, 2), "gpu": (0, 1, 2)}
-PRESETS = {
-    "smoke": {"model": "segformer_tiny", "iterations": 2, "batch_size": 2, "train_scenes": 4, "val_scenes": 2,
-              "warmup_iters": 1},
-    "quick": {"iterations": 150, "val_scenes": 16},
-    "default": {"iterations": 1000},
-    "gpu": {"iterations": 8000, "batch_size": 16, "num_workers": 4},
-}
+PRESETS = standard_presets(smoke={"model": "segformer_tiny"})

@@ -14,19 +14,13 @@ from segformer_lab.engine import TrainConfig
 from segformer_lab.models.segformer import stage_grid
 from segformer_lab.registry import build_model, variant_config
 from segformer_lab.results import provenance, write_csv
+from segformer_lab.runner import standard_presets
 
 EXPERIMENT = "reduction_ratio"
 BASE = TrainConfig(model="segformer_b0", crop_size=128)
 SR_RATIOS = {"sr_1111": [1, 1, 1, 1], "sr_4211": [4, 2, 1, 1], "sr_8421": [8, 4, 2, 1], "sr_16842": [16, 8, 4, 2]}
 VARIANTS = {name: {"model_overrides": {"sr_ratios": sr}} for name, sr in SR_RATIOS.items()}
-SEEDS = {"smoke": (0,), "quick": (0,), "default": (0, 1, 2), "gpu": (0, 1, 2)}
-PRESETS = {
-    "smoke": {"model": "segformer_tiny", "iterations": 2, "batch_size": 2, "train_scenes": 4, "val_scenes": 2,
-              "warmup_iters": 1},
-    "quick": {"iterations": 150, "val_scenes": 16},
-    "default": {"iterations": 1000},
-    "gpu": {"iterations": 8000, "batch_size": 16, "num_workers": 4},
-}
+PRESETS = standard_presets(smoke={"model": "segformer_tiny"})
 SWEEP_SIZES = (64, 128, 256, 512, 1024)
 MEMORY_LIMIT = 512  # measure peak memory (a real forward pass on the CPU) up to this side
 SWEEP_COLUMNS = ["experiment", "variant", "size", "attention_gmacs_measured", "attention_gmacs_analytic",

@@ -2,7 +2,8 @@
 
 An experiment is `experiments/<name>.py` defining:
 - EXPERIMENT: its name; BASE: a TrainConfig; VARIANTS: {variant name: TrainConfig fields to replace};
-- SEEDS: {preset: seeds}; PRESETS: {"smoke" | "quick" | "default" | "gpu": TrainConfig fields to replace};
+- PRESETS: {"smoke" | "quick" | "default" | "gpu": TrainConfig fields to replace} (`standard_presets` gives
+  the shared budgets); optionally SEEDS: {preset: seeds} (default: one seed for smoke/quick, three otherwise);
 - optionally EVALS: {eval name: evaluate_run keyword arguments} (extra evaluations of each trained run),
   `extra_metrics(run_dir, cfg, results_dir) -> dict` with EXTRA_COLUMNS (analysis columns, e.g. ERF ratios), and
   `analysis(results_dir, preset)` (work beyond single runs, e.g. a cost sweep), called after the runs.
@@ -26,6 +27,21 @@ from .registry import build_model
 from .results import provenance, write_csv
 
 PRESETS = ("smoke", "quick", "default", "gpu")
+SEEDS = {"smoke": (0,), "quick": (0,), "default": (0, 1, 2), "gpu": (0, 1, 2)}  # unless an experiment says
+BUDGETS = {  # TrainConfig fields of each preset shared by the ablations
+    "smoke": {"iterations": 2, "batch_size": 2, "train_scenes": 4, "val_scenes": 2, "warmup_iters": 1},
+    "quick": {"iterations": 150, "val_scenes": 16},
+    "default": {"iterations": 1000},
+    "gpu": {"iterations": 8000, "batch_size": 16, "num_workers": 4},
+}
+
+
+def standard_presets(**additions) -> dict:
+    """The shared budgets with an experiment's additions per preset, e.g. smoke={"model": "segformer_tiny"}."""
+    unknown = sorted(set(additions) - set(PRESETS))
+    if unknown:
+        raise ValueError(f"unknown preset(s) {unknown}; expected {PRESETS}")
+    return {name: {**budget, **additions.get(name, {})} for name, budget in BUDGETS.items()}
 IDENTITY = ["experiment", "variant", "seed", "preset", "run_id"]
 CONFIG_COLUMNS = ["model", "model_overrides", "iterations", "batch_size", "crop_size", "lr", "encoder_weights"]
 METRICS = ["miou", "thing_miou", "stuff_miou", "macc", "aacc"]
@@ -51,7 +67,7 @@ def planned_runs(module, preset: str) -> list:
         raise ValueError(f"unknown preset {preset!r}; expected one of {PRESETS}")
     runs = []
     for variant, fields in module.VARIANTS.items():
-        for seed in module.SEEDS[preset]:
+        for seed in getattr(module, "SEEDS", SEEDS)[preset]:
             values = {**module.BASE.to_dict(), **module.PRESETS[preset], **fields, "seed": seed}
             runs.append((variant, seed, TrainConfig.from_dict(values, f"{module.EXPERIMENT}/{variant}")))
     return runs
