@@ -1,0 +1,26 @@
+"""Verdicts are computed from per-seed values and respect the seed spread."""
+import pytest
+
+from segformer_lab.verdicts import DOES_NOT, PARTLY, REPRODUCES, claim, seed_range, verdict
+
+
+def test_claim_outcomes_against_spread():
+    assert claim("a beats b", [50, 51, 52], [40, 41, 42]).outcome == "holds"
+    assert claim("a beats b", [40, 41, 42], [50, 51, 52]).outcome == "fails"
+    within = claim("a beats b", [50, 52, 54], [49, 50, 51])  # difference 2 < spread 4
+    assert within.outcome == "within spread" and within.spread == 4 and within.difference == pytest.approx(2)
+    assert "seed spread 4.00 over 3 seed(s)" in within.sentence()
+
+
+def test_verdict_combines_claims():
+    good, bad = claim("x", [2, 2], [1, 1]), claim("y", [1, 1], [2, 2])
+    assert verdict([good, good]) == REPRODUCES
+    assert verdict([good, bad]) == PARTLY
+    assert verdict([bad, claim("z", [1, 2], [1, 2])]) == DOES_NOT
+
+
+def test_single_seed_and_errors():
+    assert seed_range([3.0]) == 0.0
+    assert claim("one seed", [2.0], [1.0]).outcome == "holds"
+    with pytest.raises(ValueError, match="needs values on both sides"):
+        claim("empty", [], [1.0])
