@@ -24,3 +24,19 @@ def test_single_seed_and_errors():
     assert claim("one seed", [2.0], [1.0]).outcome == "holds"
     with pytest.raises(ValueError, match="needs values on both sides"):
         claim("empty", [], [1.0])
+
+
+def test_pe_vs_mixffn_claims_from_rows():
+    import pandas as pd
+    from segformer_lab.analysis import pe_vs_mixffn_claims
+    rows = []
+    for seed in range(3):
+        rows.append({"variant": "mixffn", "seed": seed, "slide_256x512_miou": 50 + seed * 0.1,
+                     "whole_256x512_miou": 49.5 + seed * 0.1})
+        rows.append({"variant": "learned_pe", "seed": seed, "slide_256x512_miou": 48 + seed * 0.1,
+                     "whole_256x512_miou": 40 + seed * 0.1})
+    claims = pe_vs_mixffn_claims(pd.DataFrame(rows))
+    assert [c.outcome for c in claims] == ["holds", "holds"]
+    assert claims[1].mean_a == pytest.approx(8.0) and claims[1].mean_b == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="no rows for variant 'mixffn'"):
+        pe_vs_mixffn_claims(pd.DataFrame(rows[1::2]))
