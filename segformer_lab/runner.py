@@ -24,7 +24,7 @@ from pathlib import Path
 from .cost import count_flops, count_params, peak_memory
 from .engine import TrainConfig, evaluate_run, train
 from .registry import build_model
-from .results import provenance, write_csv
+from .results import git_commit, provenance, write_csv
 
 PRESETS = ("smoke", "quick", "default", "gpu")
 SEEDS = {"smoke": (0,), "quick": (0,), "default": (0, 1, 2), "gpu": (0, 1, 2)}  # unless an experiment says
@@ -84,6 +84,7 @@ def run_experiment(module, preset: str = "quick", results_dir="results", runs_di
                    progress: bool = True) -> Path:
     """Run every missing (variant, seed) of `module` under `preset`; returns the CSV path."""
     out = Path(results_dir) / f"{module.EXPERIMENT}.csv"
+    commit = git_commit()  # the code this process runs, even if the checkout changes while it runs
     cols = columns(module)
     rows = read_rows(out)
     done = {row["run_id"] for row in rows}
@@ -104,7 +105,7 @@ def run_experiment(module, preset: str = "quick", results_dir="results", runs_di
             row.update({f"{name}_miou": result["miou"], f"{name}_thing_miou": result["thing_miou"]})
         if hasattr(module, "extra_metrics"):
             row.update(module.extra_metrics(run_dir, cfg, results_dir))
-        row.update(_costs(cfg), **provenance(cfg.device if cfg.device != "auto" else "cpu"))
+        row.update(_costs(cfg), **{**provenance(cfg.device if cfg.device != "auto" else "cpu"), "git_commit": commit})
         rows.append({c: row.get(c, math.nan) for c in cols})
         write_csv(out, rows, cols)
         done.add(rid)
