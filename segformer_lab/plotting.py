@@ -88,6 +88,28 @@ def per_class_iou(frame, classes, group_col: str = "variant"):
     return fig
 
 
+def metric_by_setting(frame, settings: dict, metric: str = "miou", group_col: str = "variant"):
+    """Bars of a metric per test setting and variant (mean over seeds, black ticks at each seed).
+
+    settings: {label: column prefix}, e.g. {"128 whole": "", "256x512 whole": "whole_256x512_"}."""
+    plt = _plt()
+    import pandas as pd
+    import seaborn as sns
+    parts = [frame[[group_col, "seed"]].assign(setting=label, value=frame[f"{prefix}{metric}"].astype(float))
+             for label, prefix in settings.items()]
+    long = pd.concat(parts, ignore_index=True)
+    fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(settings)), 3.6))
+    order = list(dict.fromkeys(frame[group_col]))
+    sns.barplot(data=long, x="setting", y="value", hue=group_col, hue_order=order, errorbar=None, alpha=0.8, ax=ax)
+    sns.stripplot(data=long, x="setting", y="value", hue=group_col, hue_order=order, dodge=True,
+                  palette="dark:black", size=3, ax=ax, legend=False)
+    ax.set_xlabel("test setting")
+    ax.set_ylabel(f"{metric} (%)")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
 def save(fig, path) -> Path:
     """Save a figure (PNG at 120 dpi) and close it."""
     path = Path(path)

@@ -31,3 +31,11 @@ def test_figures_from_runs_and_rows(tmp_path):
     fig = plotting.sample_grid([(image, np.zeros((8, 8), int))] * 2, ["x", "y"], [(0, 0, 0), (9, 9, 9)], "t")
     assert len(fig.axes) == 4
     plotting.save(fig, tmp_path / "grid.png")
+
+
+def test_metric_by_setting(tmp_path):
+    frame = pd.DataFrame({"variant": ["a", "a", "b"], "seed": [0, 1, 0], "miou": [50.0, 51.0, 40.0],
+                          "whole_256x512_miou": [49.0, 50.0, 30.0]})
+    fig = plotting.metric_by_setting(frame, {"128 whole": "", "256x512 whole": "whole_256x512_"})
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["128 whole", "256x512 whole"]
+    assert plotting.save(fig, tmp_path / "pe.png").stat().st_size > 1000
