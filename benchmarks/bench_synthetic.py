@@ -13,14 +13,12 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"  # one core: set before numpy loads its BLAS
 
 import argparse
-import csv
 import time
-from pathlib import Path
 
 import numpy as np
 
 from segformer_lab.data.synthetic import SyntheticScenes
-from segformer_lab.results import provenance, write_csv
+from segformer_lab.results import append_csv, provenance
 
 COLUMNS = ["benchmark", "crop", "count", "repeats", "images_per_s", "images_per_s_min", "images_per_s_max",
            "git_commit", "torch_version", "device", "date"]
@@ -45,9 +43,7 @@ def main(argv=None):
           f"(min {min(rates):.0f}, max {max(rates):.0f}, {args.repeats} passes of {args.count})")
     row = {"benchmark": "synthetic_generation", "crop": args.crop, "count": args.count, "repeats": args.repeats,
            "images_per_s": median, "images_per_s_min": min(rates), "images_per_s_max": max(rates), **provenance()}
-    out = Path(args.out)
-    rows = list(csv.DictReader(out.open())) if out.is_file() else []
-    write_csv(out, rows + [row], COLUMNS)
+    append_csv(args.out, row, COLUMNS)
 
 
 if __name__ == "__main__":

@@ -10,16 +10,14 @@ Appends one row to results/bench_vs_transformers.csv. Needs the `hf` extra (tran
 from __future__ import annotations
 
 import argparse
-import csv
 import statistics
 import tempfile
 import time
-from pathlib import Path
 
 import torch
 
 from segformer_lab.checkpoints import from_pretrained
-from segformer_lab.results import provenance, write_csv
+from segformer_lab.results import append_csv, provenance
 
 COLUMNS = ["benchmark", "variant", "height", "width", "batch", "threads", "repeats", "ours_ms", "transformers_ms",
            "ratio_transformers_over_ours", "ratio_min", "ratio_max", "max_abs_diff", "transformers_version",
@@ -85,10 +83,8 @@ def main(argv=None):
            "ratio_min": min(ratios), "ratio_max": max(ratios), "max_abs_diff": diff,
            "transformers_version": transformers.__version__,
            "transformers_attention": theirs.config._attn_implementation, **provenance(args.device)}
-    out = Path(args.out)
-    rows = list(csv.DictReader(out.open())) if out.is_file() else []
-    write_csv(out, rows + [row], COLUMNS)
-    print(f"appended to {out}")
+    append_csv(args.out, row, COLUMNS)
+    print(f"appended to {args.out}")
 
 
 if __name__ == "__main__":

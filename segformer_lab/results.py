@@ -53,6 +53,20 @@ def write_csv(path, rows: list, columns: list) -> Path:
     return path
 
 
+def read_rows(path) -> list:
+    """The rows of a CSV as dicts of strings ([] if the file does not exist)."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def append_csv(path, row: dict, columns: list) -> Path:
+    """Append one row to a CSV (created if missing), rewriting it atomically with `write_csv`."""
+    return write_csv(path, read_rows(path) + [row], columns)
+
+
 def read_paper_reference(path=None) -> list:
     """The paper's numbers (results/paper_reference.csv) as a list of dicts with float values."""
     path = Path(path or Path(__file__).resolve().parents[1] / "results" / "paper_reference.csv")

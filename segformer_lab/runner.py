@@ -14,7 +14,6 @@ atomically after each run, so a kill at any moment leaves a valid file with no p
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
 import hashlib
 import json
@@ -24,7 +23,7 @@ from pathlib import Path
 from .cost import count_flops, count_params, peak_memory
 from .engine import TrainConfig, evaluate_run, train
 from .registry import build_model
-from .results import git_commit, provenance, write_csv
+from .results import git_commit, provenance, read_rows, write_csv
 
 PRESETS = ("smoke", "quick", "default", "gpu")
 SEEDS = {"smoke": (0,), "quick": (0,), "default": (0, 1, 2), "gpu": (0, 1, 2)}  # unless an experiment says
@@ -71,13 +70,6 @@ def planned_runs(module, preset: str) -> list:
             values = {**module.BASE.to_dict(), **module.PRESETS[preset], **fields, "seed": seed}
             runs.append((variant, seed, TrainConfig.from_dict(values, f"{module.EXPERIMENT}/{variant}")))
     return runs
-
-
-def read_rows(path: Path) -> list:
-    if not path.is_file():
-        return []
-    with path.open(newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def run_experiment(module, preset: str = "quick", results_dir="results", runs_dir="runs", data: str = "",
