@@ -1,9 +1,11 @@
 """Figure 3: effective receptive fields of SegFormer and a CNN, per encoder stage and for the decoder head.
 
-SegFormer-B0 and ResNet-18 + the same MLP decoder are trained on the embedded benchmark; for each run the ERF
-of stages 1-4 and of the head is averaged over `ERF_IMAGES` validation crops, for the trained model and for
-the same model at initialisation (captum gradients, see segformer_lab/erf.py). Maps are saved as .npy under
-results/erf/, and the high-contribution area ratios (t = 0.2, 0.3, 0.5, 0.99) go into the CSV row.
+The runs are those of experiments/decoder_vs_cnn.py for SegFormer-B0 and ResNet-18 + the same MLP decoder,
+from scratch and pretrained (the same configs, so the runner reuses finished runs instead of training them
+again). For each run the ERF of stages 1-4 and of the head is averaged over `ERF_IMAGES` validation crops, for
+the trained model and for the same model at the start of its training (captum gradients, see
+segformer_lab/erf.py). Maps are saved as .npy under results/erf/, and the high-contribution area ratios
+(t = 0.2, 0.3, 0.5, 0.99) go into the CSV row.
 """
 from __future__ import annotations
 
@@ -13,19 +15,18 @@ import numpy as np
 import torch
 
 from segformer_lab import build_model, from_pretrained
+from segformer_lab.checkpoints import load_encoder_weights
+from segformer_lab.cli import load_experiment
 from segformer_lab.data.transforms import eval_pipeline
-from segformer_lab.engine import TrainConfig, open_datasets
+from segformer_lab.engine import TrainConfig, encoder_checkpoint, open_datasets
 from segformer_lab.erf import TARGETS, THRESHOLDS, area_ratios, erf_map
-from segformer_lab.runner import standard_presets
 
 EXPERIMENT = "erf"
-BASE = TrainConfig(model="segformer_b0", crop_size=128)
-VARIANTS = {
-    "segformer_b0": {"model": "segformer_b0"},
-    "resnet18_mlp": {"model": "resnet18_mlp", "model_overrides": {"decoder_dim": 256}},
-}
-PRESETS = standard_presets(smoke={"crop_size": 64, "val_scenes": 4, "val_canvas": [64, 64]},
-                           quick={"val_scenes": 100}, default={"val_scenes": 100}, gpu={"val_scenes": 100})
+DECODER_VS_CNN = load_experiment("decoder_vs_cnn")
+BASE = DECODER_VS_CNN.BASE
+VARIANTS = {name: DECODER_VS_CNN.VARIANTS[name] for name in
+            ("mit_b0_pretrained", "resnet18_mlp_pretrained", "mit_b0_scratch", "resnet18_mlp_scratch")}
+PRESETS = DECODER_VS_CNN.PRESETS
 ERF_IMAGES = 100  # at most this many validation crops (all of them when the split is smaller)
 STATES = ("trained", "init")
 EXTRA_COLUMNS = [f"erf_{state}_{target}_t{t}" for state in STATES for target in TARGETS for t in THRESHOLDS]
@@ -48,8 +49,10 @@ def extra_metrics(run_dir: Path, cfg: TrainConfig, results_dir="results") -> dic
     """ERF maps of the trained model and of its initialisation; saves .npy files, returns the area ratios."""
     images = erf_images(cfg)
     trained = from_pretrained(Path(run_dir) / "model.pt")
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)  # the model `train` started from: this initialisation and the encoder weights
     init = build_model(cfg.model, trained.config.num_classes, **cfg.model_overrides)
+    if cfg.encoder_weights:
+        load_encoder_weights(init, encoder_checkpoint(cfg))
     out_dir = Path(results_dir) / "erf"
     out_dir.mkdir(parents=True, exist_ok=True)
     row = {}

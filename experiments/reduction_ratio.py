@@ -38,8 +38,8 @@ def analytic_attention_macs(cfg, size: int) -> int:
     return total
 
 
-def analysis(results_dir="results", preset: str = "quick") -> None:
-    """Cost against input size for each reduction ratio: results/reduction_ratio_costs.csv."""
+def analysis(results_dir="results", preset: str = "quick", runs_dir="runs") -> None:
+    """Cost against input size for each reduction ratio: results/reduction_ratio_costs.csv (no run needed)."""
     model_name = PRESETS[preset].get("model", BASE.model)
     rows = []
     for variant, fields in VARIANTS.items():

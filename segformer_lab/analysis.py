@@ -1,12 +1,18 @@
-"""The paper's claims for each ablation, as computed comparisons of our per-seed results (see verdicts.py).
+"""The paper's claims for each ablation, as computed comparisons of our per-seed results (see verdicts.py),
+and the tables that put our numbers beside the paper's.
 
-Each function takes the experiment's CSV as a DataFrame and returns its list of Claims.
+Each `*_claims` function takes the experiment's CSV as a DataFrame and returns its list of Claims; the claims
+a verdict is computed from are the paper's, in the paper's setting (pretrained encoders where it used them).
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
-from .verdicts import Claim, claim
+from .verdicts import Claim, claim, claim_no_worse, matches
+
+HEADLINE = ("miou", "thing_miou")  # the headline metrics of every ablation
 
 
 def per_seed(frame: pd.DataFrame, variant: str, column: str) -> list:
@@ -16,6 +22,45 @@ def per_seed(frame: pd.DataFrame, variant: str, column: str) -> list:
         raise ValueError(f"no rows for variant {variant!r}; variants present: {sorted(frame['variant'].unique())}")
     return rows[column].astype(float).tolist()
 
+
+def summarise(frame: pd.DataFrame, columns, by: str = "variant") -> pd.DataFrame:
+    """Mean, seed range (max - min) and seed count of `columns` per `by` value, in first-appearance order:
+    columns <column>, <column>_range and seeds."""
+    columns = list(columns)
+    grouped = frame.groupby(by, sort=False)[columns]
+    means, spread = grouped.mean(), grouped.max() - grouped.min()
+    out = pd.concat([means, spread.add_suffix("_range")], axis=1)
+    out["seeds"] = frame.groupby(by, sort=False).size()
+    return out[[c for col in columns for c in (col, f"{col}_range")] + ["seeds"]]
+
+
+def compact(summary: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
+    """A `summarise` frame as text for reading: each column with its `_range` becomes "mean (range)"."""
+    out = pd.DataFrame(index=summary.index)
+    for col in summary.columns:
+        if col.endswith("_range") or col == "seeds":
+            continue
+        rng = summary.get(f"{col}_range")
+        out[col] = [f"{m:.{digits}f}" + (f" ({r:.{digits}f})" if rng is not None and n > 1 else "")
+                    for m, r, n in zip(summary[col], rng if rng is not None else summary[col], summary["seeds"])]
+    out["seeds"] = summary["seeds"].astype(int)
+    return out
+
+
+def paper_table(paper: pd.DataFrame, table: str) -> pd.DataFrame:
+    """One table of results/paper_reference.csv as model x (setting, metric) values."""
+    rows = paper[paper["table"] == table]
+    if rows.empty:
+        raise ValueError(f"no rows for table {table!r} in the paper reference; tables: {sorted(paper['table'].unique())}")
+    return rows.pivot_table(index="model", columns=["setting", "metric"], values="value", sort=False)
+
+
+def read_paper(results_dir="results") -> pd.DataFrame:
+    """results/paper_reference.csv as a DataFrame."""
+    return pd.read_csv(Path(results_dir) / "paper_reference.csv")
+
+
+# Table 1c ---------------------------------------------------------------------------------------------------
 
 def pe_vs_mixffn_claims(frame: pd.DataFrame, canvas: str = "256x512") -> list[Claim]:
     """Table 1c: Mix-FFN beats a learned PE at the training size, and loses less on whole larger canvases.
@@ -30,3 +75,131 @@ def pe_vs_mixffn_claims(frame: pd.DataFrame, canvas: str = "256x512") -> list[Cl
               per_seed(frame, "mixffn", slide), per_seed(frame, "learned_pe", slide)),
         claim(f"A learned PE drops more than Mix-FFN on whole {canvas} canvases", drop["learned_pe"], drop["mixffn"]),
     ]
+
+
+def pe_vs_mixffn_table(frame: pd.DataFrame, canvas: str = "256x512") -> pd.DataFrame:
+    """Per variant: mean mIoU with sliding windows and on whole canvases, and the drop, with seed ranges."""
+    frame = frame.assign(drop=frame[f"slide_{canvas}_miou"] - frame[f"whole_{canvas}_miou"])
+    return summarise(frame, [f"slide_{canvas}_miou", f"whole_{canvas}_miou", "drop", "zoom_0.5_miou", "zoom_2_miou"])
+
+
+PE_PAPER_NAMES = {"mixffn": "mixffn", "learned_pe": "pe"}  # our variant -> the model name in Table 1c
+
+
+def pe_vs_mixffn_beside_paper(frame: pd.DataFrame, paper: pd.DataFrame, canvas: str = "256x512") -> pd.DataFrame:
+    """Ours (embedded benchmark: 128 windows vs whole canvases) beside Table 1c (Cityscapes: 768 windows vs whole
+    1024x2048), per variant: slide, whole and drop means."""
+    ours = pe_vs_mixffn_table(frame, canvas)
+    rows = paper[paper["table"] == "1c"].set_index(["model", "metric"])
+    out = pd.DataFrame({"ours: sliding windows": ours[f"slide_{canvas}_miou"],
+                        "ours: whole canvas": ours[f"whole_{canvas}_miou"], "ours: drop": ours["drop"]})
+    slide = rows[rows["setting"].str.contains("sliding")]["value"]
+    whole = rows[rows["setting"].str.contains("whole")]["value"]
+    drop = rows[rows["setting"] == "drop"]["value"]
+    for label, values in (("paper: sliding windows", slide), ("paper: whole image", whole), ("paper: drop", drop)):
+        out[label] = [values.droplevel("metric").get(PE_PAPER_NAMES.get(v), float("nan")) for v in out.index]
+    return out
+
+
+def pe_diagnosis(diag: pd.DataFrame) -> str:
+    """One sentence from results/pe_vs_mixffn_pe.csv: does the learned PE carry position information?"""
+    m = diag[["pe_change", "encoder_change", "pe_token_ratio", "miou", "miou_without_pe"]].mean()
+    delta = diag["miou_without_pe"] - diag["miou"]
+    return (f"Over {len(diag)} learned-PE run(s), the embeddings moved {m.pe_change:.2f} of their initial norm "
+            f"(the rest of the encoder: {m.encoder_change:.2f}); at stage 1 the PE's norm is {m.pe_token_ratio:.3f} "
+            f"of the tokens it is added to; removing it at test time changes mIoU by {delta.mean():+.2f} "
+            f"(per seed {delta.min():+.2f} to {delta.max():+.2f}; {m.miou:.2f} -> {m.miou_without_pe:.2f}).")
+
+
+# Table 1d ---------------------------------------------------------------------------------------------------
+
+def decoder_vs_cnn_claims(frame: pd.DataFrame, init: str = "pretrained", metric: str = "miou") -> list[Claim]:
+    """Table 1d: with the same light MLP decoder, the Transformer encoder beats the CNN, and the decoder gains
+    from fusing all four stages over stage 4 alone (the paper's setting: pretrained encoders)."""
+    def values(encoder):
+        return per_seed(frame, f"{encoder}_{init}", metric)
+    return [
+        claim(f"MiT-B0 + MLP decoder beats ResNet-18 + the same decoder ({init})", values("mit_b0"),
+              values("resnet18_mlp")),
+        claim(f"The MLP decoder on stages 1-4 beats stage 4 only (MiT-B0, {init})", values("mit_b0"),
+              values("mit_b0_s4")),
+    ]
+
+
+def decoder_vs_cnn_context(frame: pd.DataFrame, init: str = "pretrained", metric: str = "miou") -> list[Claim]:
+    """Comparisons beside the paper's claims: a CNN needs a heavy decoder (DeepLabV3) where MiT does not."""
+    def values(encoder):
+        return per_seed(frame, f"{encoder}_{init}", metric)
+    return [
+        claim(f"DeepLabV3-R18 beats ResNet-18 + MLP decoder ({init})", values("deeplabv3_r18"), values("resnet18_mlp")),
+        claim(f"MiT-B0 + MLP decoder beats DeepLabV3-R18 ({init})", values("mit_b0"), values("deeplabv3_r18")),
+    ]
+
+
+def split_variant(frame: pd.DataFrame) -> pd.DataFrame:
+    """decoder_vs_cnn rows with the variant split into `encoder` and `init` (scratch | pretrained)."""
+    parts = frame["variant"].str.rsplit("_", n=1, expand=True)
+    return frame.assign(encoder=parts[0], init=parts[1])
+
+
+def decoder_vs_cnn_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per variant: params (M), GFLOPs at the crop (2 per MAC), mIoU and thing mIoU with seed ranges."""
+    frame = frame.assign(params_m=frame["params"] / 1e6)
+    return summarise(frame, ["params_m", "gflops", *HEADLINE])
+
+
+def decoder_vs_cnn_paper(paper: pd.DataFrame) -> pd.DataFrame:
+    """Table 1d as rows (encoder, decoder stages) with GMACs at 512x512 ("FLOPs" in the paper), params and mIoU."""
+    rows = paper[paper["table"] == "1d"]
+    return rows.pivot_table(index=["model", "setting"], columns="metric", values="value", sort=False)
+
+
+# Reduction ratio --------------------------------------------------------------------------------------------
+
+def reduction_ratio_claims(frame: pd.DataFrame, costs: pd.DataFrame) -> list[Claim]:
+    """Efficient self-attention: the released reduction costs no accuracy against full attention, and its
+    attention cost is the paper's O(N^2 / R) at every input size (measured MACs equal the analytic count)."""
+    measured = costs["attention_gmacs_measured"].astype(float).sum()
+    analytic = costs["attention_gmacs_analytic"].astype(float).sum()
+    return [
+        claim_no_worse("Released reduction (8, 4, 2, 1) is no worse than full attention (1, 1, 1, 1)",
+                       per_seed(frame, "sr_8421", "miou"), per_seed(frame, "sr_1111", "miou")),
+        matches(f"Measured attention GMACs (all settings, {costs['size'].min()}-{costs['size'].max()} px) equal "
+                "the analytic sum of L * 2 * N * (N / R) * C", measured, analytic),
+    ]
+
+
+def reduction_ratio_table(frame: pd.DataFrame, costs: pd.DataFrame, size: int = 512) -> pd.DataFrame:
+    """Per setting: mIoU with seed range, and at `size` px the attention and total GMACs, latency and memory."""
+    ours = summarise(frame, list(HEADLINE))
+    at = costs[costs["size"] == size].set_index("variant")
+    cols = ["attention_gmacs_measured", "attention_gmacs_analytic", "total_gmacs", "latency_ms", "peak_mem_mb"]
+    return ours.join(at[cols].add_suffix(f"@{size}"))
+
+
+# Figure 3 ---------------------------------------------------------------------------------------------------
+
+def erf_claims(frame: pd.DataFrame, init: str = "pretrained") -> list[Claim]:
+    """Figure 3: SegFormer's stage-4 ERF is far wider than the CNN's; its head keeps a sharper local centre
+    than its stage 4 plus non-local context. Sizes are the side of the centred square holding t of the mass;
+    the paper's models were pretrained, so its claims are judged on the pretrained runs."""
+    segformer, cnn = f"mit_b0_{init}", f"resnet18_mlp_{init}"
+
+    def side(variant, target, t, state="trained"):
+        return per_seed(frame, variant, f"erf_{state}_{target}_t{t}")
+    return [
+        claim(f"SegFormer's stage-4 ERF is wider than the CNN's (side holding 50% of the mass, {init})",
+              side(segformer, "stage4", 0.5), side(cnn, "stage4", 0.5)),
+        claim(f"SegFormer's head is more local at the centre than its stage 4 (side holding 20%, {init})",
+              side(segformer, "stage4", 0.2), side(segformer, "head", 0.2)),
+        claim(f"SegFormer's head keeps more non-local context than the CNN's head (side holding 99%, {init})",
+              side(segformer, "head", 0.99), side(cnn, "head", 0.99)),
+    ]
+
+
+def erf_table(frame: pd.DataFrame, state: str = "trained", t: float = 0.5) -> pd.DataFrame:
+    """Variant x target: mean side ratio of the square holding t of the ERF mass."""
+    from .erf import TARGETS
+    cols = {target: f"erf_{state}_{target}_t{t}" for target in TARGETS}
+    means = frame.groupby("variant", sort=False)[list(cols.values())].mean()
+    return means.rename(columns={v: k for k, v in cols.items()})

@@ -128,14 +128,26 @@ def _cmd_train(args) -> None:
 
 
 def _cmd_run(args) -> None:
+    from .report import ABLATIONS
     from .runner import run_experiment
-    for name in args.experiments:
-        module = load_experiment(name)
+    names = [n for name in args.experiments for n in (ABLATIONS if name == "all" else [name])]
+    modules = [load_experiment(name) for name in names]  # an unknown name fails before anything runs
+    for name, module in zip(names, modules):
         try:
             out = run_experiment(module, args.preset, args.results, args.runs, args.data, progress=not args.quiet)
         except ValueError as e:
             raise SystemExit(f"error: {e}")
         print(f"{name}: {out}")
+    if args.report:
+        _cmd_report(argparse.Namespace(results=args.results, preset=args.preset))
+
+
+def _cmd_report(args) -> None:
+    from .report import build_report
+    if not Path(args.results).is_dir():
+        raise SystemExit(f"error: no results folder {args.results}")
+    out = build_report(args.results, args.preset)
+    print(f"report: {out}")
 
 
 def _cmd_pretrain(args) -> None:
@@ -187,14 +199,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run an experiment of experiments/ (what is missing), one CSV row per run",
                        formatter_class=fmt)
-    p.add_argument("experiments", nargs="+", help="experiment names (files in experiments/)")
+    p.add_argument("experiments", nargs="+",
+                   help="experiment names (files in experiments/); 'all' is the four core ablations")
     p.add_argument("--preset", choices=["smoke", "quick", "default", "gpu"], default="quick", help="budget preset")
     p.add_argument("--data", default="", metavar="DATASET:ROOT",
                    help="a real dataset instead of the embedded one, e.g. cityscapes:/data/cityscapes")
     p.add_argument("--results", default=str(repo_root() / "results"), help="folder of the CSV results")
     p.add_argument("--runs", default=str(repo_root() / "runs"), help="folder of the run directories")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--report", action="store_true", help="then write the figures and report.md of --results")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("report", help="figures and report.md (verdict table, key figures) from a results folder",
+                       formatter_class=fmt)
+    p.add_argument("results", nargs="?", default=str(repo_root() / "results"), help="folder of the CSV results")
+    p.add_argument("--preset", choices=["smoke", "quick", "default", "gpu"], default=None,
+                   help="report the rows of this preset (default: the largest budget present)")
+    p.set_defaults(func=_cmd_report)
 
     from .pretrain import PretrainConfig
     p = sub.add_parser("pretrain", help="pretrain an encoder on the embedded world (cached; the same budget for "

@@ -64,7 +64,7 @@ class TrainConfig:
     eval_every: int = 0  # iterations between validation points of the learning curve (0 = only at the end)
     num_workers: int = 0  # data-loading processes
     encoder_weights: str = ""  # "" = from scratch, "embedded" = our pretraining (cached), or a checkpoint path
-    pretrain_iterations: int = 1000  # budget of the "embedded" pretraining, the same for every encoder
+    pretrain_iterations: int = 1000  # budget of the "embedded" pretraining (one per encoder, shared by all seeds)
     device: str = "auto"  # "auto" (cuda if available), "cpu", "cuda", ...
     amp: bool = True  # bf16 autocast on CUDA (ignored on the CPU)
     eval_mode: str = "whole"  # inference mode for the final evaluation: whole or slide
@@ -211,8 +211,10 @@ def encoder_checkpoint(cfg: TrainConfig, rank: int = 0, world: int = 1) -> Path:
     if cfg.encoder_weights != "embedded":
         return Path(cfg.encoder_weights)
     from .pretrain import PretrainConfig, pretrain, pretrained_path
+    # One pretraining (PretrainConfig's seed) for every seed of a run: the paper starts all runs from the
+    # same ImageNet weights, so the seed spread measures the segmentation training only.
     pcfg = PretrainConfig(model=cfg.model, model_overrides=cfg.model_overrides, crop_size=cfg.crop_size,
-                          iterations=cfg.pretrain_iterations, seed=cfg.seed)
+                          iterations=cfg.pretrain_iterations)
     path = pretrain(pcfg) if rank == 0 else pretrained_path(pcfg)
     if world > 1:
         dist.barrier()

@@ -73,3 +73,19 @@ def normalise_for_display(erf: np.ndarray) -> np.ndarray:
     """log10(erf + 1) / max, the usual rendering of ERF maps."""
     scaled = np.log10(erf + 1.0)
     return scaled / scaled.max() if scaled.max() > 0 else scaled
+
+
+def load_maps(erf_dir, frame, state: str = "trained", targets=TARGETS) -> dict:
+    """Mean over seeds of the saved maps: {variant: {target: (H, W) array}} for the runs in `frame` (rows of
+    results/erf.csv), read from `<erf_dir>/<variant>_s<seed>_<run_id>_<state>_<target>.npy`."""
+    from pathlib import Path
+    maps = {}
+    for variant, rows in frame.groupby("variant", sort=False):
+        maps[variant] = {}
+        for target in targets:
+            files = [Path(erf_dir) / f"{r.variant}_s{r.seed}_{r.run_id}_{state}_{target}.npy" for r in rows.itertuples()]
+            missing = [str(f) for f in files if not f.is_file()]
+            if missing:
+                raise FileNotFoundError(f"ERF map(s) missing for rows of {variant!r}: {missing}")
+            maps[variant][target] = np.mean([np.load(f) for f in files], axis=0)
+    return maps

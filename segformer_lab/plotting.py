@@ -106,6 +106,7 @@ def metric_by_setting(frame, settings: dict, metric: str = "miou", group_col: st
     ax.set_xlabel("test setting")
     ax.set_ylabel(f"{metric} (%)")
     ax.grid(axis="y", alpha=0.3)
+    sns.move_legend(ax, "upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -117,3 +118,97 @@ def save(fig, path) -> Path:
     fig.savefig(path, dpi=120)
     _plt().close(fig)
     return path
+
+
+def erf_figure(maps: dict, labels: dict | None = None, thresholds=(0.2, 0.5)):
+    """Figure 3's layout: one row per model, one column per target (stage1..4, head), each map rendered as
+    log10(x + 1) / max; the sides of the centred squares holding t of the mass are drawn and printed.
+
+    maps: {row: {target: (H, W) array}} (segformer_lab.erf.load_maps); labels: {row: display name}."""
+    plt = _plt()
+    from matplotlib.patches import Rectangle
+
+    from .erf import area_ratios, normalise_for_display
+    rows = list(maps)
+    targets = list(maps[rows[0]])
+    fig, axes = plt.subplots(len(rows), len(targets), figsize=(2.3 * len(targets), 2.5 * len(rows)), squeeze=False)
+    styles = ("w--", "w:")
+    for i, row in enumerate(rows):
+        for j, target in enumerate(targets):
+            erf, ax = maps[row][target], axes[i, j]
+            h, w = erf.shape
+            ax.imshow(normalise_for_display(erf), cmap="viridis", vmin=0, vmax=1)
+            ratios = area_ratios(erf, thresholds)
+            for t, style in zip(thresholds, styles):
+                side = ratios[t][0] * h
+                ax.add_patch(Rectangle((w // 2 - side / 2, h // 2 - side / 2), side, side, fill=False,
+                                       edgecolor="white", linestyle=style[1:], linewidth=1))
+            ax.set_xticks([]), ax.set_yticks([])
+            ax.set_xlabel("  ".join(f"t={t}: {ratios[t][0]:.2f}" for t in thresholds), fontsize=7)
+            if i == 0:
+                ax.set_title(target)
+        axes[i, 0].set_ylabel((labels or {}).get(row, row))
+    fig.tight_layout()
+    return fig
+
+
+def cost_vs_size(costs):
+    """Efficient-attention cost against input side, one colour per reduction setting: attention GMACs measured
+    (markers) and analytic (dashed), total GMACs, and peak memory and latency where measured; log scales."""
+    plt = _plt()
+    import seaborn as sns
+    variants = list(dict.fromkeys(costs["variant"]))
+    colours = dict(zip(variants, sns.color_palette(n_colors=len(variants))))
+    panels = [("attention_gmacs_measured", "attention GMACs"), ("total_gmacs", "total GMACs"),
+              ("peak_mem_mb", "peak memory (MiB)"), ("latency_ms", "latency (ms)")]
+    panels = [(c, label) for c, label in panels if c in costs and costs[c].notna().any()]  # smoke: no timings
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
+    for ax, (column, label) in zip(axes[0], panels):
+        for variant in variants:
+            rows = costs[costs["variant"] == variant].dropna(subset=[column]).sort_values("size")
+            ax.plot(rows["size"], rows[column], "o-", color=colours[variant], label=variant)
+            if column == "attention_gmacs_measured":
+                ax.plot(rows["size"], rows["attention_gmacs_analytic"], "--", color=colours[variant], alpha=0.6)
+        ax.set(xscale="log", yscale="log", xlabel="input side (px)", ylabel=label)
+        ax.set_xticks(sorted(costs["size"].unique()), [str(s) for s in sorted(costs["size"].unique())])
+        ax.minorticks_off()
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=8, title="sr_ratios (dashed: analytic)", title_fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def metric_vs_cost(frame, x: str = "gflops", y: str = "miou", hue: str = "variant", style: str | None = None):
+    """One marker per run (seed) of a metric against a cost column, and the mean per group as a large marker."""
+    plt = _plt()
+    import seaborn as sns
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    order = list(dict.fromkeys(frame[hue]))
+    sns.scatterplot(data=frame, x=x, y=y, hue=hue, hue_order=order, style=style, alpha=0.45, ax=ax, legend=False)
+    keys = [hue] + ([style] if style else [])
+    means = frame.groupby(keys, sort=False)[[x, y]].mean().reset_index()
+    sns.scatterplot(data=means, x=x, y=y, hue=hue, hue_order=order, style=style, s=120, ax=ax)
+    ax.set_ylabel(f"{y} (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def grouped_bars(frame, x: str, hue: str, metrics=("miou", "thing_miou")):
+    """Bars of each metric by `x` and `hue` (mean over seeds, black ticks at each seed), one panel per metric."""
+    plt = _plt()
+    import seaborn as sns
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 3.8), squeeze=False)
+    order, hue_order = list(dict.fromkeys(frame[x])), list(dict.fromkeys(frame[hue]))
+    for ax, metric in zip(axes[0], metrics):
+        sns.barplot(data=frame, x=x, y=metric, hue=hue, order=order, hue_order=hue_order, errorbar=None,
+                    alpha=0.8, ax=ax)
+        sns.stripplot(data=frame, x=x, y=metric, hue=hue, order=order, hue_order=hue_order, dodge=True,
+                      palette="dark:black", size=3, ax=ax, legend=False)
+        ax.set_ylabel(f"{metric} (%)")
+        ax.tick_params(axis="x", labelrotation=15)
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=8, title=hue, title_fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig

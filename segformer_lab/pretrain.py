@@ -6,7 +6,8 @@ covers at least `min_fraction` of the crop), from scenes that neither segmentati
 average pooling of its last stage and one linear layer. Every encoder gets the same crops, iterations,
 batch, optimiser and schedule. The result is cached under `cache_dir()` by a hash of the pretraining config
 and of the encoder's own config fields, so ablations that change only the decoder share one pretrained
-encoder. A user's ImageNet checkpoints load through the same `load_encoder_weights` path.
+encoder (ResNet + MLP and DeepLabV3 share the undilated ResNet). One pretraining (seed 0) serves every seed of a
+segmentation run, as one set of ImageNet weights does in the paper. A user's ImageNet checkpoints load through the same `load_encoder_weights` path.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from .checkpoints import _atomic_save
 from .data.synthetic import CLASSES, SyntheticScenes
 from .data.transforms import Compose, Normalize, RandomFlip, to_tensors
 from .engine import IterationBatches, TrainSamples
+from .models.cnn import DeepLabV3Config, ResNet, ResNetMLPConfig, init_resnet
 from .registry import build_model, variant_config
 
 # Config fields that shape the decoder only: ablations differing in these share a pretrained encoder.
@@ -69,14 +71,33 @@ def cache_dir() -> Path:
     return Path(os.environ.get("SEGFORMER_LAB_CACHE", Path.home() / ".cache" / "segformer_lab")) / "pretrained"
 
 
-def encoder_key(cfg: PretrainConfig) -> str:
-    """Cache key: the pretraining budget and the encoder-shaping fields of the model config."""
+def encoder_spec(cfg: PretrainConfig) -> tuple[str, dict]:
+    """(encoder type, encoder-shaping fields) of cfg.model. ResNet + MLP and DeepLabV3 share the plain ResNet
+    (output stride 32): ImageNet ResNets are trained undilated, and DeepLabV3 dilates them afterwards."""
     model_cfg = variant_config(cfg.model, len(CLASSES), **cfg.model_overrides)
     encoder = {k: v for k, v in dataclasses.asdict(model_cfg).items() if k not in DECODER_FIELDS}
+    return ("ResNet" if isinstance(model_cfg, (ResNetMLPConfig, DeepLabV3Config)) else type(model_cfg).__name__,
+            encoder)
+
+
+def encoder_key(cfg: PretrainConfig) -> str:
+    """Cache key: the pretraining budget, the encoder type and its shaping fields."""
+    kind, encoder = encoder_spec(cfg)
     budget = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("model", "model_overrides")}
-    blob = json.dumps({"type": type(model_cfg).__name__, "encoder": encoder, "budget": budget}, sort_keys=True,
-                      default=list)
-    return f"{cfg.model}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
+    blob = json.dumps({"type": kind, "encoder": encoder, "budget": budget}, sort_keys=True, default=list)
+    name = f"resnet{encoder['depth']}" if kind == "ResNet" else cfg.model
+    return f"{name}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
+
+
+def pretraining_encoder(cfg: PretrainConfig) -> nn.Module:
+    """A freshly initialised encoder of cfg.model (seeded by cfg.seed), as pretraining trains it."""
+    torch.manual_seed(cfg.seed)
+    kind, encoder = encoder_spec(cfg)
+    if kind == "ResNet":
+        backbone = ResNet(encoder["depth"], encoder["base_width"], 32, encoder["in_channels"], encoder["deep_stem"])
+        init_resnet(backbone)
+        return backbone
+    return build_model(cfg.model, len(CLASSES), **cfg.model_overrides).backbone
 
 
 def pretrained_path(cfg: PretrainConfig) -> Path:
@@ -95,11 +116,10 @@ def pretrain(cfg: PretrainConfig, progress: bool = True, force: bool = False) ->
     path = pretrained_path(cfg)
     if path.is_file() and not force:
         return path
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model, len(CLASSES), **cfg.model_overrides)
+    backbone = pretraining_encoder(cfg)
     with torch.no_grad():
-        channels = model.backbone(torch.zeros(1, 3, 64, 64))[-1].shape[1]
-    net = PresenceHead(model.backbone, channels, len(CLASSES))
+        channels = backbone(torch.zeros(1, 3, 64, 64))[-1].shape[1]
+    net = PresenceHead(backbone, channels, len(CLASSES))
     no_decay = [p for n, p in net.named_parameters() if p.ndim <= 1 or "pos_embed" in n]
     decay = [p for n, p in net.named_parameters() if not (p.ndim <= 1 or "pos_embed" in n)]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
@@ -121,6 +141,6 @@ def pretrain(cfg: PretrainConfig, progress: bool = True, force: bool = False) ->
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
-    _atomic_save({"state_dict": {f"backbone.{k}": v for k, v in model.backbone.state_dict().items()},
+    _atomic_save({"state_dict": {f"backbone.{k}": v for k, v in backbone.state_dict().items()},
                   "pretrain_config": dataclasses.asdict(cfg), "final_loss": float(np.mean(losses[-20:]))}, path)
     return path

@@ -6,11 +6,12 @@ An experiment is `experiments/<name>.py` defining:
   the shared budgets); optionally SEEDS: {preset: seeds} (default: one seed for smoke/quick, three otherwise);
 - optionally EVALS: {eval name: evaluate_run keyword arguments} (extra evaluations of each trained run),
   `extra_metrics(run_dir, cfg, results_dir) -> dict` with EXTRA_COLUMNS (analysis columns, e.g. ERF ratios), and
-  `analysis(results_dir, preset)` (work beyond single runs, e.g. a cost sweep), called after the runs.
+  `analysis(results_dir, preset, runs_dir)` (work beyond single runs, e.g. a cost sweep), called after the runs.
 
-`run_experiment` trains what is missing (resuming an interrupted run from its checkpoint), skips runs whose
-run id (a hash of the full config) is already in `results/<experiment>.csv`, and rewrites that CSV
-atomically after each run, so a kill at any moment leaves a valid file with no partial or duplicate row.
+`run_experiment` trains what is missing (resuming an interrupted run from its checkpoint, or copying a finished
+run of the same config from another experiment), skips runs whose run id (a hash of the full config) is already
+in `results/<experiment>.csv`, and rewrites that CSV atomically after each run, so a kill at any moment leaves
+a valid file with no partial or duplicate row.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import shutil
 from pathlib import Path
 
 from .cost import count_flops, count_params, peak_memory
@@ -61,12 +63,13 @@ def columns(module) -> list:
 
 
 def planned_runs(module, preset: str) -> list:
-    """[(variant, seed, TrainConfig)] of an experiment under a preset."""
+    """[(variant, seed, TrainConfig)] of an experiment under a preset, seed by seed (every variant of seed 0
+    first), so that an interrupted sweep already compares all variants."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; expected one of {PRESETS}")
     runs = []
-    for variant, fields in module.VARIANTS.items():
-        for seed in getattr(module, "SEEDS", SEEDS)[preset]:
+    for seed in getattr(module, "SEEDS", SEEDS)[preset]:
+        for variant, fields in module.VARIANTS.items():
             values = {**module.BASE.to_dict(), **module.PRESETS[preset], **fields, "seed": seed}
             runs.append((variant, seed, TrainConfig.from_dict(values, f"{module.EXPERIMENT}/{variant}")))
     return runs
@@ -87,7 +90,7 @@ def run_experiment(module, preset: str = "quick", results_dir="results", runs_di
         if rid in done:
             continue
         run_dir = Path(runs_dir) / module.EXPERIMENT / f"{variant}_s{seed}_{rid}"
-        metrics = train(cfg, run_dir, progress=progress)
+        metrics = reuse_finished(runs_dir, rid, run_dir) or train(cfg, run_dir, progress=progress)
         row = {"experiment": module.EXPERIMENT, "variant": variant, "seed": seed, "preset": preset, "run_id": rid,
                **{k: json.dumps(v) if isinstance(v, dict) else v for k, v in cfg.to_dict().items()
                   if k in CONFIG_COLUMNS},
@@ -102,8 +105,23 @@ def run_experiment(module, preset: str = "quick", results_dir="results", runs_di
         write_csv(out, rows, cols)
         done.add(rid)
     if hasattr(module, "analysis"):
-        module.analysis(results_dir, preset)
+        module.analysis(results_dir, preset, runs_dir)
     return out
+
+
+def reuse_finished(runs_dir, rid: str, run_dir: Path) -> dict | None:
+    """The metrics of a finished run with the same config (run id) in another experiment, copied to `run_dir`
+    (training is deterministic: the same config gives the same model), or None."""
+    if run_dir.exists():
+        return None
+    for other in sorted(Path(runs_dir).glob(f"*/*_{rid}")):
+        if (other / "metrics.json").is_file() and (other / "model.pt").is_file():
+            tmp = run_dir.with_name(run_dir.name + ".partial")
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(other, tmp)
+            tmp.rename(run_dir)  # a kill during the copy leaves no half-copied run directory
+            return json.loads((run_dir / "metrics.json").read_text())
+    return None
 
 
 def _costs(cfg: TrainConfig) -> dict:

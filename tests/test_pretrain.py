@@ -22,6 +22,10 @@ def test_cache_key_shared_by_decoder_ablations_only():
     assert encoder_key(PretrainConfig(model="segformer_b0", model_overrides={"pos_encoding": "learned"})) != base
     assert encoder_key(PretrainConfig(model="segformer_b0", iterations=7)) != base
     assert encoder_key(PretrainConfig(model="resnet18_mlp")) != base
+    # DeepLabV3 dilates the same ResNet: it shares the undilated ResNet's pretraining.
+    resnet = encoder_key(PretrainConfig(model="resnet18_mlp", model_overrides={"decoder_dim": 256}))
+    assert encoder_key(PretrainConfig(model="deeplabv3_r18", model_overrides={"output_stride": 16})) == resnet
+    assert resnet.startswith("resnet18-") and encoder_key(PretrainConfig(model="resnet34_mlp")) != resnet
 
 
 def test_pretrain_is_cached_reused_and_loads(tmp_path, monkeypatch):

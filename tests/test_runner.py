@@ -23,8 +23,8 @@ def toy_experiment():
 
 def test_planned_runs_and_ids():
     runs = planned_runs(toy_experiment(), "quick")
-    assert [(v, s) for v, s, _ in runs] == [("mixffn", 0), ("mixffn", 1), ("no_pe", 0), ("no_pe", 1)]
-    assert runs[2][2].model_overrides == {"pos_encoding": "none"} and runs[0][2].iterations == 3
+    assert [(v, s) for v, s, _ in runs] == [("mixffn", 0), ("no_pe", 0), ("mixffn", 1), ("no_pe", 1)]
+    assert runs[1][2].model_overrides == {"pos_encoding": "none"} and runs[0][2].iterations == 3
     assert len({run_id(cfg) for _, _, cfg in runs}) == 4
     with pytest.raises(ValueError, match="unknown preset 'fast'"):
         planned_runs(toy_experiment(), "fast")
@@ -45,21 +45,37 @@ def test_rows_written_once_and_skipped_when_done(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["pe_vs_mixffn", "reduction_ratio", "decoder_vs_cnn", "erf"])
-def test_each_ablation_runs_at_smoke_preset(tmp_path, monkeypatch, name):
+def test_each_ablation_runs_at_smoke_preset(smoke_results, name):
     from segformer_lab.cli import load_experiment
-    monkeypatch.setenv("SEGFORMER_LAB_CACHE", str(tmp_path / "cache"))
     module = load_experiment(name)
-    out = run_experiment(module, "smoke", tmp_path / "results", tmp_path / "runs", progress=False)
-    with out.open() as f:
+    with (smoke_results / f"{name}.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == len(module.VARIANTS) * len(getattr(module, "SEEDS", SEEDS)["smoke"])
     assert list(rows[0]) == columns(module)
     for row in rows:
-        assert 0 <= float(row["miou"]) <= 100 and row["torch_version"] != ""
+        assert 0 <= float(row["miou"]) <= 100 and row["torch_version"] != "" and row["preset"] == "smoke"
     if name == "erf":
-        assert len(list((tmp_path / "results" / "erf").glob("*.npy"))) == 2 * 2 * 5
+        assert len(list((smoke_results / "erf").glob("*.npy"))) == 4 * 2 * 5  # 4 runs, trained and init, 5 maps
         assert all(0 < float(rows[0][c]) <= 1 for c in module.EXTRA_COLUMNS)
     if name == "reduction_ratio":
-        costs = list(csv.DictReader((tmp_path / "results" / "reduction_ratio_costs.csv").open()))
+        costs = list(csv.DictReader((smoke_results / "reduction_ratio_costs.csv").open()))
+        assert {r["variant"] for r in costs} == set(module.VARIANTS)
         for row in costs:  # the flop counter's attention matmuls equal the paper's analytic cost
             assert float(row["attention_gmacs_measured"]) == pytest.approx(float(row["attention_gmacs_analytic"]))
+
+
+def test_cli_run_all_rejects_an_unknown_name_before_running(tmp_path, capsys):
+    from segformer_lab.cli import main
+    with pytest.raises(SystemExit, match="no experiment 'nope'"):
+        main(["run", "all", "nope", "--preset", "smoke", "--results", str(tmp_path / "r"), "--runs", str(tmp_path)])
+    assert not (tmp_path / "r").exists()
+
+
+def test_erf_reuses_the_decoder_runs(smoke_results):
+    """erf declares the decoder_vs_cnn configs, so its rows come from the same (copied) runs."""
+    decoder = {r["run_id"]: r for r in csv.DictReader((smoke_results / "decoder_vs_cnn.csv").open())}
+    erf = list(csv.DictReader((smoke_results / "erf.csv").open()))
+    assert len(erf) == 4 and all(r["run_id"] in decoder for r in erf)
+    for row in erf:
+        assert row["miou"] == decoder[row["run_id"]]["miou"]
+        assert row["train_seconds"] == decoder[row["run_id"]]["train_seconds"]

@@ -1,7 +1,7 @@
 """Verdicts are computed from per-seed values and respect the seed spread."""
 import pytest
 
-from segformer_lab.verdicts import DOES_NOT, PARTLY, REPRODUCES, claim, seed_range, verdict
+from segformer_lab.verdicts import DOES_NOT, PARTLY, REPRODUCES, claim, claim_no_worse, matches, seed_range, verdict
 
 
 def test_claim_outcomes_against_spread():
@@ -40,3 +40,14 @@ def test_pe_vs_mixffn_claims_from_rows():
     assert claims[1].mean_a == pytest.approx(8.0) and claims[1].mean_b == pytest.approx(0.5)
     with pytest.raises(ValueError, match="no rows for variant 'mixffn'"):
         pe_vs_mixffn_claims(pd.DataFrame(rows[1::2]))
+
+
+def test_no_worse_and_matches():
+    assert claim_no_worse("reduction costs nothing", [49, 50, 51], [50, 51, 52]).outcome == "holds"  # -1 within 2
+    assert claim_no_worse("reduction costs nothing", [40, 41], [50, 51]).outcome == "fails"
+    assert matches("counted = analytic", 100.05, 100.0).outcome == "holds"
+    assert matches("counted = analytic", 101.0, 100.0).outcome == "fails"
+    with pytest.raises(ValueError, match="claim kind 'less'"):
+        claim("x", [1], [2], kind="less")
+    with pytest.raises(ValueError, match="at least one claim"):
+        verdict([])

@@ -140,7 +140,7 @@ class ResNetMLP(nn.Module):
                                          cfg.num_classes, cfg.decoder_dropout)
         for m in self.decode_head.modules():
             init_weights(m)
-        _init_resnet(self.backbone)
+        init_resnet(self.backbone)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode_head(self.backbone(x))
@@ -195,13 +195,13 @@ class DeepLabV3(nn.Module):
         self.decode_head.add_module("conv_seg", nn.Conv2d(cfg.aspp_dim, cfg.num_classes, 1))
         for m in self.decode_head.modules():
             init_weights(m)
-        _init_resnet(self.backbone)
+        init_resnet(self.backbone)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode_head(self.backbone(x)[-1])
 
 
-def _init_resnet(net: nn.Module) -> None:
+def init_resnet(net: nn.Module) -> None:
     """He-normal (fan-out) convs and unit BatchNorms, as torchvision initialises ResNets."""
     for m in net.modules():
         if isinstance(m, nn.Conv2d):

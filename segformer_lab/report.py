@@ -1,0 +1,170 @@
+"""The results report: a verdict table and the key figure of each ablation, generated from the CSVs.
+
+`build_report(results_dir)` reads `<results_dir>/<experiment>.csv` (and the ERF arrays and cost sweep), computes
+each ablation's claims and verdict (segformer_lab.analysis), saves the key figures under
+`<results_dir>/figures/` and writes `<results_dir>/report.md`. An ablation whose CSV is missing or holds fewer
+runs than its preset plans is reported as such, with the claims computed on what is there.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from . import analysis, plotting
+from .erf import load_maps
+from .verdicts import verdict
+
+ABLATIONS = ("pe_vs_mixffn", "decoder_vs_cnn", "reduction_ratio", "erf")
+TITLES = {
+    "pe_vs_mixffn": "Mix-FFN vs positional encoding under resolution change (Table 1c)",
+    "decoder_vs_cnn": "MLP decoder on CNN vs Transformer encoders (Table 1d)",
+    "reduction_ratio": "Efficient self-attention: reduction-ratio sweep",
+    "erf": "Effective receptive field (Figure 3)",
+}
+PRESET_ORDER = ("gpu", "default", "quick", "smoke")  # the largest budget present is reported
+
+
+@dataclass
+class Section:
+    """One ablation's computed outcome."""
+
+    experiment: str
+    preset: str = ""
+    runs: int = 0
+    planned: int = 0
+    claims: list = field(default_factory=list)
+    context: list = field(default_factory=list)  # comparisons beside the paper's claims, not in the verdict
+    frame: pd.DataFrame | None = None  # the CSV rows of the reported preset
+    table: pd.DataFrame | None = None  # ours (a `summarise` frame, or plain values)
+    paper: pd.DataFrame | None = None  # the paper's numbers beside ours
+    figure: str = ""  # path relative to the results folder
+    problem: str = ""  # why no verdict could be computed
+
+    @property
+    def verdict(self) -> str:
+        if self.problem or not self.claims:
+            return "not available"
+        label = verdict(self.claims)
+        return label if self.runs >= self.planned else f"{label} (incomplete: {self.runs}/{self.planned} runs)"
+
+
+def read_results(results_dir, experiment: str, preset: str | None = None) -> tuple[pd.DataFrame, str]:
+    """The rows of `<results_dir>/<experiment>.csv` of one preset (the given one, else the largest present)."""
+    path = Path(results_dir) / f"{experiment}.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no results yet (segformer-lab run {experiment} --results {results_dir})")
+    frame = pd.read_csv(path)
+    present = [p for p in PRESET_ORDER if p in set(frame["preset"])]
+    if preset is None:
+        if not present:
+            raise ValueError(f"{path}: no rows with a known preset {PRESET_ORDER}")
+        preset = present[0]
+    return frame[frame["preset"] == preset].reset_index(drop=True), preset
+
+
+def planned_count(experiment: str, preset: str) -> int:
+    """How many runs the experiment's preset plans (0 when experiments/ is not at hand)."""
+    from .cli import repo_root
+    from .runner import planned_runs
+    if not (repo_root() / "experiments" / f"{experiment}.py").is_file():
+        return 0
+    from .cli import load_experiment
+    return len(planned_runs(load_experiment(experiment), preset))
+
+
+def section(results_dir, experiment: str, preset: str | None = None, figures: bool = True) -> Section:
+    """Claims, tables and (with figures=True) the saved key figure of one ablation."""
+    results_dir = Path(results_dir)
+    out = Section(experiment)
+    try:
+        out.frame, out.preset = read_results(results_dir, experiment, preset)
+        out.runs, out.planned = len(out.frame), planned_count(experiment, out.preset)
+        frame, paper = out.frame, analysis.read_paper(paper_dir())
+        if experiment == "pe_vs_mixffn":
+            out.claims, out.table = analysis.pe_vs_mixffn_claims(frame), analysis.pe_vs_mixffn_table(frame)
+            out.paper = analysis.pe_vs_mixffn_beside_paper(frame, paper)
+        elif experiment == "decoder_vs_cnn":
+            out.claims = analysis.decoder_vs_cnn_claims(frame)
+            out.context = analysis.decoder_vs_cnn_claims(frame, "scratch") + analysis.decoder_vs_cnn_context(frame)
+            out.table, out.paper = analysis.decoder_vs_cnn_table(frame), analysis.decoder_vs_cnn_paper(paper)
+        elif experiment == "reduction_ratio":
+            costs = pd.read_csv(results_dir / "reduction_ratio_costs.csv")
+            out.claims = analysis.reduction_ratio_claims(frame, costs)
+            out.table = analysis.reduction_ratio_table(frame, costs)
+        elif experiment == "erf":
+            out.claims, out.table = analysis.erf_claims(frame), analysis.erf_table(frame)
+            out.context = analysis.erf_claims(frame, "scratch")
+        if figures:
+            out.figure = f"figures/{experiment}.png"
+            plotting.save(key_figure(experiment, frame, results_dir), results_dir / out.figure)
+    except (ValueError, FileNotFoundError, KeyError) as e:
+        out.problem = f"{type(e).__name__}: {e}"
+    return out
+
+
+def key_figure(experiment: str, frame: pd.DataFrame, results_dir):
+    """The figure an ablation is summed up by (a matplotlib Figure)."""
+    results_dir = Path(results_dir)
+    if experiment == "pe_vs_mixffn":
+        return plotting.metric_by_setting(frame, PE_SETTINGS)
+    if experiment == "decoder_vs_cnn":
+        return plotting.grouped_bars(analysis.split_variant(frame), x="encoder", hue="init")
+    if experiment == "reduction_ratio":
+        return plotting.cost_vs_size(pd.read_csv(results_dir / "reduction_ratio_costs.csv"))
+    if experiment == "erf":
+        maps = load_maps(results_dir / "erf", frame)
+        return plotting.erf_figure({v: maps[v] for v in ERF_ROWS if v in maps}, ERF_LABELS)
+    raise ValueError(f"no key figure for experiment {experiment!r}; ablations: {ABLATIONS}")
+
+
+PE_SETTINGS = {"128 whole": "", "256x512 slide": "slide_256x512_", "256x512 whole": "whole_256x512_",
+               "384x384 whole": "whole_384x384_", "zoom 0.5": "zoom_0.5_", "zoom 2": "zoom_2_"}
+ERF_ROWS = ("resnet18_mlp_pretrained", "mit_b0_pretrained")  # the paper's layout: the CNN on top, SegFormer below
+ERF_LABELS = {"resnet18_mlp_pretrained": "ResNet-18 + MLP", "mit_b0_pretrained": "SegFormer-B0",
+              "resnet18_mlp_scratch": "ResNet-18 + MLP (scratch)", "mit_b0_scratch": "SegFormer-B0 (scratch)"}
+
+
+def paper_dir() -> Path:
+    """The folder of paper_reference.csv: the repository's results/."""
+    from .cli import repo_root
+    return repo_root() / "results"
+
+
+def _markdown_table(table: pd.DataFrame) -> str:
+    if any(c.endswith("_range") for c in table.columns) and "seeds" in table.columns:
+        table = analysis.compact(table)  # "mean (seed range)"
+    return table.to_markdown(floatfmt=".2f")
+
+
+def build_report(results_dir="results", preset: str | None = None) -> Path:
+    """Compute every ablation's section, save the key figures and write `<results_dir>/report.md`."""
+    results_dir = Path(results_dir)
+    sections = [section(results_dir, name, preset) for name in ABLATIONS]
+    lines = ["# Ablation report", "",
+             f"Generated by `segformer-lab report {results_dir}` from the CSVs in this folder. A claim holds only "
+             "when the difference exceeds the seed spread (the larger max-min range over seeds of the two sides); "
+             "see `segformer_lab/analysis.py` for each claim.", "",
+             "| ablation | preset | runs | verdict | claims holding |", "|---|---|---|---|---|"]
+    for s in sections:
+        held = sum(c.outcome == "holds" for c in s.claims)
+        lines.append(f"| {TITLES[s.experiment]} | {s.preset or '-'} | {s.runs}/{s.planned or '?'} | {s.verdict} | "
+                     f"{held}/{len(s.claims)} |")
+    for s in sections:
+        lines += ["", f"## {TITLES[s.experiment]}", ""]
+        if s.problem:
+            lines += [f"Not available: {s.problem}"]
+            continue
+        lines += [f"**Verdict: {s.verdict}.**", ""] + [f"- {c.sentence()}" for c in s.claims]
+        if s.context:
+            lines += ["", "Beside the paper's claims:", ""] + [f"- {c.sentence()}" for c in s.context]
+        if s.table is not None:
+            lines += ["", "Ours (mean over seeds, seed range in brackets):", "", _markdown_table(s.table)]
+        if s.paper is not None:
+            lines += ["", "Beside the paper's numbers (results/paper_reference.csv):", "", _markdown_table(s.paper)]
+        if s.figure:
+            lines += ["", f"![{s.experiment}]({s.figure})"]
+    out = results_dir / "report.md"
+    out.write_text("\n".join(lines) + "\n")
+    return out

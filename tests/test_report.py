@@ -1,0 +1,144 @@
+"""Claims of every ablation, the tables beside the paper, the figures and the generated report."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from segformer_lab import analysis, plotting
+from segformer_lab.erf import TARGETS, THRESHOLDS, load_maps
+from segformer_lab.report import ABLATIONS, build_report, section
+
+
+def rows(values: dict, column: str = "miou") -> pd.DataFrame:
+    """{variant: per-seed values} -> CSV-like rows."""
+    return pd.DataFrame([{"variant": v, "seed": i, column: x} for v, xs in values.items() for i, x in enumerate(xs)])
+
+
+def test_decoder_vs_cnn_claims_use_the_init_asked_for():
+    frame = rows({"mit_b0_pretrained": [50, 51, 52], "resnet18_mlp_pretrained": [40, 41, 42],
+                  "mit_b0_s4_pretrained": [51, 51, 51], "deeplabv3_r18_pretrained": [45, 45, 45],
+                  "mit_b0_scratch": [30, 30, 30], "resnet18_mlp_scratch": [35, 35, 35], "mit_b0_s4_scratch": [20] * 3})
+    claims = analysis.decoder_vs_cnn_claims(frame)
+    assert [c.outcome for c in claims] == ["holds", "within spread"]
+    assert claims[0].difference == pytest.approx(10.0) and claims[0].spread == pytest.approx(2.0)
+    scratch = analysis.decoder_vs_cnn_claims(frame, "scratch")
+    assert [c.outcome for c in scratch] == ["fails", "holds"]
+    assert [c.outcome for c in analysis.decoder_vs_cnn_context(frame)] == ["holds", "holds"]
+    split = analysis.split_variant(frame)
+    assert split.loc[0, "encoder"] == "mit_b0" and set(split["init"]) == {"pretrained", "scratch"}
+    assert split[split["variant"] == "mit_b0_s4_scratch"]["encoder"].iloc[0] == "mit_b0_s4"
+
+
+def test_reduction_ratio_claims():
+    frame = rows({"sr_1111": [50, 52, 51], "sr_8421": [49.5, 50.5, 51]})
+    costs = pd.DataFrame({"size": [64, 128], "attention_gmacs_measured": [1.0, 4.0],
+                          "attention_gmacs_analytic": [1.0, 4.0]})
+    claims = analysis.reduction_ratio_claims(frame, costs)
+    assert [c.outcome for c in claims] == ["holds", "holds"]  # -0.67 is inside the spread of 2
+    worse = analysis.reduction_ratio_claims(rows({"sr_1111": [60, 60.5], "sr_8421": [50, 50.5]}),
+                                            costs.assign(attention_gmacs_analytic=[1.0, 5.0]))
+    assert [c.outcome for c in worse] == ["fails", "fails"]
+    assert "tolerance" in worse[1].sentence()
+
+
+def test_erf_claims_read_side_ratios():
+    cols = {f"erf_trained_{t}_t{x}": 0.1 for t in TARGETS for x in THRESHOLDS}
+    wide = {**cols, "erf_trained_stage4_t0.5": 0.8, "erf_trained_stage4_t0.2": 0.5, "erf_trained_head_t0.2": 0.1,
+            "erf_trained_head_t0.99": 0.9}
+    frame = pd.DataFrame([{"variant": "mit_b0_pretrained", "seed": s, **wide} for s in range(3)]
+                         + [{"variant": "resnet18_mlp_pretrained", "seed": s, **cols} for s in range(3)]
+                         + [{"variant": v, "seed": 0, **cols} for v in ("mit_b0_scratch", "resnet18_mlp_scratch")])
+    assert [c.outcome for c in analysis.erf_claims(frame)] == ["holds", "holds", "holds"]
+    assert [c.outcome for c in analysis.erf_claims(frame, "scratch")] == ["within spread"] * 3
+    table = analysis.erf_table(frame)
+    assert list(table.columns) == list(TARGETS) and table.loc["mit_b0_pretrained", "stage4"] == pytest.approx(0.8)
+
+
+def test_summarise_and_compact():
+    summary = analysis.summarise(rows({"a": [1.0, 3.0], "b": [5.0]}), ["miou"])
+    assert summary.loc["a", "miou"] == 2.0 and summary.loc["a", "miou_range"] == 2.0 and summary.loc["b", "seeds"] == 1
+    text = analysis.compact(summary)
+    assert text.loc["a", "miou"] == "2.00 (2.00)" and text.loc["b", "miou"] == "5.00"
+
+
+def test_paper_tables_come_from_the_reference_file():
+    paper = analysis.read_paper("results")
+    table = analysis.decoder_vs_cnn_paper(paper)
+    assert table.loc[("segformer_b2", "S1-4"), "miou_ss"] == 45.4
+    beside = analysis.pe_vs_mixffn_beside_paper(
+        pd.DataFrame({"variant": ["mixffn", "learned_pe"], "seed": [0, 0], "slide_256x512_miou": [50.0, 40.0],
+                      "whole_256x512_miou": [49.0, 30.0], "zoom_0.5_miou": [1.0, 1.0], "zoom_2_miou": [1.0, 1.0]}),
+        paper)
+    assert beside.loc["learned_pe", "ours: drop"] == 10.0 and beside.loc["learned_pe", "paper: drop"] == 3.3
+    with pytest.raises(ValueError, match="no rows for table '9z'"):
+        analysis.paper_table(paper, "9z")
+
+
+def test_erf_maps_average_seeds_and_name_missing_files(tmp_path):
+    frame = pd.DataFrame({"variant": ["m", "m"], "seed": [0, 1], "run_id": ["aa", "bb"]})
+    for seed, rid, value in ((0, "aa", 1.0), (1, "bb", 3.0)):
+        for target in TARGETS:
+            np.save(tmp_path / f"m_s{seed}_{rid}_trained_{target}.npy", np.full((4, 4), value, np.float32))
+    maps = load_maps(tmp_path, frame)
+    assert maps["m"]["head"].shape == (4, 4) and np.allclose(maps["m"]["stage1"], 2.0)
+    with pytest.raises(FileNotFoundError, match="m_s0_aa_init_stage1.npy"):
+        load_maps(tmp_path, frame, "init")
+
+
+def test_ablation_figures(tmp_path):
+    point = np.zeros((9, 9))
+    point[4, 4] = 1.0
+    fig = plotting.erf_figure({"cnn": {"stage1": point, "head": np.ones((9, 9))}, "mit": {"stage1": point, "head": point}})
+    assert len(fig.axes) == 4 and fig.axes[0].get_title() == "stage1" and "t=0.2: 0.11" in fig.axes[0].get_xlabel()
+    plotting.save(fig, tmp_path / "erf.png")
+    costs = pd.DataFrame({"variant": ["a", "a", "b", "b"], "size": [64, 128, 64, 128],
+                          "attention_gmacs_measured": [1.0, 16.0, 0.5, 8.0], "attention_gmacs_analytic": [1, 16, .5, 8],
+                          "total_gmacs": [2.0, 8.0, 1.5, 6.0], "peak_mem_mb": [10.0, 40.0, 9.0, 30.0],
+                          "latency_ms": [1.0, 4.0, 1.0, 3.0]})
+    fig = plotting.cost_vs_size(costs)
+    assert len(fig.axes) == 4 and len(fig.axes[0].lines) == 4  # measured and analytic per variant
+    plotting.save(fig, tmp_path / "cost.png")
+    frame = rows({"a_scratch": [1.0, 2.0], "a_pretrained": [3.0, 4.0]}).assign(gflops=1.0, thing_miou=0.5)
+    split = analysis.split_variant(frame)
+    assert plotting.save(plotting.grouped_bars(split, "encoder", "init"), tmp_path / "b.png").stat().st_size > 1000
+    assert plotting.save(plotting.metric_vs_cost(split, hue="encoder", style="init"), tmp_path / "c.png").is_file()
+
+
+def test_report_from_smoke_results(smoke_results):
+    out = build_report(smoke_results)
+    text = out.read_text()
+    for name in ABLATIONS:
+        assert (smoke_results / "figures" / f"{name}.png").stat().st_size > 1000
+        assert f"![{name}](figures/{name}.png)" in text
+    table = [line for line in text.splitlines() if line.startswith("| ") and "smoke" in line]
+    assert len(table) == 4 and all("not available" not in line for line in table)
+    assert "Not available" not in text
+
+
+def test_report_marks_missing_and_incomplete_results(tmp_path, smoke_results):
+    frame = pd.read_csv(smoke_results / "pe_vs_mixffn.csv")
+    assert list(frame["variant"]) == ["mixffn", "learned_pe", "no_pe"]
+    frame.iloc[:2].to_csv(tmp_path / "pe_vs_mixffn.csv", index=False)  # 2 of the 3 planned smoke runs
+    s = section(tmp_path, "pe_vs_mixffn", figures=False)
+    assert (s.runs, s.planned, len(s.claims)) == (2, 3, 2) and s.verdict.endswith("(incomplete: 2/3 runs)")
+    frame.iloc[:1].to_csv(tmp_path / "pe_vs_mixffn.csv", index=False)
+    s = section(tmp_path, "pe_vs_mixffn", figures=False)
+    assert s.verdict == "not available" and "no rows for variant 'learned_pe'" in s.problem
+    text = build_report(tmp_path).read_text()
+    assert "no results yet (segformer-lab run erf" in text and "Not available: ValueError" in text
+
+
+def test_report_picks_the_largest_preset_present(tmp_path, smoke_results):
+    frame = pd.read_csv(smoke_results / "pe_vs_mixffn.csv")
+    pd.concat([frame, frame.assign(preset="quick", miou=frame["miou"] + 1)]).to_csv(tmp_path / "pe_vs_mixffn.csv",
+                                                                                    index=False)
+    quick, smoke = section(tmp_path, "pe_vs_mixffn", figures=False), section(tmp_path, "pe_vs_mixffn", "smoke", False)
+    assert (quick.preset, smoke.preset, quick.runs) == ("quick", "smoke", 3)
+    assert quick.frame["miou"].tolist() == pytest.approx((frame["miou"] + 1).tolist())
+
+
+def test_cli_report(tmp_path, capsys):
+    from segformer_lab.cli import main
+    with pytest.raises(SystemExit, match="no results folder"):
+        main(["report", str(tmp_path / "absent")])
+    main(["report", str(tmp_path)])
+    assert (tmp_path / "report.md").is_file() and "report:" in capsys.readouterr().out
