@@ -41,10 +41,10 @@ PE_COLUMNS = ["experiment", "variant", "seed", "preset", "run_id", "pe_change", 
 
 
 def analysis(results_dir="results", preset: str = "quick", runs_dir="runs") -> None:
-    """Does the learned PE carry position information? For each finished learned-PE run of the preset:
-    how far the embeddings moved from initialisation (relative change, beside that of the other encoder
-    weights), their norm relative to the patch-embedding tokens they are added to, and the mIoU at the training
-    size with the PE removed at test time. Writes results/pe_vs_mixffn_pe.csv."""
+    """Does the learned PE carry position information? For each finished learned-PE run of the preset: how far
+    the embeddings moved from initialisation (relative change, beside that of the other encoder weight matrices),
+    their norm relative to the patch-embedding tokens they are added to, and the mIoU at the training size with
+    the PE removed at test time. Writes results/pe_vs_mixffn_pe.csv."""
     table = Path(results_dir) / f"{EXPERIMENT}.csv"
     if not table.is_file():
         return
@@ -59,7 +59,7 @@ def analysis(results_dir="results", preset: str = "quick", runs_dir="runs") -> N
         init = build_model(cfg.model, trained.config.num_classes, **cfg.model_overrides)
         now, start = trained.backbone.state_dict(), init.backbone.state_dict()
         pe = [k for k in now if k.startswith("pos_embed")]
-        rest = [k for k in now if k not in pe and now[k].is_floating_point() and start[k].norm() > 0]
+        rest = [k for k in now if k not in pe and now[k].ndim > 1]  # weight matrices and kernels (no norms, biases)
         change = {"pe_change": _relative_change(now, start, pe), "encoder_change": _relative_change(now, start, rest)}
         _, val, classes, things = open_datasets(cfg)
         with torch.no_grad():  # stage 1: the PE's norm over the norm of the tokens it is added to

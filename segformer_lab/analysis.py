@@ -51,7 +51,8 @@ def paper_table(paper: pd.DataFrame, table: str) -> pd.DataFrame:
     """One table of results/paper_reference.csv as model x (setting, metric) values."""
     rows = paper[paper["table"] == table]
     if rows.empty:
-        raise ValueError(f"no rows for table {table!r} in the paper reference; tables: {sorted(paper['table'].unique())}")
+        tables = sorted(paper["table"].unique())
+        raise ValueError(f"no rows for table {table!r} in the paper reference; tables: {tables}")
     return rows.pivot_table(index="model", columns=["setting", "metric"], values="value", sort=False)
 
 

@@ -83,7 +83,8 @@ def load_maps(erf_dir, frame, state: str = "trained", targets=TARGETS) -> dict:
     for variant, rows in frame.groupby("variant", sort=False):
         maps[variant] = {}
         for target in targets:
-            files = [Path(erf_dir) / f"{r.variant}_s{r.seed}_{r.run_id}_{state}_{target}.npy" for r in rows.itertuples()]
+            files = [Path(erf_dir) / f"{r.variant}_s{r.seed}_{r.run_id}_{state}_{target}.npy"
+                     for r in rows.itertuples()]
             missing = [str(f) for f in files if not f.is_file()]
             if missing:
                 raise FileNotFoundError(f"ERF map(s) missing for rows of {variant!r}: {missing}")

@@ -6,8 +6,9 @@ covers at least `min_fraction` of the crop), from scenes that neither segmentati
 average pooling of its last stage and one linear layer. Every encoder gets the same crops, iterations,
 batch, optimiser and schedule. The result is cached under `cache_dir()` by a hash of the pretraining config
 and of the encoder's own config fields, so ablations that change only the decoder share one pretrained
-encoder (ResNet + MLP and DeepLabV3 share the undilated ResNet). One pretraining (seed 0) serves every seed of a
-segmentation run, as one set of ImageNet weights does in the paper. A user's ImageNet checkpoints load through the same `load_encoder_weights` path.
+encoder (ResNet + MLP and DeepLabV3 share the undilated ResNet). One pretraining (seed 0) serves every seed of
+a segmentation run, as one set of ImageNet weights does in the paper. A user's ImageNet checkpoints load through
+the same `load_encoder_weights` path.
 """
 from __future__ import annotations
 

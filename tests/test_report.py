@@ -87,7 +87,8 @@ def test_erf_maps_average_seeds_and_name_missing_files(tmp_path):
 def test_ablation_figures(tmp_path):
     point = np.zeros((9, 9))
     point[4, 4] = 1.0
-    fig = plotting.erf_figure({"cnn": {"stage1": point, "head": np.ones((9, 9))}, "mit": {"stage1": point, "head": point}})
+    maps = {"cnn": {"stage1": point, "head": np.ones((9, 9))}, "mit": {"stage1": point, "head": point}}
+    fig = plotting.erf_figure(maps)
     assert len(fig.axes) == 4 and fig.axes[0].get_title() == "stage1" and "t=0.2: 0.11" in fig.axes[0].get_xlabel()
     plotting.save(fig, tmp_path / "erf.png")
     costs = pd.DataFrame({"variant": ["a", "a", "b", "b"], "size": [64, 128, 64, 128],
