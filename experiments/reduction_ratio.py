@@ -3,7 +3,9 @@
 Each sr_ratios setting is trained on the embedded benchmark (accuracy, FLOPs, latency and peak memory at the
 training crop in the CSV row), and `analysis` sweeps the input size from 64 to 1024 px for each setting:
 attention FLOPs measured with torch.utils.flop_counter (on the meta device: shapes only) beside the paper's
-analytic cost, sum over stages of L_i * 2 * N_i^2 / R_i * C_i, and peak memory measured where it fits.
+analytic cost, sum over stages of L_i * 2 * N_i^2 / R_i * C_i, and CPU latency and peak memory up to 512 px,
+both with the fused attention kernel (SDPA, which never holds the N x N/R attention matrix) and with explicit
+attention (matmul + softmax, as in 2021 when the paper was written, where that matrix is the memory cost).
 """
 from __future__ import annotations
 
@@ -24,7 +26,8 @@ PRESETS = standard_presets(smoke={"model": "segformer_tiny"})
 SWEEP_SIZES = (64, 128, 256, 512, 1024)
 MEMORY_LIMIT = 512  # measure peak memory (a real forward pass on the CPU) up to this side
 SWEEP_COLUMNS = ["experiment", "variant", "size", "attention_gmacs_measured", "attention_gmacs_analytic",
-                 "total_gmacs", "peak_mem_mb", "latency_ms", "git_commit", "torch_version", "device", "date"]
+                 "total_gmacs", "peak_mem_mb", "latency_ms", "peak_mem_explicit_mb", "latency_explicit_ms",
+                 "git_commit", "torch_version", "device", "date"]
 
 
 def analytic_attention_macs(cfg, size: int) -> int:
@@ -47,15 +50,20 @@ def analysis(results_dir="results", preset: str = "quick", runs_dir="runs") -> N
         cfg = variant_config(model_name, 9, **overrides)
         with torch.device("meta"):
             meta_model = build_model(model_name, 9, **overrides)
-        real = build_model(model_name, 9, **overrides) if preset != "smoke" else None
+        real = {}  # models for timing and memory: none at smoke (seconds-long tests)
+        if preset != "smoke":
+            real = {"": build_model(model_name, 9, **overrides),
+                    "_explicit": build_model(model_name, 9, attention="explicit", **overrides)}
         for size in SWEEP_SIZES if preset != "smoke" else SWEEP_SIZES[:2]:
             flops = count_flops(meta_model, size)
             row = {"experiment": EXPERIMENT, "variant": variant, "size": size,
                    "attention_gmacs_measured": flops["by_op"].get("bmm", 0) / 2e9,
                    "attention_gmacs_analytic": analytic_attention_macs(cfg, size) / 1e9,
                    "total_gmacs": flops["macs"] / 1e9, **provenance("cpu")}
-            if real is not None and size <= MEMORY_LIMIT:
-                row["peak_mem_mb"] = peak_memory(real, size)["peak_bytes"] / 2**20
-                row["latency_ms"] = measure_latency(real, size, repeats=3)["latency_ms"]
+            for suffix, model in real.items():
+                if size > MEMORY_LIMIT:
+                    break
+                row[f"peak_mem{suffix}_mb"] = peak_memory(model, size)["peak_bytes"] / 2**20
+                row[f"latency{suffix}_ms"] = measure_latency(model, size, repeats=3)["latency_ms"]
             rows.append(row)
     write_csv(f"{results_dir}/{EXPERIMENT}_costs.csv", rows, SWEEP_COLUMNS)

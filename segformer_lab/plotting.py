@@ -154,7 +154,8 @@ def erf_figure(maps: dict, labels: dict | None = None, thresholds=(0.2, 0.5)):
 
 def cost_vs_size(costs):
     """Efficient-attention cost against input side, one colour per reduction setting: attention GMACs measured
-    (markers) and analytic (dashed), total GMACs, and peak memory and latency where measured; log scales."""
+    (markers) and analytic (dashed), total GMACs, and peak memory and latency where measured, with the fused
+    attention kernel (solid) and with explicit attention (dashed, columns *_explicit_*); log scales."""
     plt = _plt()
     import seaborn as sns
     variants = list(dict.fromkeys(costs["variant"]))
@@ -167,13 +168,17 @@ def cost_vs_size(costs):
         for variant in variants:
             rows = costs[costs["variant"] == variant].dropna(subset=[column]).sort_values("size")
             ax.plot(rows["size"], rows[column], "o-", color=colours[variant], label=variant)
-            if column == "attention_gmacs_measured":
-                ax.plot(rows["size"], rows["attention_gmacs_analytic"], "--", color=colours[variant], alpha=0.6)
+            second = {"attention_gmacs_measured": "attention_gmacs_analytic", "peak_mem_mb": "peak_mem_explicit_mb",
+                      "latency_ms": "latency_explicit_ms"}.get(column)
+            if second in rows:
+                ax.plot(rows["size"], rows[second], "--", color=colours[variant], alpha=0.6)
         ax.set(xscale="log", yscale="log", xlabel="input side (px)", ylabel=label)
         ax.set_xticks(sorted(costs["size"].unique()), [str(s) for s in sorted(costs["size"].unique())])
         ax.minorticks_off()
         ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=8, title="sr_ratios (dashed: analytic)", title_fontsize=8)
+    if len(axes[0]) > 2:
+        axes[0, 2].set_title("solid: fused kernel, dashed: explicit", fontsize=8)
     fig.tight_layout()
     return fig
 

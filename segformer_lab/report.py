@@ -14,7 +14,7 @@ import pandas as pd
 
 from . import analysis, plotting
 from .erf import load_maps
-from .verdicts import verdict
+from .verdicts import MATCHES, verdict
 
 ABLATIONS = ("pe_vs_mixffn", "decoder_vs_cnn", "reduction_ratio", "erf")
 TITLES = {
@@ -47,7 +47,11 @@ class Section:
         if self.problem or not self.claims:
             return "not available"
         label = verdict(self.claims)
-        return label if self.runs >= self.planned else f"{label} (incomplete: {self.runs}/{self.planned} runs)"
+        if self.runs < self.planned:
+            label += f" (incomplete: {self.runs}/{self.planned} runs)"
+        if min(c.seeds for c in self.claims if c.kind != MATCHES) < 2:
+            label += " (one seed: no spread to judge against)"
+        return label
 
 
 def read_results(results_dir, experiment: str, preset: str | None = None) -> tuple[pd.DataFrame, str]:

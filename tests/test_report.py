@@ -121,7 +121,8 @@ def test_report_marks_missing_and_incomplete_results(tmp_path, smoke_results):
     assert list(frame["variant"]) == ["mixffn", "learned_pe", "no_pe"]
     frame.iloc[:2].to_csv(tmp_path / "pe_vs_mixffn.csv", index=False)  # 2 of the 3 planned smoke runs
     s = section(tmp_path, "pe_vs_mixffn", figures=False)
-    assert (s.runs, s.planned, len(s.claims)) == (2, 3, 2) and s.verdict.endswith("(incomplete: 2/3 runs)")
+    assert (s.runs, s.planned, len(s.claims)) == (2, 3, 2)
+    assert s.verdict.endswith("(incomplete: 2/3 runs) (one seed: no spread to judge against)")
     frame.iloc[:1].to_csv(tmp_path / "pe_vs_mixffn.csv", index=False)
     s = section(tmp_path, "pe_vs_mixffn", figures=False)
     assert s.verdict == "not available" and "no rows for variant 'learned_pe'" in s.problem

@@ -1,0 +1,66 @@
+"""Every notebook runs headlessly, top to bottom, against the committed results and against fresh smoke results;
+the committed notebooks carry their outputs, and their verdicts are those the committed results give today."""
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def execute(path: Path, results: Path, monkeypatch):
+    import nbformat
+    from nbclient import NotebookClient
+    monkeypatch.setenv("SEGFORMER_LAB_RESULTS", str(results))
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    book = nbformat.read(path, as_version=4)
+    client = NotebookClient(book, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    client.execute()
+    return book
+
+
+def outputs_text(book, marker: str) -> list:
+    """The text and markdown outputs of the code cells whose source contains `marker`."""
+    texts = []
+    for cell in book.cells:
+        if cell.cell_type == "code" and marker in cell.source:
+            for out in cell.outputs:
+                if out.output_type == "stream":
+                    texts.append(out.text)
+                elif "data" in out:
+                    texts.append(out["data"].get("text/markdown") or out["data"].get("text/plain", ""))
+    return texts
+
+
+def test_the_notebooks_exist_and_are_committed_executed():
+    assert [p.name for p in NOTEBOOKS] == ["00_index.ipynb", "01_erf.ipynb", "02_decoder_vs_cnn.ipynb",
+                                           "03_pe_vs_mixffn.ipynb", "04_reduction_ratio.ipynb"]
+    import nbformat
+    for path in NOTEBOOKS:
+        book = nbformat.read(path, as_version=4)
+        code = [c for c in book.cells if c.cell_type == "code"]
+        assert code and all(c.execution_count for c in code), f"{path.name} is not committed executed"
+        assert not [o for c in code for o in c.outputs if o.output_type == "error"], f"{path.name} holds an error"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_on_committed_results(path, monkeypatch):
+    import nbformat
+    book = execute(path, ROOT / "results", monkeypatch)
+    committed = nbformat.read(path, as_version=4)
+    marker = "section(RESULTS, name" if path.stem == "00_index" else "c.sentence()"
+    fresh = outputs_text(book, marker)
+    assert fresh and fresh == outputs_text(committed, marker), \
+        f"{path.name}: its committed verdicts differ from what the committed results give; re-execute it"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_on_fresh_smoke_results(path, smoke_results, monkeypatch):
+    book = execute(path, smoke_results, monkeypatch)
+    if path.stem == "00_index":
+        table = "\n".join(outputs_text(book, "section(RESULTS, name"))
+        assert table.count("smoke") == 4 and "not available" not in table
+    else:
+        assert "preset smoke" in "\n".join(outputs_text(book, "section(RESULTS, EXPERIMENT"))
+        verdict = "\n".join(outputs_text(book, "c.sentence()"))
+        assert "**Verdict:" in verdict and "not available" not in verdict
