@@ -52,7 +52,7 @@ def extra_metrics(run_dir: Path, cfg: TrainConfig, results_dir="results") -> dic
     torch.manual_seed(cfg.seed)  # the model `train` started from: this initialisation and the encoder weights
     init = build_model(cfg.model, trained.config.num_classes, **cfg.model_overrides)
     if cfg.encoder_weights:
-        load_encoder_weights(init, encoder_checkpoint(cfg))
+        load_encoder_weights(init, encoder_checkpoint(cfg, progress=False))
     out_dir = Path(results_dir) / "erf"
     out_dir.mkdir(parents=True, exist_ok=True)
     row = {}

@@ -153,6 +153,14 @@ def decoder_vs_cnn_table(frame: pd.DataFrame) -> pd.DataFrame:
     return summarise(frame, ["params_m", "gflops", *HEADLINE])
 
 
+def pretraining_note(pretraining: pd.DataFrame) -> str:
+    """One sentence from results/decoder_vs_cnn_pretraining.csv: how well each encoder learned the pretraining."""
+    losses = pretraining.drop_duplicates("cache_key").set_index("encoder")["final_loss"]
+    listed = ", ".join(f"{encoder} {loss:.3f}" for encoder, loss in losses.items())
+    return (f"Final loss of the embedded pretraining (binary cross-entropy, lower is better; 0.69 for a constant "
+            f"0.5): {listed}.")
+
+
 def decoder_vs_cnn_paper(paper: pd.DataFrame) -> pd.DataFrame:
     """Table 1d as rows (encoder, decoder stages) with GMACs at 512x512 ("FLOPs" in the paper), params and mIoU."""
     rows = paper[paper["table"] == "1d"]

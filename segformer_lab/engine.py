@@ -205,25 +205,31 @@ def _dist_info() -> tuple:
     return int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0"))
 
 
-def encoder_checkpoint(cfg: TrainConfig, rank: int = 0, world: int = 1) -> Path:
+def pretrain_config(cfg: TrainConfig):
+    """The PretrainConfig of a run's "embedded" encoder weights. One pretraining (PretrainConfig's seed) serves
+    every seed of a run: the paper starts all runs from the same ImageNet weights, so the seed spread measures
+    the segmentation training only."""
+    from .pretrain import PretrainConfig
+    return PretrainConfig(model=cfg.model, model_overrides=cfg.model_overrides, crop_size=cfg.crop_size,
+                          iterations=cfg.pretrain_iterations)
+
+
+def encoder_checkpoint(cfg: TrainConfig, rank: int = 0, world: int = 1, progress: bool = True) -> Path:
     """The encoder weights a run starts from: a path, or for "embedded" the cached pretraining (made by rank 0
     if missing)."""
     if cfg.encoder_weights != "embedded":
         return Path(cfg.encoder_weights)
-    from .pretrain import PretrainConfig, pretrain, pretrained_path
-    # One pretraining (PretrainConfig's seed) for every seed of a run: the paper starts all runs from the
-    # same ImageNet weights, so the seed spread measures the segmentation training only.
-    pcfg = PretrainConfig(model=cfg.model, model_overrides=cfg.model_overrides, crop_size=cfg.crop_size,
-                          iterations=cfg.pretrain_iterations)
-    path = pretrain(pcfg) if rank == 0 else pretrained_path(pcfg)
+    from .pretrain import pretrain, pretrained_path
+    pcfg = pretrain_config(cfg)
+    path = pretrain(pcfg, progress=progress) if rank == 0 else pretrained_path(pcfg)
     if world > 1:
         dist.barrier()
     return path
 
 
-def _save_checkpoint(path: Path, model, optimizer, it: int, cfg: TrainConfig, rng_state) -> None:
+def _save_checkpoint(path: Path, model, optimizer, it: int, cfg: TrainConfig, rng_state, seconds: float) -> None:
     _atomic_save({"iteration": it, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                  "torch_rng": rng_state, "config": cfg.to_dict()}, path)
+                  "torch_rng": rng_state, "config": cfg.to_dict(), "train_seconds": seconds}, path)
 
 
 def train(cfg: TrainConfig, run_dir, progress: bool = True) -> dict:
@@ -256,11 +262,11 @@ def train(cfg: TrainConfig, run_dir, progress: bool = True) -> dict:
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, len(classes), **cfg.model_overrides)
     if cfg.encoder_weights:
-        load_encoder_weights(model, encoder_checkpoint(cfg, rank, world))
+        load_encoder_weights(model, encoder_checkpoint(cfg, rank, world, progress))
     model.to(device)
     groups = param_groups(model, cfg)
     optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.999))
-    start = 0
+    start, before = 0, 0.0  # iterations and training seconds before this process
     ckpt_path = run_dir / "checkpoint.pt"
     if ckpt_path.is_file():
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
@@ -268,6 +274,7 @@ def train(cfg: TrainConfig, run_dir, progress: bool = True) -> dict:
         optimizer.load_state_dict(ckpt["optimizer"])
         torch.set_rng_state(ckpt["torch_rng"])
         start = ckpt["iteration"]
+        before = ckpt.get("train_seconds", math.nan)  # unknown for checkpoints written without it
     net = nn.parallel.DistributedDataParallel(model) if world > 1 else model
 
     samples = TrainSamples(train_source, train_pipeline_for(cfg, train_source), cfg.seed)
@@ -303,13 +310,14 @@ def train(cfg: TrainConfig, run_dir, progress: bool = True) -> dict:
         bar.update(1)
         if done % cfg.checkpoint_every == 0 or done == cfg.iterations:
             if rank == 0:
-                _save_checkpoint(ckpt_path, model, optimizer, done, cfg, torch.get_rng_state())
+                _save_checkpoint(ckpt_path, model, optimizer, done, cfg, torch.get_rng_state(),
+                                 before + time.perf_counter() - t0)
             if world > 1:
                 dist.barrier()
         if rank == 0 and cfg.eval_every and done % cfg.eval_every == 0 and done < cfg.iterations:
             _append_curve(run_dir, done, evaluate_model(model, val_source, cfg, classes, things))
     bar.close()
-    train_seconds = time.perf_counter() - t0
+    train_seconds = before + time.perf_counter() - t0  # over every process that trained this run
     if log:
         log.close()
     metrics = {}

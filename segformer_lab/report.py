@@ -13,7 +13,9 @@ from pathlib import Path
 import pandas as pd
 
 from . import analysis, plotting
+from .cli import load_experiment, repo_root
 from .erf import load_maps
+from .runner import planned_runs
 from .verdicts import MATCHES, verdict
 
 ABLATIONS = ("pe_vs_mixffn", "decoder_vs_cnn", "reduction_ratio", "erf")
@@ -39,6 +41,7 @@ class Section:
     frame: pd.DataFrame | None = None  # the CSV rows of the reported preset
     table: pd.DataFrame | None = None  # ours (a `summarise` frame, or plain values)
     paper: pd.DataFrame | None = None  # the paper's numbers beside ours
+    notes: list = field(default_factory=list)  # computed diagnostics, one sentence each
     figure: str = ""  # path relative to the results folder
     problem: str = ""  # why no verdict could be computed
 
@@ -49,7 +52,7 @@ class Section:
         label = verdict(self.claims)
         if self.runs < self.planned:
             label += f" (incomplete: {self.runs}/{self.planned} runs)"
-        if min(c.seeds for c in self.claims if c.kind != MATCHES) < 2:
+        if min((c.seeds for c in self.claims if c.kind != MATCHES), default=2) < 2:
             label += " (one seed: no spread to judge against)"
         return label
 
@@ -70,11 +73,8 @@ def read_results(results_dir, experiment: str, preset: str | None = None) -> tup
 
 def planned_count(experiment: str, preset: str) -> int:
     """How many runs the experiment's preset plans (0 when experiments/ is not at hand)."""
-    from .cli import repo_root
-    from .runner import planned_runs
     if not (repo_root() / "experiments" / f"{experiment}.py").is_file():
         return 0
-    from .cli import load_experiment
     return len(planned_runs(load_experiment(experiment), preset))
 
 
@@ -89,10 +89,16 @@ def section(results_dir, experiment: str, preset: str | None = None, figures: bo
         if experiment == "pe_vs_mixffn":
             out.claims, out.table = analysis.pe_vs_mixffn_claims(frame), analysis.pe_vs_mixffn_table(frame)
             out.paper = analysis.pe_vs_mixffn_beside_paper(frame, paper)
+            diagnostics = results_dir / "pe_vs_mixffn_pe.csv"
+            if diagnostics.is_file():
+                diag = pd.read_csv(diagnostics).query("preset == @out.preset")
+                out.notes = [analysis.pe_diagnosis(diag)] if len(diag) else []
         elif experiment == "decoder_vs_cnn":
             out.claims = analysis.decoder_vs_cnn_claims(frame)
             out.context = analysis.decoder_vs_cnn_claims(frame, "scratch") + analysis.decoder_vs_cnn_context(frame)
             out.table, out.paper = analysis.decoder_vs_cnn_table(frame), analysis.decoder_vs_cnn_paper(paper)
+            if (results_dir / "decoder_vs_cnn_pretraining.csv").is_file():
+                out.notes = [analysis.pretraining_note(pd.read_csv(results_dir / "decoder_vs_cnn_pretraining.csv"))]
         elif experiment == "reduction_ratio":
             costs = pd.read_csv(results_dir / "reduction_ratio_costs.csv")
             out.claims = analysis.reduction_ratio_claims(frame, costs)
@@ -132,14 +138,17 @@ ERF_LABELS = {"resnet18_mlp_pretrained": "ResNet-18 + MLP", "mit_b0_pretrained":
 
 def paper_dir() -> Path:
     """The folder of paper_reference.csv: the repository's results/."""
-    from .cli import repo_root
     return repo_root() / "results"
 
 
 def _markdown_table(table: pd.DataFrame) -> str:
-    if any(c.endswith("_range") for c in table.columns) and "seeds" in table.columns:
+    if _has_ranges(table):
         table = analysis.compact(table)  # "mean (seed range)"
     return table.to_markdown(floatfmt=".2f")
+
+
+def _has_ranges(table: pd.DataFrame) -> bool:
+    return any(str(c).endswith("_range") for c in table.columns) and "seeds" in table.columns
 
 
 def build_report(results_dir="results", preset: str | None = None) -> Path:
@@ -163,8 +172,10 @@ def build_report(results_dir="results", preset: str | None = None) -> Path:
         lines += [f"**Verdict: {s.verdict}.**", ""] + [f"- {c.sentence()}" for c in s.claims]
         if s.context:
             lines += ["", "Beside the paper's claims:", ""] + [f"- {c.sentence()}" for c in s.context]
+        lines += [""] + s.notes if s.notes else []
         if s.table is not None:
-            lines += ["", "Ours (mean over seeds, seed range in brackets):", "", _markdown_table(s.table)]
+            caption = "seed range in brackets" if _has_ranges(s.table) else "side of the square holding 50% of the mass"
+            lines += ["", f"Ours (mean over seeds; {caption}):", "", _markdown_table(s.table)]
         if s.paper is not None:
             lines += ["", "Beside the paper's numbers (results/paper_reference.csv):", "", _markdown_table(s.paper)]
         if s.figure:

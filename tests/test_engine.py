@@ -92,11 +92,13 @@ def test_killed_run_resumes_to_identical_result(tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (killed / "metrics.json").exists(), "the run finished before it could be killed"
-    stopped_at = torch.load(killed / "checkpoint.pt")["iteration"]
-    assert 0 < stopped_at < 150
+    saved = torch.load(killed / "checkpoint.pt")
+    stopped_at = saved["iteration"]
+    assert 0 < stopped_at < 150 and saved["train_seconds"] > 0
     subprocess.run(command + [str(killed)], env=env, check=True)
     resumed = json.loads((killed / "metrics.json").read_text())
     assert resumed["resumed_from"] == stopped_at
+    assert resumed["train_seconds"] > saved["train_seconds"]  # the seconds before the kill are counted
     straight = train(TrainConfig(**cfg), tmp_path / "straight", progress=False)
     assert same(resumed["iou"], straight["iou"]) and resumed["miou"] == straight["miou"]
     wa, wb = torch.load(killed / "model.pt"), torch.load(tmp_path / "straight" / "model.pt")

@@ -54,6 +54,12 @@ def test_erf_claims_read_side_ratios():
     assert list(table.columns) == list(TARGETS) and table.loc["mit_b0_pretrained", "stage4"] == pytest.approx(0.8)
 
 
+def test_pretraining_note_lists_each_pretraining_once():
+    frame = pd.DataFrame({"encoder": ["mit_b0", "mit_b0_s4", "resnet18_mlp", "deeplabv3_r18"],
+                          "cache_key": ["a", "a", "r", "r"], "final_loss": [0.3, 0.3, 0.2, 0.2]})
+    assert analysis.pretraining_note(frame).endswith("0.5): mit_b0 0.300, resnet18_mlp 0.200.")
+
+
 def test_summarise_and_compact():
     summary = analysis.summarise(rows({"a": [1.0, 3.0], "b": [5.0]}), ["miou"])
     assert summary.loc["a", "miou"] == 2.0 and summary.loc["a", "miou_range"] == 2.0 and summary.loc["b", "seeds"] == 1

@@ -79,3 +79,12 @@ def test_erf_reuses_the_decoder_runs(smoke_results):
     for row in erf:
         assert row["miou"] == decoder[row["run_id"]]["miou"]
         assert row["train_seconds"] == decoder[row["run_id"]]["train_seconds"]
+
+
+def test_decoder_analysis_records_the_pretraining_loss(smoke_results):
+    rows = list(csv.DictReader((smoke_results / "decoder_vs_cnn_pretraining.csv").open()))
+    by_encoder = {r["encoder"]: r for r in rows}
+    assert set(by_encoder) == {"mit_b0", "mit_b0_s4", "mit_b1", "resnet18_mlp", "deeplabv3_r18"}
+    assert by_encoder["deeplabv3_r18"]["cache_key"] == by_encoder["resnet18_mlp"]["cache_key"]  # one ResNet
+    assert by_encoder["mit_b0_s4"]["cache_key"] == by_encoder["mit_b0"]["cache_key"]  # decoder-only ablation
+    assert all(0 < float(r["final_loss"]) < 2 and r["pretrain_iterations"] == "2" for r in rows)
