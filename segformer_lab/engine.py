@@ -249,7 +249,7 @@ def train(cfg: TrainConfig, run_dir, progress: bool = True) -> dict:
             raise ValueError(f"TrainConfig.batch_size={cfg.batch_size} is not divisible by {world} processes")
     train_source, val_source, classes, things = open_datasets(cfg)  # bad data fails before anything is written
     config_file = run_dir / "config.json"
-    if config_file.is_file():
+    if rank == 0 and config_file.is_file():  # rank 0 alone reads and writes it: no rank sees a half-written file
         saved = TrainConfig.from_dict(json.loads(config_file.read_text()), str(config_file))
         if saved != cfg:
             diff = {k: (v, getattr(cfg, k)) for k, v in dataclasses.asdict(saved).items() if getattr(cfg, k) != v}
