@@ -148,6 +148,10 @@ def _cmd_report(args) -> None:
         raise SystemExit(f"error: no results folder {args.results}")
     out = build_report(args.results, args.preset)
     print(f"report: {out}")
+    if getattr(args, "notebooks", False):
+        from .report import execute_notebooks
+        for path in execute_notebooks(repo_root() / "notebooks", args.results):
+            print(f"executed: {path}")
 
 
 def _cmd_pretrain(args) -> None:
@@ -215,6 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("results", nargs="?", default=str(repo_root() / "results"), help="folder of the CSV results")
     p.add_argument("--preset", choices=["smoke", "quick", "default", "gpu"], default=None,
                    help="report the rows of this preset (default: the largest budget present)")
+    p.add_argument("--notebooks", action="store_true",
+                   help="also execute notebooks/*.ipynb in place against this results folder (needs nbclient)")
     p.set_defaults(func=_cmd_report)
 
     from .pretrain import PretrainConfig

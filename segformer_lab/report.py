@@ -183,3 +183,27 @@ def build_report(results_dir="results", preset: str | None = None) -> Path:
     out = results_dir / "report.md"
     out.write_text("\n".join(lines) + "\n")
     return out
+
+
+def execute_notebooks(notebook_dir, results_dir) -> list:
+    """Run every notebook of `notebook_dir` top to bottom against `results_dir` and save it with its outputs."""
+    import os
+
+    import nbformat
+    from nbclient import NotebookClient
+    done, saved = [], os.environ.get("SEGFORMER_LAB_RESULTS")
+    # The kernels inherit it; relative to the notebooks, so that no machine's path lands in a saved output.
+    os.environ["SEGFORMER_LAB_RESULTS"] = os.path.relpath(Path(results_dir).resolve(), Path(notebook_dir).resolve())
+    try:
+        for path in sorted(Path(notebook_dir).glob("*.ipynb")):
+            book = nbformat.read(path, as_version=4)
+            NotebookClient(book, timeout=600, kernel_name="python3",
+                           resources={"metadata": {"path": str(path.parent)}}).execute()
+            nbformat.write(book, path)
+            done.append(path)
+    finally:
+        if saved is None:
+            os.environ.pop("SEGFORMER_LAB_RESULTS")
+        else:
+            os.environ["SEGFORMER_LAB_RESULTS"] = saved
+    return done

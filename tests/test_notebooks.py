@@ -64,3 +64,17 @@ def test_notebook_runs_on_fresh_smoke_results(path, smoke_results, monkeypatch):
         assert "preset smoke" in "\n".join(outputs_text(book, "section(RESULTS, EXPERIMENT"))
         verdict = "\n".join(outputs_text(book, "c.sentence()"))
         assert "**Verdict:" in verdict and "not available" not in verdict
+
+
+def test_execute_notebooks_saves_outputs_with_a_relative_results_path(tmp_path):
+    import nbformat
+
+    from segformer_lab.report import execute_notebooks
+    (tmp_path / "nb").mkdir()
+    book = nbformat.v4.new_notebook()
+    book.cells = [nbformat.v4.new_code_cell("import os\nprint(os.environ['SEGFORMER_LAB_RESULTS'])")]
+    book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(book, tmp_path / "nb" / "probe.ipynb")
+    assert execute_notebooks(tmp_path / "nb", tmp_path / "results") == [tmp_path / "nb" / "probe.ipynb"]
+    saved = nbformat.read(tmp_path / "nb" / "probe.ipynb", as_version=4)
+    assert saved.cells[0].outputs[0].text.strip() == "../results"
