@@ -14,11 +14,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from segformer_lab import build_model, from_pretrained
-from segformer_lab.checkpoints import load_encoder_weights
+from segformer_lab import from_pretrained
 from segformer_lab.cli import load_experiment
 from segformer_lab.data.transforms import eval_pipeline
-from segformer_lab.engine import TrainConfig, encoder_checkpoint, open_datasets
+from segformer_lab.engine import TrainConfig, initial_model, open_datasets
 from segformer_lab.erf import TARGETS, THRESHOLDS, area_ratios, erf_map
 
 EXPERIMENT = "erf"
@@ -49,10 +48,7 @@ def extra_metrics(run_dir: Path, cfg: TrainConfig, results_dir="results") -> dic
     """ERF maps of the trained model and of its initialisation; saves .npy files, returns the area ratios."""
     images = erf_images(cfg)
     trained = from_pretrained(Path(run_dir) / "model.pt")
-    torch.manual_seed(cfg.seed)  # the model `train` started from: this initialisation and the encoder weights
-    init = build_model(cfg.model, trained.config.num_classes, **cfg.model_overrides)
-    if cfg.encoder_weights:
-        load_encoder_weights(init, encoder_checkpoint(cfg, progress=False))
+    init = initial_model(cfg, trained.config.num_classes, progress=False)
     out_dir = Path(results_dir) / "erf"
     out_dir.mkdir(parents=True, exist_ok=True)
     row = {}

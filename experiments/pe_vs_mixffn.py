@@ -15,9 +15,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from segformer_lab import build_model, from_pretrained
+from segformer_lab import from_pretrained
 from segformer_lab.data.transforms import eval_pipeline
-from segformer_lab.engine import TrainConfig, evaluate_model, open_datasets
+from segformer_lab.engine import TrainConfig, evaluate_model, initial_model, open_datasets
 from segformer_lab.results import provenance, write_csv
 from segformer_lab.runner import standard_presets
 
@@ -55,8 +55,7 @@ def analysis(results_dir="results", preset: str = "quick", runs_dir="runs") -> N
             continue  # the run directory is not at hand (e.g. a clone holding only the CSV)
         cfg = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()), str(run_dir / "config.json"))
         trained = from_pretrained(run_dir / "model.pt").eval()
-        torch.manual_seed(cfg.seed)  # the initialisation `train` started from
-        init = build_model(cfg.model, trained.config.num_classes, **cfg.model_overrides)
+        init = initial_model(cfg, trained.config.num_classes, progress=False)
         now, start = trained.backbone.state_dict(), init.backbone.state_dict()
         pe = [k for k in now if k.startswith("pos_embed")]
         rest = [k for k in now if k not in pe and now[k].ndim > 1]  # weight matrices and kernels (no norms, biases)

@@ -227,6 +227,15 @@ def encoder_checkpoint(cfg: TrainConfig, rank: int = 0, world: int = 1, progress
     return path
 
 
+def initial_model(cfg: TrainConfig, num_classes: int, rank: int = 0, world: int = 1, progress: bool = True):
+    """The model a run starts from: cfg.seed's initialisation, with the encoder weights cfg asks for."""
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model, num_classes, **cfg.model_overrides)
+    if cfg.encoder_weights:
+        load_encoder_weights(model, encoder_checkpoint(cfg, rank, world, progress))
+    return model
+
+
 def _save_checkpoint(path: Path, model, optimizer, it: int, cfg: TrainConfig, rng_state, seconds: float) -> None:
     _atomic_save({"iteration": it, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                   "torch_rng": rng_state, "config": cfg.to_dict(), "train_seconds": seconds}, path)
@@ -259,11 +268,7 @@ def train(cfg: TrainConfig, run_dir, progress: bool = True) -> dict:
         run_dir.mkdir(parents=True, exist_ok=True)
         config_file.write_text(json.dumps(cfg.to_dict(), indent=2))
 
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model, len(classes), **cfg.model_overrides)
-    if cfg.encoder_weights:
-        load_encoder_weights(model, encoder_checkpoint(cfg, rank, world, progress))
-    model.to(device)
+    model = initial_model(cfg, len(classes), rank, world, progress).to(device)
     groups = param_groups(model, cfg)
     optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.999))
     start, before = 0, 0.0  # iterations and training seconds before this process

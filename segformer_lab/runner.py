@@ -43,6 +43,8 @@ def standard_presets(**additions) -> dict:
     if unknown:
         raise ValueError(f"unknown preset(s) {unknown}; expected {PRESETS}")
     return {name: {**budget, **additions.get(name, {})} for name, budget in BUDGETS.items()}
+
+
 IDENTITY = ["experiment", "variant", "seed", "preset", "run_id"]
 CONFIG_COLUMNS = ["model", "model_overrides", "iterations", "batch_size", "crop_size", "lr", "encoder_weights"]
 METRICS = ["miou", "thing_miou", "stuff_miou", "macc", "aacc"]

@@ -11,20 +11,12 @@ def _seed_and_threads():
 @pytest.fixture(scope="session")
 def smoke_results(tmp_path_factory):
     """All four core ablations run once at the smoke preset: the results folder (CSVs, ERF maps, cost sweep)."""
-    import os
-
     from segformer_lab.cli import load_experiment
     from segformer_lab.report import ABLATIONS
     from segformer_lab.runner import run_experiment
     root = tmp_path_factory.mktemp("smoke")
-    saved = os.environ.get("SEGFORMER_LAB_CACHE")
-    os.environ["SEGFORMER_LAB_CACHE"] = str(root / "cache")
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SEGFORMER_LAB_CACHE", str(root / "cache"))
         for name in ABLATIONS:
             run_experiment(load_experiment(name), "smoke", root / "results", root / "runs", progress=False)
-    finally:
-        if saved is None:
-            os.environ.pop("SEGFORMER_LAB_CACHE")
-        else:
-            os.environ["SEGFORMER_LAB_CACHE"] = saved
     return root / "results"
