@@ -12,10 +12,11 @@ from pathlib import Path
 
 import torch
 
+from segformer_lab.cli import load_experiment
 from segformer_lab.engine import TrainConfig, pretrain_config
 from segformer_lab.pretrain import pretrained_path
 from segformer_lab.results import provenance, write_csv
-from segformer_lab.runner import standard_presets
+from segformer_lab.runner import planned_runs, standard_presets
 
 EXPERIMENT = "decoder_vs_cnn"
 BASE = TrainConfig(model="segformer_b0", crop_size=128)
@@ -41,11 +42,11 @@ PRETRAINING_COLUMNS = ["experiment", "encoder", "model", "cache_key", "pretrain_
 def analysis(results_dir="results", preset: str = "quick", runs_dir="runs") -> None:
     """How well each encoder learned the embedded pretraining task (the mean binary cross-entropy of its last
     20 steps; 0.69 for a constant 0.5): results/decoder_vs_cnn_pretraining.csv, from the cached pretrainings."""
-    rows = []
-    for variant, fields in VARIANTS.items():
-        cfg = TrainConfig.from_dict({**BASE.to_dict(), **PRESETS[preset], **fields}, f"{EXPERIMENT}/{variant}")
-        if cfg.encoder_weights != "embedded":
+    rows, seen = [], set()
+    for variant, _, cfg in planned_runs(load_experiment(EXPERIMENT), preset):  # the configs the runner trains
+        if cfg.encoder_weights != "embedded" or variant in seen:  # one pretraining serves every seed
             continue
+        seen.add(variant)
         path = pretrained_path(pretrain_config(cfg))
         if path.is_file():
             saved = torch.load(path, map_location="cpu", weights_only=False)
