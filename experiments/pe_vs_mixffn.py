@@ -1,83 +1,84 @@
 """Table 1c: Mix-FFN against a positional encoding when the test resolution differs from the training one.
 
-The same MiT-B0 encoder with Mix-FFN (released), a learned absolute PE made for the training crop (bilinearly
-resized to other grids), or neither; trained on 128 px crops of the embedded world. Each trained run is
-evaluated on 256x512 canvases at the same pixel scale (the paper's 768 crops vs whole 1024x2048 Cityscapes
-images), with sliding 128 px windows and as whole images, on a square 384x384 canvas, and under zoom
-(the same views at 0.5x and 2x the pixel density). `analysis` then asks whether the learned PE carries position
-information at all (results/pe_vs_mixffn_pe.csv).
+The same MiT-B0 encoder with Mix-FFN (released), a learned absolute PE or a fixed 2-D sin-cos PE made for the
+128 px training crop (both bilinearly resized to other grids), or neither; trained on 128 px crops, on both
+scene families:
+- street (the paper's setting at our scale): crops of 256x512 frames randomly resized by 0.5-2.0, tested on
+  whole frames with sliding 128 px windows and whole (the paper's 768 windows vs whole 1024x2048 Cityscapes
+  images), and on whole frames at half the pixel density;
+- aerial: no layout, so absolute position carries nothing to learn; tested on 256x512 canvases at the same
+  pixel scale, slide and whole, on 384x384 canvases and under zoom.
+Every variant starts from the embedded pretraining with the region-presence pretext (same budget for each),
+which gives a PE positions to learn before segmentation, as ImageNet does for the paper's (pretrain.py).
+The first version of this ablation (aerial, from scratch) stays as the `*_aerial_scratch` variants: there the
+learned PE was never used.
+
+Validity: an absolute PE is used when shuffling it across positions at test time, at the training size, costs
+accuracy beyond the seed spread (`extra_metrics`: the same evaluation with the PE zeroed and shuffled).
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-import pandas as pd
 import torch
 
 from segformer_lab import from_pretrained
 from segformer_lab.data.transforms import eval_pipeline
-from segformer_lab.engine import TrainConfig, evaluate_model, initial_model, open_datasets
-from segformer_lab.results import provenance, write_csv
+from segformer_lab.engine import TrainConfig, evaluate_model, open_datasets
+from segformer_lab.models.segformer import ABSOLUTE_PE
 from segformer_lab.runner import standard_presets
 
 EXPERIMENT = "pe_vs_mixffn"
 BASE = TrainConfig(model="segformer_b0", crop_size=128)
-VARIANTS = {
-    "mixffn": {"model_overrides": {"pos_encoding": "mixffn"}},
-    "learned_pe": {"model_overrides": {"pos_encoding": "learned", "pe_train_size": [128, 128]}},
-    "no_pe": {"model_overrides": {"pos_encoding": "none"}},
+FAMILIES = {
+    "street": {"scene_family": "street", "val_canvas": [256, 512], "eval_mode": "slide", "eval_stride": 96},
+    "aerial": {},
 }
+POSITIONS = {
+    "mixffn": {"pos_encoding": "mixffn"},
+    "learned_pe": {"pos_encoding": "learned", "pe_train_size": [128, 128]},
+    "sincos_pe": {"pos_encoding": "sincos", "pe_train_size": [128, 128]},
+    "no_pe": {"pos_encoding": "none"},
+}
+PRETRAINED = {"encoder_weights": "embedded", "pretrain_pretext": "region_presence"}
+VARIANTS = {f"{pe}_{family}": {"model_overrides": model, **fields, **PRETRAINED}
+            for family, fields in FAMILIES.items() for pe, model in POSITIONS.items()}
+VARIANTS.update({f"{pe}_aerial_scratch": {"model_overrides": POSITIONS[pe]} for pe in ("mixffn", "learned_pe", "no_pe")})
+PRESET_VARIANTS = {"smoke": [f"{pe}_street" for pe in POSITIONS] + ["learned_pe_aerial"],
+                   "quick": [f"{pe}_street" for pe in POSITIONS]}
 EVALS = {
     "slide_256x512": {"canvas": (256, 512), "mode": "slide", "crop": 128, "stride": 96},
     "whole_256x512": {"canvas": (256, 512), "mode": "whole"},
-    "whole_384x384": {"canvas": (384, 384), "mode": "whole"},
-    "zoom_0.5": {"canvas": (128, 128), "zoom": 0.5},
-    "zoom_2": {"canvas": (128, 128), "zoom": 2.0},
+    "whole_384x384": {"canvas": (384, 384), "mode": "whole", "families": ("aerial",)},
+    "zoom_0.5": {"canvas": (128, 128), "zoom": 0.5, "families": ("aerial",)},
+    "zoom_2": {"canvas": (128, 128), "zoom": 2.0, "families": ("aerial",)},
+    "whole_128x256_zoom_0.5": {"canvas": (128, 256), "zoom": 0.5, "mode": "whole", "families": ("street",)},
 }
-PRESETS = standard_presets(smoke={"model": "segformer_tiny"})
-PE_COLUMNS = ["experiment", "variant", "seed", "preset", "run_id", "pe_change", "encoder_change", "pe_token_ratio",
-              "miou", "miou_without_pe", "git_commit", "torch_version", "device", "date"]
+PRESETS = standard_presets(smoke={"model": "segformer_tiny", "pretrain_iterations": 2},
+                           quick={"pretrain_iterations": 50}, default={"pretrain_iterations": 1000})
+EXTRA_COLUMNS = ["pe_token_ratio", "miou_pe_zeroed", "miou_pe_shuffled"]
 
 
-def analysis(results_dir="results", preset: str = "quick", runs_dir="runs") -> None:
-    """Does the learned PE carry position information? For each finished learned-PE run of the preset: how far
-    the embeddings moved from initialisation (relative change, beside that of the other encoder weight matrices),
-    their norm relative to the patch-embedding tokens they are added to, and the mIoU at the training size with
-    the PE removed at test time. Writes results/pe_vs_mixffn_pe.csv."""
-    table = Path(results_dir) / f"{EXPERIMENT}.csv"
-    if not table.is_file():
-        return
-    rows = []
-    for r in pd.read_csv(table).query("variant == 'learned_pe' and preset == @preset").itertuples():
-        run_dir = Path(runs_dir) / EXPERIMENT / f"{r.variant}_s{r.seed}_{r.run_id}"
-        if not (run_dir / "model.pt").is_file():
-            continue  # the run directory is not at hand (e.g. a clone holding only the CSV)
-        cfg = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()), str(run_dir / "config.json"))
-        trained = from_pretrained(run_dir / "model.pt").eval()
-        init = initial_model(cfg, trained.config.num_classes, progress=False)
-        now, start = trained.backbone.state_dict(), init.backbone.state_dict()
-        pe = [k for k in now if k.startswith("pos_embed")]
-        rest = [k for k in now if k not in pe and now[k].ndim > 1]  # weight matrices and kernels (no norms, biases)
-        change = {"pe_change": _relative_change(now, start, pe), "encoder_change": _relative_change(now, start, rest)}
-        _, val, classes, things = open_datasets(cfg)
-        with torch.no_grad():  # stage 1: the PE's norm over the norm of the tokens it is added to
-            image, _ = eval_pipeline()(*val.load(0))
-            tokens, h, w = trained.backbone.patch_embed1(image[None])  # (1, N, C)
-            pos = trained.backbone.add_position(torch.zeros_like(tokens), 1, h, w)  # (1, N, C)
-            change["pe_token_ratio"] = float(pos.norm() / tokens.norm())
-        with_pe = evaluate_model(trained, val, cfg, classes, things)["miou"]
-        with torch.no_grad():
-            for k in pe:
-                getattr(trained.backbone, k).zero_()
-        without = evaluate_model(trained, val, cfg, classes, things)["miou"]
-        rows.append({"experiment": EXPERIMENT, "variant": r.variant, "seed": r.seed, "preset": preset,
-                     "run_id": r.run_id, **change, "miou": with_pe, "miou_without_pe": without, **provenance("cpu")})
-    if rows:
-        write_csv(Path(results_dir) / f"{EXPERIMENT}_pe.csv", rows, PE_COLUMNS)
-
-
-def _relative_change(now: dict, start: dict, keys: list) -> float:
-    """||w - w0|| / ||w0|| over the concatenation of the named tensors."""
-    diff = torch.cat([(now[k] - start[k]).flatten() for k in keys])
-    return float(diff.norm() / torch.cat([start[k].flatten() for k in keys]).norm())
+def extra_metrics(run_dir, cfg: TrainConfig, results_dir) -> dict:
+    """For an absolute-PE run: the PE's norm over the norm of the stage-1 tokens it is added to, and the mIoU of
+    the run's own evaluation (the training size) with every stage's PE zeroed, then with its grid positions
+    shuffled (one fixed permutation per stage): what the model loses without the position signal."""
+    if cfg.model_overrides.get("pos_encoding") not in ABSOLUTE_PE:
+        return {}
+    model = from_pretrained(run_dir / "model.pt").eval()
+    _, val, classes, things = open_datasets(cfg)
+    backbone = model.backbone
+    tables = {i: getattr(backbone, f"pos_embed{i}") for i in range(1, 5)}  # (1, C, h, w) each
+    saved = {i: t.detach().clone() for i, t in tables.items()}
+    with torch.no_grad():
+        image, _ = eval_pipeline()(*val.load(0))
+        tokens, h, w = backbone.patch_embed1(image[None])  # (1, N, C)
+        ratio = float(backbone.add_position(torch.zeros_like(tokens), 1, h, w).norm() / tokens.norm())
+        for t in tables.values():
+            t.zero_()
+    zeroed = evaluate_model(model, val, cfg, classes, things)["miou"]
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for i, t in tables.items():
+            flat = saved[i].flatten(2)  # (1, C, h*w)
+            t.copy_(flat[:, :, torch.randperm(flat.shape[-1], generator=generator)].reshape(t.shape))
+    shuffled = evaluate_model(model, val, cfg, classes, things)["miou"]
+    return {"pe_token_ratio": ratio, "miou_pe_zeroed": zeroed, "miou_pe_shuffled": shuffled}

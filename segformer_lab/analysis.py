@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .verdicts import Claim, claim, claim_no_worse, matches
+from .verdicts import Claim, below, claim, claim_no_worse, matches, requiring
 
 HEADLINE = ("miou", "thing_miou")  # the headline metrics of every ablation
 
@@ -63,53 +63,98 @@ def read_paper(results_dir="results") -> pd.DataFrame:
 
 # Table 1c ---------------------------------------------------------------------------------------------------
 
-def pe_vs_mixffn_claims(frame: pd.DataFrame, canvas: str = "256x512") -> list[Claim]:
-    """Table 1c: Mix-FFN beats a learned PE at the training size, and loses less on whole larger canvases.
+PE_VARIANTS = {"mixffn": "Mix-FFN", "learned_pe": "a learned PE", "sincos_pe": "a fixed sin-cos PE", "no_pe": "no PE"}
 
-    The drop of a run is its mIoU with sliding training-size windows minus its mIoU on whole canvases,
-    both on the same larger views (the paper: 768 windows vs whole 1024x2048 images)."""
+
+def pe_variant(pe: str, family: str, init: str = "pretrained") -> str:
+    """The pe_vs_mixffn variant name of a position variant on a scene family."""
+    return f"{pe}_{family}" + ("_scratch" if init == "scratch" else "")
+
+
+def pe_validity(frame: pd.DataFrame, pe: str, family: str, init: str = "pretrained") -> Claim:
+    """The condition under which a PE variant tests the paper's mechanism: the model uses the PE, i.e. removing it
+    at test time at the training size (zeroed, `miou_pe_zeroed`) costs accuracy beyond the seed spread."""
+    variant = pe_variant(pe, family, init)
+    return claim(f"The model uses {PE_VARIANTS[pe]} ({family}, {init}): removing it at test time at the training "
+                 "size costs mIoU", per_seed(frame, variant, "miou"), per_seed(frame, variant, "miou_pe_zeroed"))
+
+
+def pe_vs_mixffn_claims(frame: pd.DataFrame, family: str = "street", init: str = "pretrained",
+                        canvas: str = "256x512") -> list[Claim]:
+    """Table 1c on one scene family: Mix-FFN beats a learned PE at the training size, and an absolute PE (learned,
+    and fixed sin-cos where it ran) loses more than Mix-FFN on whole larger canvases. Each claim involving a PE
+    requires that the model uses that PE (`pe_validity`); otherwise it is "not tested".
+
+    The drop of a run is its mIoU with sliding training-size windows minus its mIoU on whole canvases, both on
+    the same larger views (the paper: 768 windows vs whole 1024x2048 images)."""
     slide, whole = f"slide_{canvas}_miou", f"whole_{canvas}_miou"
-    drop = {v: [s - w for s, w in zip(per_seed(frame, v, slide), per_seed(frame, v, whole))]
-            for v in ("mixffn", "learned_pe")}
-    return [
-        claim("Mix-FFN scores higher than a learned PE with training-size sliding windows",
-              per_seed(frame, "mixffn", slide), per_seed(frame, "learned_pe", slide)),
-        claim(f"A learned PE drops more than Mix-FFN on whole {canvas} canvases", drop["learned_pe"], drop["mixffn"]),
-    ]
+    present = set(frame["variant"])
+
+    def drop(pe):
+        v = pe_variant(pe, family, init)
+        return [s - w for s, w in zip(per_seed(frame, v, slide), per_seed(frame, v, whole))]
+    mixffn, learned = pe_variant("mixffn", family, init), pe_variant("learned_pe", family, init)
+    uses_learned = pe_validity(frame, "learned_pe", family, init)
+    claims = requiring([
+        claim(f"Mix-FFN scores higher than a learned PE with training-size sliding windows ({family})",
+              per_seed(frame, mixffn, slide), per_seed(frame, learned, slide)),
+        claim(f"A learned PE drops more than Mix-FFN on whole {canvas} canvases ({family})", drop("learned_pe"),
+              drop("mixffn")),
+    ], uses_learned)
+    if pe_variant("sincos_pe", family, init) in present:
+        claims += requiring([claim(f"A fixed sin-cos PE drops more than Mix-FFN on whole {canvas} canvases "
+                                   f"({family})", drop("sincos_pe"), drop("mixffn"))],
+                            pe_validity(frame, "sincos_pe", family, init))
+    return claims
 
 
-def pe_vs_mixffn_table(frame: pd.DataFrame, canvas: str = "256x512") -> pd.DataFrame:
-    """Per variant: mean mIoU with sliding windows and on whole canvases, and the drop, with seed ranges."""
+def pe_vs_mixffn_table(frame: pd.DataFrame, family: str = "street", canvas: str = "256x512") -> pd.DataFrame:
+    """Per variant of one family: mIoU at the training size, with the PE zeroed and shuffled, with sliding
+    windows and on whole canvases, and the drop, with seed ranges."""
+    frame = frame[frame["scene_family"] == family]
     frame = frame.assign(drop=frame[f"slide_{canvas}_miou"] - frame[f"whole_{canvas}_miou"])
-    return summarise(frame, [f"slide_{canvas}_miou", f"whole_{canvas}_miou", "drop", "zoom_0.5_miou", "zoom_2_miou"])
+    extra = ["zoom_0.5_miou", "zoom_2_miou"] if family == "aerial" else ["whole_128x256_zoom_0.5_miou"]
+    columns = ["miou", "miou_pe_zeroed", "miou_pe_shuffled", f"slide_{canvas}_miou", f"whole_{canvas}_miou", "drop",
+               *extra]
+    return summarise(frame, [c for c in columns if c in frame and frame[c].notna().any()])
 
 
-PE_PAPER_NAMES = {"mixffn": "mixffn", "learned_pe": "pe"}  # our variant -> the model name in Table 1c
+PE_PAPER_NAMES = {"mixffn": "mixffn", "learned_pe": "pe"}  # our position variant -> the model name in Table 1c
 
 
-def pe_vs_mixffn_beside_paper(frame: pd.DataFrame, paper: pd.DataFrame, canvas: str = "256x512") -> pd.DataFrame:
-    """Ours (embedded benchmark: 128 windows vs whole canvases) beside Table 1c (Cityscapes: 768 windows vs whole
-    1024x2048), per variant: slide, whole and drop means."""
-    ours = pe_vs_mixffn_table(frame, canvas)
+def pe_vs_mixffn_beside_paper(frame: pd.DataFrame, paper: pd.DataFrame, family: str = "street",
+                              canvas: str = "256x512") -> pd.DataFrame:
+    """Ours (128 windows vs whole canvases) beside Table 1c (Cityscapes: 768 windows vs whole 1024x2048), per
+    variant of one family: slide, whole and drop means."""
+    ours = pe_vs_mixffn_table(frame, family, canvas)
     rows = paper[paper["table"] == "1c"].set_index(["model", "metric"])
     out = pd.DataFrame({"ours: sliding windows": ours[f"slide_{canvas}_miou"],
                         "ours: whole canvas": ours[f"whole_{canvas}_miou"], "ours: drop": ours["drop"]})
     slide = rows[rows["setting"].str.contains("sliding")]["value"]
     whole = rows[rows["setting"].str.contains("whole")]["value"]
     drop = rows[rows["setting"] == "drop"]["value"]
+    position = {v: next((pe for pe in PE_VARIANTS if v.startswith(pe + "_")), "") for v in out.index}
     for label, values in (("paper: sliding windows", slide), ("paper: whole image", whole), ("paper: drop", drop)):
-        out[label] = [values.droplevel("metric").get(PE_PAPER_NAMES.get(v), float("nan")) for v in out.index]
+        out[label] = [values.droplevel("metric").get(PE_PAPER_NAMES.get(position[v]), float("nan"))
+                      for v in out.index]
     return out
 
 
-def pe_diagnosis(diag: pd.DataFrame) -> str:
-    """One sentence from results/pe_vs_mixffn_pe.csv: does the learned PE carry position information?"""
-    m = diag[["pe_change", "encoder_change", "pe_token_ratio", "miou", "miou_without_pe"]].mean()
-    delta = diag["miou_without_pe"] - diag["miou"]
-    return (f"Over {len(diag)} learned-PE run(s), the embeddings moved {m.pe_change:.2f} of their initial norm "
-            f"(the rest of the encoder: {m.encoder_change:.2f}); at stage 1 the PE's norm is {m.pe_token_ratio:.3f} "
-            f"of the tokens it is added to; removing it at test time changes mIoU by {delta.mean():+.2f} "
-            f"(per seed {delta.min():+.2f} to {delta.max():+.2f}; {m.miou:.2f} -> {m.miou_without_pe:.2f}).")
+def pe_diagnosis(frame: pd.DataFrame, family: str, init: str = "pretrained") -> str:
+    """One sentence per absolute-PE variant of a family: its size against the tokens and what removing it costs."""
+    parts = []
+    for pe in ("learned_pe", "sincos_pe"):
+        rows = frame[frame["variant"] == pe_variant(pe, family, init)]
+        if rows.empty or rows["miou_pe_zeroed"].isna().all():
+            continue
+        zeroed, shuffled = rows["miou_pe_zeroed"] - rows["miou"], rows["miou_pe_shuffled"] - rows["miou"]
+        text = (f"{PE_VARIANTS[pe]} ({family}, {init}, {len(rows)} runs): at stage 1 its norm is "
+                f"{rows['pe_token_ratio'].mean():.2f} of the tokens it is added to; zeroing it at test time changes "
+                f"mIoU by {zeroed.mean():+.2f} (per seed {zeroed.min():+.2f} to {zeroed.max():+.2f})")
+        if shuffled.notna().any():
+            text += f", shuffling its positions by {shuffled.mean():+.2f} ({shuffled.min():+.2f} to {shuffled.max():+.2f})"
+        parts.append(text[0].upper() + text[1:] + ".")
+    return " ".join(parts)
 
 
 # Table 1d ---------------------------------------------------------------------------------------------------
@@ -120,12 +165,19 @@ def decoder_vs_cnn_claims(frame: pd.DataFrame, init: str = "pretrained", metric:
     stage 4 alone (the paper's setting: pretrained encoders)."""
     def values(encoder):
         return per_seed(frame, f"{encoder}_{init}", metric)
-    return [
-        claim(f"MiT-B1 + MLP decoder beats ResNet-18 + the same decoder at a similar size ({init})", values("mit_b1"),
-              values("resnet18_mlp")),
-        claim(f"The MLP decoder on stages 1-4 beats stage 4 only (MiT-B0, {init})", values("mit_b0"),
-              values("mit_b0_s4")),
-    ]
+    encoders = requiring([claim(f"MiT-B1 + MLP decoder beats ResNet-18 + the same decoder at a similar size ({init})",
+                                values("mit_b1"), values("resnet18_mlp"))],
+                         *(pretraining_validity(frame, e, metric) for e in ("mit_b1", "resnet18_mlp")
+                           if init == "pretrained"))
+    return encoders + [claim(f"The MLP decoder on stages 1-4 beats stage 4 only (MiT-B0, {init})", values("mit_b0"),
+                             values("mit_b0_s4"))]
+
+
+def pretraining_validity(frame: pd.DataFrame, encoder: str, metric: str = "miou") -> Claim:
+    """The condition under which a pretrained encoder stands for the paper's ImageNet-pretrained one: the
+    embedded pretraining helps it, i.e. pretrained beats scratch beyond the seed spread."""
+    return claim(f"The embedded pretraining helps {encoder} (pretrained vs scratch)",
+                 per_seed(frame, f"{encoder}_pretrained", metric), per_seed(frame, f"{encoder}_scratch", metric))
 
 
 def decoder_vs_cnn_context(frame: pd.DataFrame, init: str = "pretrained", metric: str = "miou") -> list[Claim]:
@@ -174,9 +226,15 @@ def reduction_ratio_claims(frame: pd.DataFrame, costs: pd.DataFrame) -> list[Cla
     attention cost is the paper's O(N^2 / R) at every input size (measured MACs equal the analytic count)."""
     measured = costs["attention_gmacs_measured"].astype(float).sum()
     analytic = costs["attention_gmacs_analytic"].astype(float).sum()
+    crop = int(frame["crop_size"].iloc[0])
+    at_crop = costs[costs["size"] == crop].set_index("variant")["attention_gmacs_measured"].astype(float)
+    if not {"sr_8421", "sr_1111"} <= set(at_crop.index):
+        raise ValueError(f"reduction_ratio costs hold no sr_8421 and sr_1111 rows at the {crop} px training crop")
+    reduces = below(f"The released ratios cut attention at the {crop} px training crop (their attention MACs over "
+                    "full attention's)", [at_crop["sr_8421"] / at_crop["sr_1111"]], 0.5)
     return [
-        claim_no_worse("Released reduction (8, 4, 2, 1) is no worse than full attention (1, 1, 1, 1)",
-                       per_seed(frame, "sr_8421", "miou"), per_seed(frame, "sr_1111", "miou")),
+        *requiring([claim_no_worse("Released reduction (8, 4, 2, 1) is no worse than full attention (1, 1, 1, 1)",
+                                   per_seed(frame, "sr_8421", "miou"), per_seed(frame, "sr_1111", "miou"))], reduces),
         matches(f"Measured attention GMACs (all settings, {costs['size'].min()}-{costs['size'].max()} px) equal "
                 "the analytic sum of L * 2 * N * (N / R) * C", measured, analytic),
     ]
@@ -200,14 +258,21 @@ def erf_claims(frame: pd.DataFrame, init: str = "pretrained") -> list[Claim]:
 
     def side(variant, target, t, state="trained"):
         return per_seed(frame, variant, f"erf_{state}_{target}_t{t}")
+
+    def inside(target, t):  # validity: a square clipped by the crop cannot show which ERF is wider
+        return below(f"The squares holding {t:.0%} of the {target} ERF stay inside the crop ({init}, side ratio)",
+                     side(segformer, target, t) + side(cnn, target, t), ERF_CLIP)
     return [
-        claim(f"SegFormer's stage-4 ERF is wider than the CNN's (side holding 50% of the mass, {init})",
-              side(segformer, "stage4", 0.5), side(cnn, "stage4", 0.5)),
+        *requiring([claim(f"SegFormer's stage-4 ERF is wider than the CNN's (side holding 50% of the mass, {init})",
+                          side(segformer, "stage4", 0.5), side(cnn, "stage4", 0.5))], inside("stage4", 0.5)),
         claim(f"SegFormer's head is more local at the centre than its stage 4 (side holding 20%, {init})",
               side(segformer, "stage4", 0.2), side(segformer, "head", 0.2)),
-        claim(f"SegFormer's head keeps more non-local context than the CNN's head (side holding 99%, {init})",
-              side(segformer, "head", 0.99), side(cnn, "head", 0.99)),
+        *requiring([claim(f"SegFormer's head keeps more non-local context than the CNN's head (side holding 99%, "
+                          f"{init})", side(segformer, "head", 0.99), side(cnn, "head", 0.99))], inside("head", 0.99)),
     ]
+
+
+ERF_CLIP = 0.95  # a square side above this fraction of the crop is taken as clipped by the crop's edge
 
 
 def erf_table(frame: pd.DataFrame, state: str = "trained", t: float = 0.5) -> pd.DataFrame:

@@ -134,7 +134,8 @@ def _cmd_run(args) -> None:
     modules = [load_experiment(name) for name in names]  # an unknown name fails before anything runs
     for name, module in zip(names, modules):
         try:
-            out = run_experiment(module, args.preset, args.results, args.runs, args.data, progress=not args.quiet)
+            out = run_experiment(module, args.preset, args.results, args.runs, args.data, progress=not args.quiet,
+                                 only=tuple(args.only or ()))
         except ValueError as e:
             raise SystemExit(f"error: {e}")
         print(f"{name}: {out}")
@@ -210,6 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a real dataset instead of the embedded one, e.g. cityscapes:/data/cityscapes")
     p.add_argument("--results", default=str(repo_root() / "results"), help="folder of the CSV results")
     p.add_argument("--runs", default=str(repo_root() / "runs"), help="folder of the run directories")
+    p.add_argument("--only", action="append", metavar="PATTERN",
+                   help="run only the variants matching this shell pattern, e.g. '*_street' (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--report", action="store_true", help="then write the figures and report.md of --results")
     p.set_defaults(func=_cmd_run)

@@ -24,6 +24,7 @@ from torch import nn
 from tqdm import tqdm
 
 from .checkpoints import _atomic_save, load_encoder_weights, save_pretrained
+from .data.synthetic import FAMILIES
 from .evaluation import SegMetrics, infer, miou_over
 from .registry import build_model
 
@@ -39,6 +40,7 @@ class TrainConfig:
     model: str = "segformer_b0"  # variant name (segformer-lab variants)
     model_overrides: dict = field(default_factory=dict)  # config fields of the model, e.g. {"sr_ratios": [1, 1, 1, 1]}
     dataset: str = "synthetic"  # synthetic, ade20k, cityscapes or folder
+    scene_family: str = "aerial"  # synthetic: "aerial" (no layout) or "street" (Cityscapes' layout, 1:2 frames)
     data_root: str = ""  # dataset root for ade20k / cityscapes / folder
     train_split: str = ""  # split names; "" = the dataset's usual train / val split
     val_split: str = ""
@@ -65,6 +67,7 @@ class TrainConfig:
     num_workers: int = 0  # data-loading processes
     encoder_weights: str = ""  # "" = from scratch, "embedded" = our pretraining (cached), or a checkpoint path
     pretrain_iterations: int = 1000  # budget of the "embedded" pretraining (one per encoder, shared by all seeds)
+    pretrain_pretext: str = "presence"  # its task: "presence" or "region_presence" (where classes are; PE ablation)
     device: str = "auto"  # "auto" (cuda if available), "cpu", "cuda", ...
     amp: bool = True  # bf16 autocast on CUDA (ignored on the CPU)
     eval_mode: str = "whole"  # inference mode for the final evaluation: whole or slide
@@ -76,8 +79,18 @@ class TrainConfig:
             setattr(self, name, tuple(getattr(self, name)))
         if self.dataset not in DATASETS:
             raise ValueError(f"TrainConfig.dataset={self.dataset!r}; expected one of {DATASETS}")
+        if self.scene_family not in FAMILIES:
+            raise ValueError(f"TrainConfig.scene_family={self.scene_family!r}; expected one of {FAMILIES}")
         if self.augment not in AUGMENTS:
             raise ValueError(f"TrainConfig.augment={self.augment!r}; expected one of {AUGMENTS}")
+        pe = self.model_overrides.get("pos_encoding")
+        if pe in ("learned", "sincos") and "pe_train_size" not in self.model_overrides:
+            raise ValueError(f"TrainConfig.model_overrides: pos_encoding={pe!r} needs pe_train_size, the (H, W) its "
+                             f"grid is made for, e.g. [{self.crop_size}, {self.crop_size}] for crop_size "
+                             f"{self.crop_size}")
+        if self.pretrain_pretext not in ("presence", "region_presence"):
+            raise ValueError(f"TrainConfig.pretrain_pretext={self.pretrain_pretext!r}; expected 'presence' or "
+                             "'region_presence'")
         if self.eval_mode not in ("whole", "slide"):
             raise ValueError(f"TrainConfig.eval_mode={self.eval_mode!r}; expected 'whole' or 'slide'")
         for name in ("iterations", "batch_size", "crop_size", "checkpoint_every", "log_every"):
@@ -102,8 +115,9 @@ def open_datasets(cfg: TrainConfig):
     """(train source, val source, class names, thing class indices) for the configured dataset."""
     if cfg.dataset == "synthetic":
         from .data.synthetic import SyntheticScenes
-        train = SyntheticScenes("train", cfg.train_scenes, cfg.seed, crop=cfg.crop_size)
-        val = SyntheticScenes("val", cfg.val_scenes, cfg.seed, canvas=cfg.val_canvas, zoom=cfg.val_zoom)
+        train = SyntheticScenes("train", cfg.train_scenes, cfg.seed, crop=cfg.crop_size, family=cfg.scene_family)
+        val = SyntheticScenes("val", cfg.val_scenes, cfg.seed, canvas=cfg.val_canvas, zoom=cfg.val_zoom,
+                              family=cfg.scene_family)
     else:
         from .data.real import open_dataset
         if not cfg.data_root:
@@ -211,7 +225,8 @@ def pretrain_config(cfg: TrainConfig):
     the segmentation training only."""
     from .pretrain import PretrainConfig
     return PretrainConfig(model=cfg.model, model_overrides=cfg.model_overrides, crop_size=cfg.crop_size,
-                          iterations=cfg.pretrain_iterations)
+                          iterations=cfg.pretrain_iterations, scene_family=cfg.scene_family,
+                          pretext=cfg.pretrain_pretext)
 
 
 def encoder_checkpoint(cfg: TrainConfig, rank: int = 0, world: int = 1, progress: bool = True) -> Path:

@@ -3,7 +3,15 @@
 The paper's encoders start from ImageNet-1K weights, which cannot be had here. This stage stands in for it:
 each encoder learns to tell which classes a generated crop contains (multi-label, a class counts when it
 covers at least `min_fraction` of the crop), from scenes that neither segmentation split uses, through global
-average pooling of its last stage and one linear layer. Every encoder gets the same crops, iterations,
+average pooling of its last stage and one linear layer.
+
+The pretext "region_presence" asks instead which classes each cell of a `regions` x `regions` grid over the
+crop contains, still from the globally pooled features through one linear layer (K outputs per cell). Pooling
+discards where a feature was, so the answer ("a car in the bottom-left cell") can only come from features
+that carry their own position: this is the pretext the positional-encoding ablation needs, because it gives a
+PE something to learn before the segmentation training starts, as ImageNet pretraining does for the paper's
+PE (its 224 px classification learns positions over hundreds of thousands of steps). A plain presence pretext
+would leave the PE at its initial noise, as a 1000-step segmentation run from scratch does. Every encoder gets the same crops, iterations,
 batch, optimiser and schedule. The result is cached under `cache_dir()` by a hash of the pretraining config
 and of the encoder's own config fields, so ablations that change only the decoder share one pretrained
 encoder (ResNet + MLP and DeepLabV3 share the undilated ResNet). One pretraining (seed 0) serves every seed of
@@ -26,7 +34,7 @@ from torch import nn
 from tqdm import tqdm
 
 from .checkpoints import _atomic_save
-from .data.synthetic import CLASSES, SyntheticScenes
+from .data.synthetic import CLASSES, FAMILIES, SyntheticScenes
 from .data.transforms import Compose, Normalize, RandomFlip, to_tensors
 from .engine import IterationBatches, TrainSamples
 from .models.cnn import DeepLabV3Config, ResNet, ResNetMLPConfig, init_resnet
@@ -36,6 +44,9 @@ from .registry import build_model, variant_config
 DECODER_FIELDS = {"num_classes", "decoder", "decoder_dim", "decoder_stages", "decoder_fuse", "decoder_dropout",
                   "aspp_dim", "dropout", "output_stride", "mla_layers"}
 PRETRAIN_SEED_OFFSET = 3_000_017  # scenes of their own, apart from the train / val / test splits
+PRETEXTS = ("presence", "region_presence")
+# Fields added after pretrainings were cached: left out of the cache key at these values, so keys stay valid.
+LATER_FIELDS = {"scene_family": "aerial", "pretext": "presence", "regions": 2}
 
 
 @dataclass
@@ -51,8 +62,24 @@ class PretrainConfig:
     lr: float = 1e-3  # AdamW learning rate, poly decay after a linear warm-up
     warmup_iters: int = 100  # warm-up steps
     weight_decay: float = 0.05  # AdamW weight decay (none on norms, biases, position embeddings)
-    min_fraction: float = 0.01  # a class is "present" when it covers this fraction of the crop
+    min_fraction: float = 0.01  # a class is "present" when it covers this fraction of the crop (or cell)
     seed: int = 0  # crops, order and initialisation
+    scene_family: str = "aerial"  # embedded scenes the crops come from: "aerial" or "street"
+    pretext: str = "presence"  # "presence" (classes in the crop) or "region_presence" (classes per grid cell)
+    regions: int = 2  # region_presence: the crop is split into regions x regions cells
+
+    def __post_init__(self):
+        if self.scene_family not in FAMILIES:
+            raise ValueError(f"PretrainConfig.scene_family={self.scene_family!r}; expected one of {FAMILIES}")
+        if self.pretext not in PRETEXTS:
+            raise ValueError(f"PretrainConfig.pretext={self.pretext!r}; expected one of {PRETEXTS}")
+        if self.regions < 1 or self.crop_size % self.regions:
+            raise ValueError(f"PretrainConfig.regions={self.regions}; expected a positive divisor of crop_size "
+                             f"{self.crop_size}")
+
+    def outputs_per_class(self) -> int:
+        """Cells the pretext asks about: 1 for presence, regions^2 for region_presence."""
+        return self.regions ** 2 if self.pretext == "region_presence" else 1
 
 
 class PresenceHead(nn.Module):
@@ -84,7 +111,10 @@ def encoder_spec(cfg: PretrainConfig) -> tuple[str, dict]:
 def encoder_key(cfg: PretrainConfig) -> str:
     """Cache key: the pretraining budget, the encoder type and its shaping fields."""
     kind, encoder = encoder_spec(cfg)
-    budget = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("model", "model_overrides")}
+    budget = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("model", "model_overrides")
+              and not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
+    if cfg.pretext == "presence":
+        budget.pop("regions", None)  # unused
     blob = json.dumps({"type": kind, "encoder": encoder, "budget": budget}, sort_keys=True, default=list)
     name = f"resnet{encoder['depth']}" if kind == "ResNet" else cfg.model
     return f"{name}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
@@ -105,10 +135,14 @@ def pretrained_path(cfg: PretrainConfig) -> Path:
     return cache_dir() / f"{encoder_key(cfg)}.pt"
 
 
-def presence_targets(masks: torch.Tensor, num_classes: int, min_fraction: float) -> torch.Tensor:
-    """(B, H, W) label maps -> (B, K) float targets: 1 where a class covers at least min_fraction of the crop."""
-    counts = F.one_hot(masks.clamp(max=num_classes - 1), num_classes).sum(dim=(1, 2)).float()
-    return (counts >= min_fraction * masks[0].numel()).float()
+def presence_targets(masks: torch.Tensor, num_classes: int, min_fraction: float, regions: int = 1) -> torch.Tensor:
+    """(B, H, W) label maps -> (B, regions^2 * K) float targets: 1 where a class covers at least min_fraction of
+    a cell of the regions x regions grid (row-major cells, K classes each); regions=1 is the whole crop."""
+    b, h, w = masks.shape
+    onehot = F.one_hot(masks.clamp(max=num_classes - 1), num_classes)  # (B, H, W, K)
+    cells = onehot.reshape(b, regions, h // regions, regions, w // regions, num_classes)
+    counts = cells.sum(dim=(2, 4)).float()  # (B, regions, regions, K)
+    return (counts >= min_fraction * (h // regions) * (w // regions)).float().reshape(b, -1)
 
 
 def pretrain(cfg: PretrainConfig, progress: bool = True, force: bool = False) -> Path:
@@ -120,12 +154,14 @@ def pretrain(cfg: PretrainConfig, progress: bool = True, force: bool = False) ->
     backbone = pretraining_encoder(cfg)
     with torch.no_grad():
         channels = backbone(torch.zeros(1, 3, 64, 64))[-1].shape[1]
-    net = PresenceHead(backbone, channels, len(CLASSES))
+    source = SyntheticScenes("train", cfg.scenes, cfg.seed + PRETRAIN_SEED_OFFSET, crop=cfg.crop_size,
+                             family=cfg.scene_family)
+    num_classes = len(source.classes)
+    net = PresenceHead(backbone, channels, num_classes * cfg.outputs_per_class())
     no_decay = [p for n, p in net.named_parameters() if p.ndim <= 1 or "pos_embed" in n]
     decay = [p for n, p in net.named_parameters() if not (p.ndim <= 1 or "pos_embed" in n)]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
-    source = SyntheticScenes("train", cfg.scenes, cfg.seed + PRETRAIN_SEED_OFFSET, crop=cfg.crop_size)
     samples = TrainSamples(source, Compose([RandomFlip(0.5), Normalize(), to_tensors]), cfg.seed)
     loader = torch.utils.data.DataLoader(samples, batch_sampler=IterationBatches(
         len(source), cfg.batch_size, cfg.seed, 0, cfg.iterations), generator=torch.Generator().manual_seed(cfg.seed))
@@ -136,8 +172,9 @@ def pretrain(cfg: PretrainConfig, progress: bool = True, force: bool = False) ->
         lr = cfg.lr * (1 - it / cfg.iterations) * min(1.0, (it + 1) / cfg.warmup_iters)
         for g in optimizer.param_groups:
             g["lr"] = lr
-        loss = F.binary_cross_entropy_with_logits(net(images), presence_targets(masks, len(CLASSES),
-                                                                               cfg.min_fraction))
+        regions = cfg.regions if cfg.pretext == "region_presence" else 1
+        targets = presence_targets(masks, num_classes, cfg.min_fraction, regions)
+        loss = F.binary_cross_entropy_with_logits(net(images), targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

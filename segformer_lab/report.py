@@ -16,7 +16,7 @@ from . import analysis, plotting
 from .cli import load_experiment, repo_root
 from .erf import load_maps
 from .runner import planned_runs
-from .verdicts import MATCHES, verdict
+from .verdicts import MATCHES, NOT_TESTED, validity, verdict
 
 ABLATIONS = ("pe_vs_mixffn", "decoder_vs_cnn", "reduction_ratio", "erf")
 TITLES = {
@@ -46,10 +46,21 @@ class Section:
     problem: str = ""  # why no verdict could be computed
 
     @property
+    def validity(self) -> list:
+        """The validity conditions of the claims (the verdict's, then the context's), each a Claim."""
+        return validity(self.claims + self.context)
+
+    @property
     def verdict(self) -> str:
         if self.problem or not self.claims:
             return "not available"
         label = verdict(self.claims)
+        untested = [c for c in self.claims if not c.tested]
+        if label == NOT_TESTED:
+            failed = [r.text for r in validity(self.claims) if r.outcome != "holds"]
+            label += f" ({'; '.join(failed)}: not met)"
+        elif untested:
+            label += f" ({len(untested)} of {len(self.claims)} claims not tested)"
         if self.runs < self.planned:
             label += f" (incomplete: {self.runs}/{self.planned} runs)"
         if min((c.seeds for c in self.claims if c.kind != MATCHES), default=2) < 2:
@@ -87,12 +98,15 @@ def section(results_dir, experiment: str, preset: str | None = None, figures: bo
         out.runs, out.planned = len(out.frame), planned_count(experiment, out.preset)
         frame, paper = out.frame, analysis.read_paper(paper_dir())
         if experiment == "pe_vs_mixffn":
-            out.claims, out.table = analysis.pe_vs_mixffn_claims(frame), analysis.pe_vs_mixffn_table(frame)
-            out.paper = analysis.pe_vs_mixffn_beside_paper(frame, paper)
-            diagnostics = results_dir / "pe_vs_mixffn_pe.csv"
-            if diagnostics.is_file():
-                diag = pd.read_csv(diagnostics).query("preset == @out.preset")
-                out.notes = [analysis.pe_diagnosis(diag)] if len(diag) else []
+            settings = [(f, i) for f, i in PE_SETTINGS_ORDER if analysis.pe_variant("mixffn", f, i) in set(frame.variant)]
+            if not settings:
+                raise ValueError(f"no Mix-FFN rows of any scene family in {experiment}.csv")
+            family, init = settings[0]  # the headline: street scenes, pretrained (the paper's setting) if present
+            out.claims = analysis.pe_vs_mixffn_claims(frame, family, init)
+            out.context = [c for f, i in settings[1:] for c in analysis.pe_vs_mixffn_claims(frame, f, i)]
+            out.table = analysis.pe_vs_mixffn_table(frame, family)
+            out.paper = analysis.pe_vs_mixffn_beside_paper(frame, paper, family)
+            out.notes = [n for f, i in settings if (n := analysis.pe_diagnosis(frame, f, i))]
         elif experiment == "decoder_vs_cnn":
             out.claims = analysis.decoder_vs_cnn_claims(frame)
             out.context = analysis.decoder_vs_cnn_claims(frame, "scratch") + analysis.decoder_vs_cnn_context(frame)
@@ -118,7 +132,8 @@ def key_figure(experiment: str, frame: pd.DataFrame, results_dir):
     """The figure an ablation is summed up by (a matplotlib Figure)."""
     results_dir = Path(results_dir)
     if experiment == "pe_vs_mixffn":
-        return plotting.metric_by_setting(frame, PE_SETTINGS)
+        street = frame[frame["scene_family"] == "street"]
+        return plotting.metric_by_setting(street if len(street) else frame, PE_SETTINGS)
     if experiment == "decoder_vs_cnn":
         return plotting.grouped_bars(analysis.split_variant(frame), x="encoder", hue="init")
     if experiment == "reduction_ratio":
@@ -129,8 +144,12 @@ def key_figure(experiment: str, frame: pd.DataFrame, results_dir):
     raise ValueError(f"no key figure for experiment {experiment!r}; ablations: {ABLATIONS}")
 
 
-PE_SETTINGS = {"128 whole": "", "256x512 slide": "slide_256x512_", "256x512 whole": "whole_256x512_",
-               "384x384 whole": "whole_384x384_", "zoom 0.5": "zoom_0.5_", "zoom 2": "zoom_2_"}
+PE_SETTINGS_ORDER = (("street", "pretrained"), ("aerial", "pretrained"), ("aerial", "scratch"))
+PE_SETTINGS = {"training size": "", "256x512 slide": "slide_256x512_",
+               "256x512 whole": "whole_256x512_", "frame at zoom 0.5": "whole_128x256_zoom_0.5_"}
+PE_SETTINGS_AERIAL = {"128 whole": "", "256x512 slide": "slide_256x512_",
+                      "256x512 whole": "whole_256x512_", "384x384 whole": "whole_384x384_", "zoom 0.5": "zoom_0.5_",
+                      "zoom 2": "zoom_2_"}
 ERF_ROWS = ("resnet18_mlp_pretrained", "mit_b0_pretrained")  # the paper's layout: the CNN on top, SegFormer below
 ERF_LABELS = {"resnet18_mlp_pretrained": "ResNet-18 + MLP", "mit_b0_pretrained": "SegFormer-B0",
               "resnet18_mlp_scratch": "ResNet-18 + MLP (scratch)", "mit_b0_scratch": "SegFormer-B0 (scratch)"}
@@ -170,6 +189,9 @@ def build_report(results_dir="results", preset: str | None = None) -> Path:
             lines += [f"Not available: {s.problem}"]
             continue
         lines += [f"**Verdict: {s.verdict}.**", ""] + [f"- {c.sentence()}" for c in s.claims]
+        if s.validity:
+            lines += ["", "Validity (the conditions under which a claim tests the paper's mechanism):", ""]
+            lines += [f"- {c.sentence()}" for c in s.validity]
         if s.context:
             lines += ["", "Beside the paper's claims:", ""] + [f"- {c.sentence()}" for c in s.context]
         lines += [""] + s.notes if s.notes else []

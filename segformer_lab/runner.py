@@ -4,7 +4,9 @@ An experiment is `experiments/<name>.py` defining:
 - EXPERIMENT: its name; BASE: a TrainConfig; VARIANTS: {variant name: TrainConfig fields to replace};
 - PRESETS: {"smoke" | "quick" | "default" | "gpu": TrainConfig fields to replace} (`standard_presets` gives
   the shared budgets); optionally SEEDS: {preset: seeds} (default: one seed for smoke/quick, three otherwise);
-- optionally EVALS: {eval name: evaluate_run keyword arguments} (extra evaluations of each trained run),
+- optionally PRESET_VARIANTS: {preset: [variant names]} (run only these under that preset; default: all);
+- optionally EVALS: {eval name: evaluate_run keyword arguments} (extra evaluations of each trained run; an
+  entry with "families": (...) applies only to runs on those scene families, the others get NaN),
   `extra_metrics(run_dir, cfg, results_dir) -> dict` with EXTRA_COLUMNS (analysis columns, e.g. ERF ratios), and
   `analysis(results_dir, preset, runs_dir)` (work beyond single runs, e.g. a cost sweep), called after the runs.
 
@@ -16,6 +18,7 @@ a valid file with no partial or duplicate row.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import hashlib
 import json
 import math
@@ -46,15 +49,22 @@ def standard_presets(**additions) -> dict:
 
 
 IDENTITY = ["experiment", "variant", "seed", "preset", "run_id"]
-CONFIG_COLUMNS = ["model", "model_overrides", "iterations", "batch_size", "crop_size", "lr", "encoder_weights"]
+CONFIG_COLUMNS = ["model", "model_overrides", "scene_family", "iterations", "batch_size", "crop_size", "lr",
+                  "encoder_weights"]
 METRICS = ["miou", "thing_miou", "stuff_miou", "macc", "aacc"]
 COST = ["params", "gflops", "train_seconds", "peak_mem_mb"]
 PROVENANCE = ["git_commit", "torch_version", "device", "date"]
 
 
+# TrainConfig fields added after results were committed: left out of the run id at these values, so the ids of
+# runs made before them stay valid (the runner skips them instead of training them again).
+LATER_FIELDS = {"scene_family": "aerial", "pretrain_pretext": "presence"}
+
+
 def run_id(cfg: TrainConfig) -> str:
     """A short hash of the full training config."""
-    return hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+    values = {k: v for k, v in cfg.to_dict().items() if not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def columns(module) -> list:
@@ -70,22 +80,34 @@ def planned_runs(module, preset: str) -> list:
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; expected one of {PRESETS}")
     runs = []
+    names = getattr(module, "PRESET_VARIANTS", {}).get(preset, list(module.VARIANTS))
+    unknown = sorted(set(names) - set(module.VARIANTS))
+    if unknown:
+        raise ValueError(f"{module.EXPERIMENT}: PRESET_VARIANTS[{preset!r}] names unknown variant(s) {unknown}; "
+                         f"variants: {list(module.VARIANTS)}")
     for seed in getattr(module, "SEEDS", SEEDS)[preset]:
-        for variant, fields in module.VARIANTS.items():
+        for variant in names:
+            fields = module.VARIANTS[variant]
             values = {**module.BASE.to_dict(), **module.PRESETS[preset], **fields, "seed": seed}
             runs.append((variant, seed, TrainConfig.from_dict(values, f"{module.EXPERIMENT}/{variant}")))
     return runs
 
 
 def run_experiment(module, preset: str = "quick", results_dir="results", runs_dir="runs", data: str = "",
-                   progress: bool = True) -> Path:
-    """Run every missing (variant, seed) of `module` under `preset`; returns the CSV path."""
+                   progress: bool = True, only: tuple = ()) -> Path:
+    """Run every missing (variant, seed) of `module` under `preset` (with `only`, the variants matching one of
+    these shell patterns, e.g. "*_street"); returns the CSV path."""
     out = Path(results_dir) / f"{module.EXPERIMENT}.csv"
     commit = git_commit()  # the code this process runs, even if the checkout changes while it runs
     cols = columns(module)
     rows = read_rows(out)
     done = {row["run_id"] for row in rows}
-    for variant, seed, cfg in planned_runs(module, preset):
+    plan = planned_runs(module, preset)
+    if only:
+        plan = [run for run in plan if any(fnmatch.fnmatchcase(run[0], p) for p in only)]
+        if not plan:
+            raise ValueError(f"{module.EXPERIMENT}: no variant matches {list(only)}; variants: {list(module.VARIANTS)}")
+    for variant, seed, cfg in plan:
         if data:
             cfg = dataclasses.replace(cfg, dataset=data.split(":")[0], data_root=data.split(":", 1)[1])
         rid = run_id(cfg)
@@ -98,6 +120,9 @@ def run_experiment(module, preset: str = "quick", results_dir="results", runs_di
                   if k in CONFIG_COLUMNS},
                **{k: metrics[k] for k in METRICS}, "train_seconds": metrics["train_seconds"]}
         for name, kwargs in getattr(module, "EVALS", {}).items():
+            kwargs = dict(kwargs)
+            if cfg.scene_family not in kwargs.pop("families", (cfg.scene_family,)):
+                continue
             result = evaluate_run(run_dir, **kwargs)
             row.update({f"{name}_miou": result["miou"], f"{name}_thing_miou": result["thing_miou"]})
         if hasattr(module, "extra_metrics"):

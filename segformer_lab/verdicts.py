@@ -5,16 +5,21 @@ and larger than the seed spread (the largest max-min range of either group), fai
 negative beyond the spread, and is undecided inside the spread. "a is no worse than b" (`claim_no_worse`, for
 the paper's "costs little accuracy") holds unless a falls below b beyond the spread. An ablation's verdict
 combines its claims: all hold -> "reproduces", none hold -> "does not reproduce", otherwise "partly".
+
+Validity: a claim may require conditions (measured from the same runs, e.g. "removing the PE at test time
+costs accuracy beyond the seed spread") under which the comparison exercises the mechanism the paper names.
+When a condition fails, the claim is "not tested", which is neither a hold nor a fail: the verdict is
+computed over the tested claims only, and is "not tested" when none was.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
 
-REPRODUCES, PARTLY, DOES_NOT = "reproduces", "partly", "does not reproduce"
-GREATER, NO_WORSE, MATCHES = "greater", "no worse", "matches"
+REPRODUCES, PARTLY, DOES_NOT, NOT_TESTED = "reproduces", "partly", "does not reproduce", "not tested"
+GREATER, NO_WORSE, MATCHES, BELOW = "greater", "no worse", "matches", "below"
 
 
 @dataclass
@@ -27,15 +32,27 @@ class Claim:
     spread: float  # the larger seed range (max - min) of the two groups
     seeds: int  # seeds per group (the smaller count)
     kind: str = GREATER  # "greater": a > b beyond the spread; "no worse": a >= b - spread;
-    # "matches": a deterministic quantity equals its expected value b within a tolerance (held in `spread`)
+    # "matches": a deterministic quantity equals its expected value b within a tolerance (held in `spread`);
+    # "below": every per-seed value (mean_a holds the largest) stays below the limit b
+    requires: list = field(default_factory=list)  # validity conditions (Claims) that must hold for a test
 
     @property
     def difference(self) -> float:
         return self.mean_a - self.mean_b
 
     @property
+    def tested(self) -> bool:
+        """Whether every validity condition holds, so that the comparison tests the paper's mechanism."""
+        return all(c.outcome == "holds" for c in self.requires)
+
+    @property
     def outcome(self) -> str:
-        """'holds', 'fails' or 'within spread' ('no worse' claims only hold or fail)."""
+        """'holds', 'fails', 'within spread' ('no worse' claims only hold or fail), or 'not tested' when a validity
+        condition fails."""
+        if not self.tested:
+            return NOT_TESTED
+        if self.kind == BELOW:
+            return "holds" if self.mean_a < self.mean_b else "fails"
         if self.kind == MATCHES:
             return "holds" if abs(self.difference) <= self.spread else "fails"
         if self.kind == NO_WORSE:
@@ -48,10 +65,16 @@ class Claim:
 
     def sentence(self) -> str:
         if self.kind == MATCHES:
-            return (f"{self.text}: {self.mean_a:.4g} vs {self.mean_b:.4g} (difference {self.difference:+.3g}, "
+            text = (f"{self.text}: {self.mean_a:.4g} vs {self.mean_b:.4g} (difference {self.difference:+.3g}, "
                     f"tolerance {self.spread:.3g}): {self.outcome}")
-        return (f"{self.text}: {self.mean_a:.2f} vs {self.mean_b:.2f} (difference {self.difference:+.2f}, "
-                f"seed spread {self.spread:.2f} over {self.seeds} seed(s)): {self.outcome}")
+        elif self.kind == BELOW:
+            text = f"{self.text}: largest {self.mean_a:.3g} vs limit {self.mean_b:.3g} over {self.seeds} seed(s): " \
+                   f"{self.outcome}"
+        else:
+            text = (f"{self.text}: {self.mean_a:.2f} vs {self.mean_b:.2f} (difference {self.difference:+.2f}, "
+                    f"seed spread {self.spread:.2f} over {self.seeds} seed(s)): {self.outcome}")
+        failed = [c.text for c in self.requires if c.outcome != "holds"]
+        return text + (f" (condition not met: {'; '.join(failed)})" if failed else "")
 
 
 def seed_range(values: Sequence[float]) -> float:
@@ -80,10 +103,37 @@ def matches(text: str, measured: float, expected: float, rtol: float = 1e-3) -> 
     return Claim(text, float(measured), float(expected), abs(float(expected)) * rtol, 1, MATCHES)
 
 
+def below(text: str, values: Sequence[float], limit: float) -> Claim:
+    """A condition: every per-seed value stays below `limit`."""
+    values = np.asarray(values, dtype=float)
+    if values.size == 0 or np.isnan(values).any():
+        raise ValueError(f"condition {text!r} needs measured values, got {values.tolist()}")
+    return Claim(text, float(values.max()), float(limit), 0.0, int(values.size), BELOW)
+
+
+def requiring(claims: Sequence[Claim], *conditions: Claim) -> list:
+    """The claims with `conditions` added to their validity requirements."""
+    for c in claims:
+        c.requires = list(c.requires) + list(conditions)
+    return list(claims)
+
+
+def validity(claims: Sequence[Claim]) -> list:
+    """The distinct validity conditions of `claims`, in order of first appearance."""
+    out = []
+    for c in claims:
+        out += [r for r in c.requires if all(r is not o for o in out)]
+    return out
+
+
 def verdict(claims: Sequence[Claim]) -> str:
-    """'reproduces' if every claim holds, 'does not reproduce' if none does, else 'partly'."""
+    """Over the tested claims: 'reproduces' if every one holds, 'does not reproduce' if none does, else 'partly';
+    'not tested' when no claim's validity conditions hold."""
     if not claims:
         raise ValueError("a verdict needs at least one claim")
+    claims = [c for c in claims if c.tested]
+    if not claims:
+        return NOT_TESTED
     holds = [c.outcome == "holds" for c in claims]
     if all(holds):
         return REPRODUCES

@@ -16,7 +16,8 @@ from torch import nn
 
 from .common import ConvBNReLU, DropPath, init_weights, linear_rates, pad_to_multiple
 
-POS_ENCODINGS = ("mixffn", "learned", "none")
+POS_ENCODINGS = ("mixffn", "learned", "sincos", "none")
+ABSOLUTE_PE = ("learned", "sincos")  # added to the tokens after each patch embedding
 ATTENTION_PATHS = ("sdpa", "explicit")
 
 
@@ -37,8 +38,8 @@ class SegFormerConfig:
     drop_path_rate: float = 0.1  # stochastic depth, rising linearly over all blocks
     layer_norm_eps: float = 1e-6  # blocks and stage norms (patch-embed and reduction norms keep 1e-5, as released)
     overlap_patch_embed: bool = True  # True: K7/S4/P3 then K3/S2/P1; False: K=S (4/4/0 then 2/2/0)
-    pos_encoding: str = "mixffn"  # "mixffn" (3x3 depthwise conv in the FFN), "learned" absolute PE, or "none"
-    pe_train_size: tuple = (512, 512)  # (H, W) the learned PE grid is made for; other sizes interpolate it
+    pos_encoding: str = "mixffn"  # "mixffn" (3x3 depthwise conv in the FFN), "learned" or "sincos" absolute PE, "none"
+    pe_train_size: tuple = (512, 512)  # (H, W) the absolute PE grid is made for; other sizes interpolate it
     attention: str = "sdpa"  # "sdpa" (fused kernel) or "explicit" (matmul + softmax; can return maps)
     decoder_dim: int = 256  # C, width of the All-MLP decoder (256 for B0/B1, 768 for B2-B5)
     decoder_stages: tuple = (1, 2, 3, 4)  # encoder stages feeding the decoder: (1, 2, 3, 4) or (4,)
@@ -53,6 +54,12 @@ class SegFormerConfig:
                 raise ValueError(f"SegFormerConfig.{name} must have 4 entries (one per stage), got {getattr(self, name)}")
         if self.pos_encoding not in POS_ENCODINGS:
             raise ValueError(f"SegFormerConfig.pos_encoding={self.pos_encoding!r}; expected one of {POS_ENCODINGS}")
+        if self.pos_encoding in ABSOLUTE_PE and (len(self.pe_train_size) != 2 or min(self.pe_train_size) < 1):
+            raise ValueError(f"SegFormerConfig.pe_train_size={self.pe_train_size}; pos_encoding="
+                             f"{self.pos_encoding!r} needs the (H, W) its grid is made for, e.g. (128, 128)")
+        if self.pos_encoding == "sincos" and any(c % 4 for c in self.embed_dims):
+            raise ValueError(f"SegFormerConfig.embed_dims={self.embed_dims}; pos_encoding='sincos' needs channels "
+                             "divisible by 4 (sin and cos of rows and columns)")
         if self.attention not in ATTENTION_PATHS:
             raise ValueError(f"SegFormerConfig.attention={self.attention!r}; expected one of {ATTENTION_PATHS}")
         if not self.decoder_stages or not set(self.decoder_stages) <= {1, 2, 3, 4}:
@@ -64,6 +71,20 @@ class SegFormerConfig:
                 raise ValueError(f"SegFormerConfig: stage {i + 1} has {c} channels, not divisible by {h} heads")
         if min(self.sr_ratios) < 1:
             raise ValueError(f"SegFormerConfig.sr_ratios={self.sr_ratios}; each must be >= 1")
+
+
+def sincos_2d(channels: int, height: int, width: int) -> torch.Tensor:
+    """Fixed 2-D sin-cos position encoding (Vaswani et al.'s 1-D table on rows and on columns, as MAE's 2-D
+    table): (1, channels, height, width), the first half of the channels encode the row, the second the column,
+    each as sin and cos of the token index at channels / 4 frequencies from 1 to 1/10000. Every entry is in
+    [-1, 1], so a token's encoding has RMS 1/sqrt(2), the scale of the LayerNorm-ed tokens (RMS 1) it is added to."""
+    quarter = channels // 4
+    freq = 1.0 / 10000 ** (torch.arange(quarter, dtype=torch.float64) / quarter)  # (C/4,)
+    rows = torch.arange(height, dtype=torch.float64)[:, None] * freq  # (H, C/4)
+    cols = torch.arange(width, dtype=torch.float64)[:, None] * freq  # (W, C/4)
+    row_code = torch.cat([rows.sin(), rows.cos()], dim=1).T[:, :, None].expand(-1, -1, width)  # (C/2, H, W)
+    col_code = torch.cat([cols.sin(), cols.cos()], dim=1).T[:, None, :].expand(-1, height, -1)  # (C/2, H, W)
+    return torch.cat([row_code, col_code], dim=0)[None].float()  # (1, C, H, W)
 
 
 def stage_grid(size: int, stage: int) -> int:
@@ -202,19 +223,24 @@ class MixVisionTransformer(nn.Module):
             patch, stride = (7, 4) if i == 0 else (3, 2)
             setattr(self, f"patch_embed{i + 1}",
                     OverlapPatchEmbed(patch, stride, cin, cfg.embed_dims[i], cfg.overlap_patch_embed))
+            grid = [stage_grid(s, i + 1) for s in cfg.pe_train_size]
             if cfg.pos_encoding == "learned":
                 # Ablation: an absolute embedding per stage for pe_train_size, bilinearly resized to other grids.
-                grid = [stage_grid(s, i + 1) for s in cfg.pe_train_size]
                 pos = nn.Parameter(torch.zeros(1, cfg.embed_dims[i], *grid))
                 nn.init.trunc_normal_(pos, std=0.02)
                 setattr(self, f"pos_embed{i + 1}", pos)
+            elif cfg.pos_encoding == "sincos":
+                # Ablation: a fixed table for the training grid, resized to other grids exactly as the learned PE
+                # is (bilinear, from the training grid), so that the two differ only in learned vs fixed; a table
+                # recomputed per grid would instead give a token its index, which no resized image keeps either.
+                self.register_buffer(f"pos_embed{i + 1}", sincos_2d(cfg.embed_dims[i], *grid), persistent=False)
             setattr(self, f"block{i + 1}", nn.ModuleList(
                 Block(cfg, i, dpr[start + j]) for j in range(cfg.depths[i])))
             setattr(self, f"norm{i + 1}", nn.LayerNorm(cfg.embed_dims[i], eps=cfg.layer_norm_eps))
             start += cfg.depths[i]
 
     def add_position(self, x: torch.Tensor, stage: int, h: int, w: int) -> torch.Tensor:
-        """Learned-PE ablation: add the stage's embedding, resized to the (h, w) grid. x: (B, N, C)."""
+        """Absolute-PE ablations: add the stage's embedding, resized to the (h, w) grid. x: (B, N, C)."""
         pos = getattr(self, f"pos_embed{stage}")
         if pos.shape[-2:] != (h, w):
             pos = F.interpolate(pos, size=(h, w), mode="bilinear", align_corners=False)
@@ -225,7 +251,7 @@ class MixVisionTransformer(nn.Module):
         feats, attentions = [], []
         for i in range(1, 5):
             x, h, w = getattr(self, f"patch_embed{i}")(x)  # (B, N_i, C_i)
-            if self.cfg.pos_encoding == "learned":
+            if self.cfg.pos_encoding in ABSOLUTE_PE:
                 x = self.add_position(x, i, h, w)
             for blk in getattr(self, f"block{i}"):
                 x, weights = blk(x, h, w, need_weights)
@@ -356,4 +382,4 @@ def mit_size_of(embed_dims: tuple, depths: tuple) -> Optional[str]:
 
 
 __all__ = ["SegFormerConfig", "SegFormer", "MixVisionTransformer", "SegFormerHead", "MIT_SIZES",
-           "segformer_config", "mit_size_of", "stage_grid"]
+           "segformer_config", "mit_size_of", "stage_grid", "sincos_2d"]
