@@ -121,8 +121,9 @@ def requiring(claims: Sequence[Claim], *conditions: Claim) -> list:
 def validity(claims: Sequence[Claim]) -> list:
     """The distinct validity conditions of `claims`, in order of first appearance."""
     out = []
-    for c in claims:
-        out += [r for r in c.requires if all(r is not o for o in out)]
+    for r in (r for c in claims for r in c.requires):
+        if all(r is not o for o in out):
+            out.append(r)
     return out
 
 

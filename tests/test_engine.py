@@ -175,3 +175,25 @@ def test_train_on_a_folder_dataset_with_mmseg_augmentation(tmp_path):
     Image.fromarray(np.full((72, 90), 7, np.uint8)).save(root / "masks" / "train" / "1.png")
     with pytest.raises(ValueError, match=r"1.png has label\(s\) \[7\] outside the valid range 0..2"):
         train(TrainConfig(**{**cfg.to_dict(), "iterations": 3}), tmp_path / "run2", progress=False)
+
+
+def test_street_config_errors_before_anything_is_written(tmp_path):
+    with pytest.raises(SystemExit, match=r"scene_family='city'; expected one of \('aerial', 'street'\)"):
+        main(["train", str(tmp_path / "a"), "--scene-family", "city"])
+    with pytest.raises(ValueError, match=r"pos_encoding='sincos' needs pe_train_size, the \(H, W\) its grid is made "
+                                         r"for, e.g. \[64, 64\] for crop_size 64"):
+        TrainConfig(model_overrides={"pos_encoding": "sincos"}, crop_size=64)
+    with pytest.raises(ValueError, match="crop 192 is larger than the 128-pixel frame height"):
+        train(TrainConfig(**{**TINY, "crop_size": 192, "scene_family": "street"}), tmp_path / "b", progress=False)
+    with pytest.raises(ValueError, match="pretrain_pretext='where'"):
+        TrainConfig(pretrain_pretext="where")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_train_on_street_scenes_with_a_sincos_pe(tmp_path):
+    cfg = TrainConfig(**{**TINY, "scene_family": "street", "val_canvas": (128, 256), "val_zoom": 0.5,
+                         "model_overrides": {"pos_encoding": "sincos", "pe_train_size": [64, 64]}}, iterations=2)
+    metrics = train(cfg, tmp_path / "s", progress=False)
+    assert set(metrics["iou"]) == {"road", "sidewalk", "building", "vegetation", "sky", "car", "person", "pole", "sign"}
+    whole = evaluate_run(tmp_path / "s", canvas=(256, 512), zoom=1.0)
+    assert whole["eval"]["canvas"] == [256, 512] and 0 <= whole["thing_miou"] <= 100

@@ -45,6 +45,11 @@ def test_area_ratios_of_a_point_and_a_uniform_map():
 def test_segformer_stage4_erf_is_wider_than_stage1():
     torch.manual_seed(0)
     model = build_model("segformer_tiny", 3)
+    # The channel sum of a LayerNorm output with equal scales is constant, so its gradient is zero up to rounding;
+    # give the stage norms unequal scales, as training does, so that the map is not rounding noise.
+    with torch.no_grad():
+        for i in range(1, 5):
+            getattr(model.backbone, f"norm{i}").weight.uniform_(0.5, 1.5)
     images = [torch.randn(2, 3, 64, 64)]
     s1, s4 = erf_map(model, images, "stage1"), erf_map(model, images, "stage4")
     assert area_ratios(s4)[0.5][1] > area_ratios(s1)[0.5][1]

@@ -1,6 +1,8 @@
 """Shapes at odd sizes for every variant, gradients to every parameter, ablation switches, determinism."""
 import math
 
+import numpy as np
+
 import pytest
 import torch
 
@@ -187,3 +189,53 @@ def test_unknown_override_lists_fields():
 def test_bad_config_values(overrides, message):
     with pytest.raises(ValueError, match=message):
         build_model("segformer_b0", 10, **overrides)
+
+
+# Absolute position encodings ------------------------------------------------------------------------------------
+
+def _sincos_reference(channels: int, height: int, width: int) -> np.ndarray:
+    """An independent 2-D sin-cos table, one entry at a time: rows in the first half, columns in the second."""
+    quarter = channels // 4
+    out = np.zeros((channels, height, width))
+    for k in range(quarter):
+        omega = 10000.0 ** (-k / quarter)
+        for i in range(height):
+            for j in range(width):
+                out[k, i, j], out[quarter + k, i, j] = math.sin(i * omega), math.cos(i * omega)
+                out[2 * quarter + k, i, j], out[3 * quarter + k, i, j] = math.sin(j * omega), math.cos(j * omega)
+    return out
+
+
+def test_sincos_table_matches_an_entrywise_reference():
+    from segformer_lab.models.segformer import sincos_2d
+    table = sincos_2d(16, 5, 7)
+    assert table.shape == (1, 16, 5, 7)
+    np.testing.assert_allclose(table[0].numpy(), _sincos_reference(16, 5, 7), atol=1e-6)
+
+
+def test_sincos_pe_is_fixed_resized_like_the_learned_one_and_not_saved():
+    model = build_model("segformer_tiny", 5, pos_encoding="sincos", pe_train_size=(64, 64))
+    backbone = model.backbone
+    assert backbone.pos_embed1.shape == (1, 8, 16, 16) and backbone.pos_embed4.shape == (1, 32, 2, 2)
+    assert not any("pos_embed" in k for k in model.state_dict())  # recomputed from the config
+    assert not any("pos_embed" in n for n, _ in model.named_parameters())
+    x = torch.randn(2, 3, 45, 70)  # not the training grid: the table is bilinearly resized
+    assert model(x).shape == (2, 5, 12, 18)
+    tokens = torch.zeros(1, 12 * 18, 8)
+    resized = backbone.add_position(tokens, 1, 12, 18).transpose(1, 2).reshape(1, 8, 12, 18)
+    expected = torch.nn.functional.interpolate(backbone.pos_embed1, size=(12, 18), mode="bilinear",
+                                               align_corners=False)
+    torch.testing.assert_close(resized, expected)
+    model.train()
+    model(torch.randn(1, 3, 64, 64)).sum().backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+def test_absolute_pe_needs_a_grid_and_sincos_channels_divisible_by_4():
+    with pytest.raises(ValueError, match=r"pe_train_size=\(\); pos_encoding='learned' needs the \(H, W\)"):
+        build_model("segformer_tiny", 5, pos_encoding="learned", pe_train_size=())
+    with pytest.raises(ValueError, match=r"embed_dims=\(6, 16, 24, 32\); pos_encoding='sincos' needs channels"):
+        build_model("segformer_tiny", 5, pos_encoding="sincos", embed_dims=(6, 16, 24, 32), num_heads=(1, 1, 2, 2),
+                    pe_train_size=(64, 64))
+    with pytest.raises(ValueError, match="pos_encoding='rope'; expected one of"):
+        build_model("segformer_tiny", 5, pos_encoding="rope")

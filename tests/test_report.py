@@ -24,21 +24,29 @@ def test_decoder_vs_cnn_claims_use_the_init_asked_for():
     scratch = analysis.decoder_vs_cnn_claims(frame, "scratch")
     assert [c.outcome for c in scratch] == ["fails", "holds"]
     assert [c.outcome for c in analysis.decoder_vs_cnn_context(frame)] == ["holds", "holds", "holds"]
+    unhelpful = frame.assign(miou=np.where(frame["variant"] == "mit_b1_scratch", 55.0, frame["miou"]))
+    claims = analysis.decoder_vs_cnn_claims(unhelpful)  # pretraining does not help MiT-B1: the claim is not tested
+    assert [c.outcome for c in claims] == ["not tested", "within spread"]
+    assert "The embedded pretraining helps mit_b1" in claims[0].sentence()
     split = analysis.split_variant(frame)
     assert split.loc[0, "encoder"] == "mit_b1" and set(split["init"]) == {"pretrained", "scratch"}
     assert split[split["variant"] == "mit_b0_s4_scratch"]["encoder"].iloc[0] == "mit_b0_s4"
 
 
 def test_reduction_ratio_claims():
-    frame = rows({"sr_1111": [50, 52, 51], "sr_8421": [49.5, 50.5, 51]})
-    costs = pd.DataFrame({"size": [64, 128], "attention_gmacs_measured": [1.0, 4.0],
-                          "attention_gmacs_analytic": [1.0, 4.0]})
+    frame = rows({"sr_1111": [50, 52, 51], "sr_8421": [49.5, 50.5, 51]}).assign(crop_size=128)
+    costs = pd.DataFrame({"variant": ["sr_1111", "sr_8421"] * 2, "size": [64, 64, 128, 128],
+                          "attention_gmacs_measured": [1.0, 0.1, 4.0, 0.2],
+                          "attention_gmacs_analytic": [1.0, 0.1, 4.0, 0.2]})
     claims = analysis.reduction_ratio_claims(frame, costs)
     assert [c.outcome for c in claims] == ["holds", "holds"]  # -0.67 is inside the spread of 2
-    worse = analysis.reduction_ratio_claims(rows({"sr_1111": [60, 60.5], "sr_8421": [50, 50.5]}),
-                                            costs.assign(attention_gmacs_analytic=[1.0, 5.0]))
+    assert claims[0].requires[0].mean_a == pytest.approx(0.05)  # attention MACs at the 128 px crop: 0.2 / 4.0
+    worse = analysis.reduction_ratio_claims(rows({"sr_1111": [60, 60.5], "sr_8421": [50, 50.5]}).assign(crop_size=128),
+                                            costs.assign(attention_gmacs_analytic=[1.0, 0.1, 5.0, 0.2]))
     assert [c.outcome for c in worse] == ["fails", "fails"]
     assert "tolerance" in worse[1].sentence()
+    no_reduction = costs.assign(attention_gmacs_measured=[1.0, 1.0, 4.0, 4.0])
+    assert analysis.reduction_ratio_claims(frame, no_reduction)[0].outcome == "not tested"
 
 
 def test_erf_claims_read_side_ratios():
@@ -50,6 +58,8 @@ def test_erf_claims_read_side_ratios():
                          + [{"variant": v, "seed": 0, **cols} for v in ("mit_b0_scratch", "resnet18_mlp_scratch")])
     assert [c.outcome for c in analysis.erf_claims(frame)] == ["holds", "holds", "holds"]
     assert [c.outcome for c in analysis.erf_claims(frame, "scratch")] == ["within spread"] * 3
+    clipped = frame.assign(**{"erf_trained_head_t0.99": 0.99})  # the crop clips the 99% squares
+    assert [c.outcome for c in analysis.erf_claims(clipped)] == ["holds", "holds", "not tested"]
     table = analysis.erf_table(frame)
     assert list(table.columns) == list(TARGETS) and table.loc["mit_b0_pretrained", "stage4"] == pytest.approx(0.8)
 
@@ -72,10 +82,13 @@ def test_paper_tables_come_from_the_reference_file():
     table = analysis.decoder_vs_cnn_paper(paper)
     assert table.loc[("segformer_b2", "S1-4"), "miou_ss"] == 45.4
     beside = analysis.pe_vs_mixffn_beside_paper(
-        pd.DataFrame({"variant": ["mixffn", "learned_pe"], "seed": [0, 0], "slide_256x512_miou": [50.0, 40.0],
-                      "whole_256x512_miou": [49.0, 30.0], "zoom_0.5_miou": [1.0, 1.0], "zoom_2_miou": [1.0, 1.0]}),
+        pd.DataFrame({"variant": ["mixffn_street", "learned_pe_street", "sincos_pe_street"], "seed": [0, 0, 0],
+                      "scene_family": "street", "miou": [50.0, 40.0, 41.0], "slide_256x512_miou": [50.0, 40.0, 41.0],
+                      "whole_256x512_miou": [49.0, 30.0, 40.0], "whole_128x256_zoom_0.5_miou": [1.0, 1.0, 1.0]}),
         paper)
-    assert beside.loc["learned_pe", "ours: drop"] == 10.0 and beside.loc["learned_pe", "paper: drop"] == 3.3
+    assert beside.loc["learned_pe_street", "ours: drop"] == 10.0
+    assert beside.loc["learned_pe_street", "paper: drop"] == 3.3 and beside.loc["mixffn_street", "paper: drop"] == 0.7
+    assert np.isnan(beside.loc["sincos_pe_street", "paper: drop"])
     with pytest.raises(ValueError, match="no rows for table '9z'"):
         analysis.paper_table(paper, "9z")
 
@@ -124,14 +137,17 @@ def test_report_from_smoke_results(smoke_results):
 
 def test_report_marks_missing_and_incomplete_results(tmp_path, smoke_results):
     frame = pd.read_csv(smoke_results / "pe_vs_mixffn.csv")
-    assert list(frame["variant"]) == ["mixffn", "learned_pe", "no_pe"]
-    frame.iloc[:2].to_csv(tmp_path / "pe_vs_mixffn.csv", index=False)  # 2 of the 3 planned smoke runs
+    assert list(frame["variant"]) == ["mixffn_street", "learned_pe_street", "sincos_pe_street", "no_pe_street",
+                                      "learned_pe_aerial"]
+    assert frame["miou_pe_zeroed"].notna().tolist() == [False, True, True, False, True]
+    frame.iloc[:2].to_csv(tmp_path / "pe_vs_mixffn.csv", index=False)  # 2 of the 5 planned smoke runs
     s = section(tmp_path, "pe_vs_mixffn", figures=False)
-    assert (s.runs, s.planned, len(s.claims)) == (2, 3, 2)
-    assert s.verdict.endswith("(incomplete: 2/3 runs) (one seed: no spread to judge against)")
+    assert (s.runs, s.planned, len(s.claims)) == (2, 5, 2)
+    assert s.verdict.endswith("(incomplete: 2/5 runs) (one seed: no spread to judge against)")
+    assert len(s.validity) == 1 and "learned PE (street, pretrained)" in s.validity[0].text
     frame.iloc[:1].to_csv(tmp_path / "pe_vs_mixffn.csv", index=False)
     s = section(tmp_path, "pe_vs_mixffn", figures=False)
-    assert s.verdict == "not available" and "no rows for variant 'learned_pe'" in s.problem
+    assert s.verdict == "not available" and "no rows for variant 'learned_pe_street'" in s.problem
     text = build_report(tmp_path).read_text()
     assert "no results yet (segformer-lab run erf" in text and "Not available: ValueError" in text
 
@@ -141,7 +157,7 @@ def test_report_picks_the_largest_preset_present(tmp_path, smoke_results):
     pd.concat([frame, frame.assign(preset="quick", miou=frame["miou"] + 1)]).to_csv(tmp_path / "pe_vs_mixffn.csv",
                                                                                     index=False)
     quick, smoke = section(tmp_path, "pe_vs_mixffn", figures=False), section(tmp_path, "pe_vs_mixffn", "smoke", False)
-    assert (quick.preset, smoke.preset, quick.runs) == ("quick", "smoke", 3)
+    assert (quick.preset, smoke.preset, quick.runs) == ("quick", "smoke", 5)
     assert quick.frame["miou"].tolist() == pytest.approx((frame["miou"] + 1).tolist())
 
 

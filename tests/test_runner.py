@@ -50,13 +50,23 @@ def test_each_ablation_runs_at_smoke_preset(smoke_results, name):
     module = load_experiment(name)
     with (smoke_results / f"{name}.csv").open() as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == len(module.VARIANTS) * len(getattr(module, "SEEDS", SEEDS)["smoke"])
+    variants = getattr(module, "PRESET_VARIANTS", {}).get("smoke", module.VARIANTS)
+    assert len(rows) == len(variants) * len(getattr(module, "SEEDS", SEEDS)["smoke"])
     assert list(rows[0]) == columns(module)
     for row in rows:
         assert 0 <= float(row["miou"]) <= 100 and row["torch_version"] != "" and row["preset"] == "smoke"
     if name == "erf":
         assert len(list((smoke_results / "erf").glob("*.npy"))) == 4 * 2 * 5  # 4 runs, trained and init, 5 maps
         assert all(0 < float(rows[0][c]) <= 1 for c in module.EXTRA_COLUMNS)
+    if name == "pe_vs_mixffn":
+        def measured(value):
+            return value not in ("", "nan")
+        for row in rows:  # PE runs measure what removing the PE costs; the street frame has no 384x384 canvas
+            absolute = row["variant"].startswith(("learned_pe", "sincos_pe"))
+            assert measured(row["miou_pe_zeroed"]) == absolute and measured(row["miou_pe_shuffled"]) == absolute
+            street = row["scene_family"] == "street"
+            assert measured(row["whole_384x384_miou"]) == (not street)
+            assert measured(row["whole_128x256_zoom_0.5_miou"]) == street
     if name == "reduction_ratio":
         costs = list(csv.DictReader((smoke_results / "reduction_ratio_costs.csv").open()))
         assert {r["variant"] for r in costs} == set(module.VARIANTS)
@@ -88,3 +98,38 @@ def test_decoder_analysis_records_the_pretraining_loss(smoke_results):
     assert by_encoder["deeplabv3_r18"]["cache_key"] == by_encoder["resnet18_mlp"]["cache_key"]  # one ResNet
     assert by_encoder["mit_b0_s4"]["cache_key"] == by_encoder["mit_b0"]["cache_key"]  # decoder-only ablation
     assert all(0 < float(r["final_loss"]) < 2 and r["pretrain_iterations"] == "2" for r in rows)
+
+
+def test_run_ids_ignore_later_fields_at_their_old_values():
+    """Fields added to TrainConfig after results were committed leave the ids of older runs unchanged."""
+    import hashlib
+    import json
+    cfg = TrainConfig(model="segformer_tiny")
+    old = {k: v for k, v in cfg.to_dict().items() if k not in ("scene_family", "pretrain_pretext")}
+    assert run_id(cfg) == hashlib.sha256(json.dumps(old, sort_keys=True).encode()).hexdigest()[:12]
+    assert run_id(TrainConfig(model="segformer_tiny", scene_family="street")) != run_id(cfg)
+
+
+@pytest.mark.parametrize("name", ["pe_vs_mixffn", "reduction_ratio", "decoder_vs_cnn", "erf"])
+def test_committed_default_rows_belong_to_the_declared_plan(name):
+    """Every committed default-preset row is a run the experiment still declares: `run` skips it, and a change
+    of a declaration that would silently orphan committed results fails here."""
+    from segformer_lab.cli import load_experiment, repo_root
+    module = load_experiment(name)
+    planned = {run_id(cfg): variant for variant, _, cfg in planned_runs(module, "default")}
+    with (repo_root() / "results" / f"{name}.csv").open() as f:
+        rows = [r for r in csv.DictReader(f) if r["preset"] == "default"]
+    assert rows and all(planned.get(r["run_id"]) == r["variant"] for r in rows)
+
+
+def test_preset_variants_and_only_filter(tmp_path):
+    module = toy_experiment()
+    module.PRESET_VARIANTS = {"quick": ["no_pe"]}
+    assert [(v, s) for v, s, _ in planned_runs(module, "quick")] == [("no_pe", 0), ("no_pe", 1)]
+    out = run_experiment(module, "smoke", tmp_path / "results", tmp_path / "runs", progress=False, only=("no_*",))
+    assert [r["variant"] for r in csv.DictReader(out.open())] == ["no_pe"]
+    with pytest.raises(ValueError, match=r"no variant matches \['x\*'\]; variants: \['mixffn', 'no_pe'\]"):
+        run_experiment(module, "smoke", tmp_path / "results", tmp_path / "runs", progress=False, only=("x*",))
+    module.PRESET_VARIANTS = {"quick": ["pe"]}
+    with pytest.raises(ValueError, match=r"PRESET_VARIANTS\['quick'\] names unknown variant\(s\) \['pe'\]"):
+        planned_runs(module, "quick")

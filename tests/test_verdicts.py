@@ -1,7 +1,8 @@
 """Verdicts are computed from per-seed values and respect the seed spread."""
 import pytest
 
-from segformer_lab.verdicts import DOES_NOT, PARTLY, REPRODUCES, claim, claim_no_worse, matches, seed_range, verdict
+from segformer_lab.verdicts import (DOES_NOT, NOT_TESTED, PARTLY, REPRODUCES, below, claim, claim_no_worse, matches,
+                                    requiring, seed_range, validity, verdict)
 
 
 def test_claim_outcomes_against_spread():
@@ -26,20 +27,51 @@ def test_single_seed_and_errors():
         claim("empty", [], [1.0])
 
 
-def test_pe_vs_mixffn_claims_from_rows():
+def _pe_rows(zeroed_cost: float, family: str = "street") -> "pd.DataFrame":  # noqa: F821
+    """Three seeds of Mix-FFN, learned PE and sin-cos PE rows; removing a PE costs `zeroed_cost` mIoU."""
     import pandas as pd
-    from segformer_lab.analysis import pe_vs_mixffn_claims
     rows = []
     for seed in range(3):
-        rows.append({"variant": "mixffn", "seed": seed, "slide_256x512_miou": 50 + seed * 0.1,
-                     "whole_256x512_miou": 49.5 + seed * 0.1})
-        rows.append({"variant": "learned_pe", "seed": seed, "slide_256x512_miou": 48 + seed * 0.1,
-                     "whole_256x512_miou": 40 + seed * 0.1})
-    claims = pe_vs_mixffn_claims(pd.DataFrame(rows))
-    assert [c.outcome for c in claims] == ["holds", "holds"]
+        for pe, slide, whole in (("mixffn", 50, 49.5), ("learned_pe", 48, 40), ("sincos_pe", 47, 46.9)):
+            miou = slide + seed * 0.1
+            rows.append({"variant": f"{pe}_{family}", "seed": seed, "scene_family": family, "miou": miou,
+                         "miou_pe_zeroed": float("nan") if pe == "mixffn" else miou - zeroed_cost,
+                         "slide_256x512_miou": slide + seed * 0.1, "whole_256x512_miou": whole + seed * 0.1})
+    return pd.DataFrame(rows)
+
+
+def test_pe_vs_mixffn_claims_tested_when_the_pe_is_used():
+    from segformer_lab.analysis import pe_vs_mixffn_claims
+    claims = pe_vs_mixffn_claims(_pe_rows(zeroed_cost=5.0))
+    assert [c.outcome for c in claims] == ["holds", "holds", "fails"]  # sin-cos drops 0.1 against Mix-FFN's 0.5
     assert claims[1].mean_a == pytest.approx(8.0) and claims[1].mean_b == pytest.approx(0.5)
-    with pytest.raises(ValueError, match="no rows for variant 'mixffn'"):
-        pe_vs_mixffn_claims(pd.DataFrame(rows[1::2]))
+    assert all(c.tested for c in claims) and verdict(claims) == PARTLY
+    assert claims[0].requires[0].outcome == "holds" and "learned PE (street" in claims[0].requires[0].text
+
+
+def test_pe_vs_mixffn_claims_not_tested_when_the_pe_is_unused():
+    from segformer_lab.analysis import pe_vs_mixffn_claims
+    claims = pe_vs_mixffn_claims(_pe_rows(zeroed_cost=0.05))  # inside the 0.2 seed spread: the PE is not used
+    assert [c.outcome for c in claims] == [NOT_TESTED] * 3
+    assert verdict(claims) == NOT_TESTED
+    assert "condition not met: The model uses a learned PE" in claims[0].sentence()
+    with pytest.raises(ValueError, match="no rows for variant 'learned_pe_aerial'"):
+        pe_vs_mixffn_claims(_pe_rows(5.0), family="aerial")
+
+
+def test_validity_conditions_gate_claims():
+    valid, invalid = claim("used", [5, 5], [1, 1]), claim("used", [1, 1], [1, 1])
+    good, bad = claim("x", [2, 2], [1, 1]), claim("y", [1, 1], [2, 2])
+    assert verdict(requiring([good], valid) + requiring([bad], invalid)) == REPRODUCES  # only the tested claim counts
+    assert verdict(requiring([claim("x", [2, 2], [1, 1])], invalid)) == NOT_TESTED
+    again = requiring([claim("x", [2, 2], [1, 1]), claim("y", [1, 1], [2, 2])], valid)
+    assert validity(again + requiring([claim("z", [1], [1])], valid, invalid)) == [valid, invalid]
+    inside = below("inside the crop", [0.5, 0.9], 0.95)
+    assert inside.outcome == "holds" and inside.mean_a == 0.9
+    assert below("inside the crop", [0.5, 0.97], 0.95).outcome == "fails"
+    assert "largest 0.97 vs limit 0.95" in below("inside", [0.97], 0.95).sentence()
+    with pytest.raises(ValueError, match="needs measured values"):
+        below("inside", [float("nan")], 0.95)
 
 
 def test_no_worse_and_matches():
