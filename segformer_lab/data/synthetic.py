@@ -179,15 +179,12 @@ class Scene:
         texture = TEXTURE_INDEX
         tex_id = texture[label]
         outline = np.zeros((height, width), bool)
-        x1, y1 = x0 + width / zoom, y0 + height / zoom
         for cls, cx, cy, half, aspect, angle, shape in self.things:
-            if cx + half < x0 or cx - half > x1 or cy + half < y0 or cy - half > y1:
+            box = pixel_box(cx, cy, half, half, x0, y0, zoom, height, width)
+            if box is None:
                 continue
-            # Pixel box of the thing, then its local coordinates (u along its length, v across).
-            c0, c1 = max(int((cx - half - x0) * zoom), 0), min(int((cx + half - x0) * zoom) + 2, width)
-            r0, r1 = max(int((cy - half - y0) * zoom), 0), min(int((cy + half - y0) * zoom) + 2, height)
-            if c0 >= c1 or r0 >= r1:
-                continue
+            # Local coordinates of the thing's pixel box (u along its length, v across).
+            r0, r1, c0, c1 = box
             dx, dy = xs[:, c0:c1] - cx, ys[r0:r1, :] - cy
             ca, sa = math.cos(angle), math.sin(angle)
             u, v = (dx * ca + dy * sa) / half, (-dx * sa + dy * ca) / (half * aspect)
@@ -200,11 +197,30 @@ class Scene:
             outline[r0:r1, c0:c1] &= ~(inside & ~border)
         image = sample_textures(texture_tiles(), TEXTURE_SCALES, self.offsets, tex_id, xs, ys)
         image[outline] = OUTLINE_RGB
-        image *= self.gain
-        if rng is None:
-            rng = np.random.default_rng([int(x0 * 16), int(y0 * 16), height, width, int(zoom * 1000)])
-        image += self.cfg.noise_sigma * noise_window(height, width, rng)
-        return np.clip(image, 0, 255).astype(np.uint8), label
+        return finish_render(image, self.gain, self.cfg.noise_sigma, (x0, y0, height, width, zoom), rng), label
+
+
+def pixel_box(cx: float, cy: float, half_w: float, half_h: float, x0: float, y0: float, zoom: float, height: int,
+              width: int):
+    """(r0, r1, c0, c1): the pixel rows and columns of the window (top-left world point x0, y0) that a box of
+    half-sizes half_w, half_h centred at world (cx, cy) may touch, or None when it misses the window."""
+    x1, y1 = x0 + width / zoom, y0 + height / zoom
+    if cx + half_w < x0 or cx - half_w > x1 or cy + half_h < y0 or cy - half_h > y1:
+        return None
+    c0, c1 = max(int((cx - half_w - x0) * zoom), 0), min(int((cx + half_w - x0) * zoom) + 2, width)
+    r0, r1 = max(int((cy - half_h - y0) * zoom), 0), min(int((cy + half_h - y0) * zoom) + 2, height)
+    return None if c0 >= c1 or r0 >= r1 else (r0, r1, c0, c1)
+
+
+def finish_render(image: np.ndarray, gain: np.ndarray, sigma: float, window: tuple, rng) -> np.ndarray:
+    """Colour gain and pixel noise on a rendered (H, W, 3) float image -> uint8. `rng` draws the noise; None
+    fixes it by the window (x0, y0, height, width, zoom), so that a render is repeatable."""
+    x0, y0, height, width, zoom = window
+    image *= gain
+    if rng is None:
+        rng = np.random.default_rng([int(x0 * 16), int(y0 * 16), height, width, int(zoom * 1000)])
+    image += sigma * noise_window(height, width, rng)
+    return np.clip(image, 0, 255).astype(np.uint8)
 
 
 def sample_textures(tiles: np.ndarray, scales, offsets: np.ndarray, tex_id: np.ndarray, xs: np.ndarray,
@@ -367,15 +383,12 @@ class StreetScene:
         kerb = np.where(xs > self.vanish, self.kerb_slope[1], self.kerb_slope[0])[None, :]
         curb = (d > 0) & (np.abs(r - kerb * d) / np.sqrt(1 + kerb ** 2) < 0.6 / zoom)  # ~1 px kerb line
         outline = np.zeros((height, width), bool)
-        x1, y1 = x0 + width / zoom, y0 + height / zoom
         for _, cls, shape, cx, cy, hw, hh in self.things:
             hw = max(hw, 0.5 / zoom)  # at least one pixel wide
-            if cx + hw < x0 or cx - hw > x1 or cy + hh < y0 or cy - hh > y1:
+            box = pixel_box(cx, cy, hw, hh, x0, y0, zoom, height, width)
+            if box is None:
                 continue
-            c0, c1 = max(int((cx - hw - x0) * zoom), 0), min(int((cx + hw - x0) * zoom) + 2, width)
-            r0, r1 = max(int((cy - hh - y0) * zoom), 0), min(int((cy + hh - y0) * zoom) + 2, height)
-            if c0 >= c1 or r0 >= r1:
-                continue
+            r0, r1, c0, c1 = box
             u, v = (xs[None, c0:c1] - cx) / hw, (ys[r0:r1, None] - cy) / hh
             dist = np.maximum(np.abs(u), np.abs(v)) if shape == "rect" else np.sqrt(u * u + v * v)
             inside = dist <= 1.0
@@ -387,11 +400,7 @@ class StreetScene:
                                 xs[None, :], ys[:, None])
         image[curb] = CURB_RGB
         image[outline] = OUTLINE_RGB
-        image *= self.gain
-        if rng is None:
-            rng = np.random.default_rng([int(x0 * 16), int(y0 * 16), height, width, int(zoom * 1000)])
-        image += self.cfg.noise_sigma * noise_window(height, width, rng)
-        return np.clip(image, 0, 255).astype(np.uint8), label
+        return finish_render(image, self.gain, self.cfg.noise_sigma, (x0, y0, height, width, zoom), rng), label
 
 
 FAMILIES = ("aerial", "street")
