@@ -13,8 +13,9 @@ which gives a PE positions to learn before segmentation, as ImageNet does for th
 The first version of this ablation (aerial, from scratch) stays as the `*_aerial_scratch` variants: there the
 learned PE was never used.
 
-Validity: an absolute PE is used when shuffling it across positions at test time, at the training size, costs
-accuracy beyond the seed spread (`extra_metrics`: the same evaluation with the PE zeroed and shuffled).
+Validity: an absolute PE is used when zeroing it at test time, at the training size, costs accuracy beyond the
+seed spread (`extra_metrics`: the same evaluation with the PE zeroed, and with its positions shuffled, which
+keeps its values and removes only where they are).
 """
 from __future__ import annotations
 
