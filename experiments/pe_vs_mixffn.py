@@ -22,10 +22,14 @@ from __future__ import annotations
 import torch
 
 from segformer_lab import from_pretrained
+from segformer_lab.cli import load_experiment
 from segformer_lab.data.transforms import eval_pipeline
-from segformer_lab.engine import TrainConfig, evaluate_model, open_datasets
+from segformer_lab.engine import TrainConfig, evaluate_model, open_datasets, pretrain_config
 from segformer_lab.models.segformer import ABSOLUTE_PE
-from segformer_lab.runner import standard_presets
+from segformer_lab.pretrain import pretrained_path
+from segformer_lab.registry import build_model
+from segformer_lab.results import provenance, write_csv
+from segformer_lab.runner import planned_runs, standard_presets
 
 EXPERIMENT = "pe_vs_mixffn"
 BASE = TrainConfig(model="segformer_b0", crop_size=128)
@@ -57,6 +61,8 @@ EVALS = {
 PRESETS = standard_presets(smoke={"model": "segformer_tiny", "pretrain_iterations": 2},
                            quick={"pretrain_iterations": 50}, default={"pretrain_iterations": 1000})
 EXTRA_COLUMNS = ["pe_token_ratio", "miou_pe_zeroed", "miou_pe_shuffled"]
+PRETRAINING_COLUMNS = ["experiment", "variant", "preset", "cache_key", "pretext", "pretrain_iterations", "final_loss",
+                       "pe_token_ratio", "git_commit", "torch_version", "device", "date"]
 
 
 def extra_metrics(run_dir, cfg: TrainConfig, results_dir) -> dict:
@@ -70,10 +76,8 @@ def extra_metrics(run_dir, cfg: TrainConfig, results_dir) -> dict:
     backbone = model.backbone
     tables = {i: getattr(backbone, f"pos_embed{i}") for i in range(1, 5)}  # (1, C, h, w) each
     saved = {i: t.detach().clone() for i, t in tables.items()}
+    ratio = pe_token_ratio(backbone, eval_pipeline()(*val.load(0))[0])
     with torch.no_grad():
-        image, _ = eval_pipeline()(*val.load(0))
-        tokens, h, w = backbone.patch_embed1(image[None])  # (1, N, C)
-        ratio = float(backbone.add_position(torch.zeros_like(tokens), 1, h, w).norm() / tokens.norm())
         for t in tables.values():
             t.zero_()
     zeroed = evaluate_model(model, val, cfg, classes, things)["miou"]
@@ -84,3 +88,35 @@ def extra_metrics(run_dir, cfg: TrainConfig, results_dir) -> dict:
             t.copy_(flat[:, :, torch.randperm(flat.shape[-1], generator=generator)].reshape(t.shape))
     shuffled = evaluate_model(model, val, cfg, classes, things)["miou"]
     return {"pe_token_ratio": ratio, "miou_pe_zeroed": zeroed, "miou_pe_shuffled": shuffled}
+
+
+def pe_token_ratio(backbone, image: torch.Tensor) -> float:
+    """||PE|| / ||tokens|| at stage 1 for one normalised image (3, H, W): the PE's size against what it is added to."""
+    with torch.no_grad():
+        tokens, h, w = backbone.patch_embed1(image[None])  # (1, N, C)
+        return float(backbone.add_position(torch.zeros_like(tokens), 1, h, w).norm() / tokens.norm())
+
+
+def analysis(results_dir="results", preset: str = "quick", runs_dir="runs") -> None:
+    """What the embedded pretraining did to each position variant, from the cached pretrainings at hand (one per
+    variant, shared by its seeds): the pretext's final loss and, for an absolute PE, its size against the tokens
+    when segmentation starts. Writes results/pe_vs_mixffn_pretraining.csv."""
+    rows, seen = [], set()
+    for variant, _, cfg in planned_runs(load_experiment(EXPERIMENT), preset):  # the configs the runner trains
+        path = pretrained_path(pretrain_config(cfg)) if cfg.encoder_weights == "embedded" else None
+        if path is None or variant in seen or not path.is_file():
+            continue
+        seen.add(variant)
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+        ratio = float("nan")
+        if cfg.model_overrides.get("pos_encoding") in ABSOLUTE_PE:
+            model = build_model(cfg.model, 9, **cfg.model_overrides).eval()
+            model.backbone.load_state_dict({k.removeprefix("backbone."): v for k, v in saved["state_dict"].items()},
+                                           strict=False)  # a sin-cos table is not saved: it is rebuilt
+            _, val, _, _ = open_datasets(cfg)
+            ratio = pe_token_ratio(model.backbone, eval_pipeline()(*val.load(0))[0])
+        rows.append({"experiment": EXPERIMENT, "variant": variant, "preset": preset, "cache_key": path.stem,
+                     "pretext": cfg.pretrain_pretext, "pretrain_iterations": cfg.pretrain_iterations,
+                     "final_loss": saved["final_loss"], "pe_token_ratio": ratio, **provenance("cpu")})
+    if rows:
+        write_csv(f"{results_dir}/{EXPERIMENT}_pretraining.csv", rows, PRETRAINING_COLUMNS)

@@ -157,6 +157,17 @@ def pe_diagnosis(frame: pd.DataFrame, family: str, init: str = "pretrained") -> 
     return " ".join(parts)
 
 
+def pe_pretraining_note(pretraining: pd.DataFrame) -> str:
+    """One sentence from results/pe_vs_mixffn_pretraining.csv: the pretext's final loss per position variant and,
+    for an absolute PE, its size against the tokens when segmentation starts."""
+    parts = []
+    for r in pretraining.itertuples():
+        size = f", PE at {r.pe_token_ratio:.3f} of the tokens" if pd.notna(r.pe_token_ratio) else ""
+        parts.append(f"{r.variant} {r.final_loss:.3f}{size}")
+    return (f"After the embedded pretraining ({pretraining['pretext'].iloc[0]} pretext, binary cross-entropy of its "
+            f"last 20 steps; a learned PE starts at about 0.02 of the tokens): {'; '.join(parts)}.")
+
+
 # Table 1d ---------------------------------------------------------------------------------------------------
 
 def decoder_vs_cnn_claims(frame: pd.DataFrame, init: str = "pretrained", metric: str = "miou") -> list[Claim]:

@@ -107,6 +107,9 @@ def section(results_dir, experiment: str, preset: str | None = None, figures: bo
             out.table = analysis.pe_vs_mixffn_table(frame, family)
             out.paper = analysis.pe_vs_mixffn_beside_paper(frame, paper, family)
             out.notes = [n for f, i in settings if (n := analysis.pe_diagnosis(frame, f, i))]
+            if (results_dir / "pe_vs_mixffn_pretraining.csv").is_file():
+                pretraining = pd.read_csv(results_dir / "pe_vs_mixffn_pretraining.csv").query("preset == @out.preset")
+                out.notes += [analysis.pe_pretraining_note(pretraining)] if len(pretraining) else []
         elif experiment == "decoder_vs_cnn":
             out.claims = analysis.decoder_vs_cnn_claims(frame)
             out.context = analysis.decoder_vs_cnn_claims(frame, "scratch") + analysis.decoder_vs_cnn_context(frame)

@@ -167,3 +167,17 @@ def test_cli_report(tmp_path, capsys):
         main(["report", str(tmp_path / "absent")])
     main(["report", str(tmp_path)])
     assert (tmp_path / "report.md").is_file() and "report:" in capsys.readouterr().out
+
+
+def test_pe_notes_say_what_the_pe_weighs_and_what_removing_it_costs():
+    frame = pd.DataFrame([{"variant": "learned_pe_street", "seed": s, "miou": 80.0 + s, "miou_pe_zeroed": 79.8 + s,
+                           "miou_pe_shuffled": 79.5 + s, "pe_token_ratio": 0.02} for s in range(3)])
+    note = analysis.pe_diagnosis(frame, "street")
+    assert note == ("A learned PE (street, pretrained, 3 runs): at stage 1 its norm is 0.02 of the tokens it is added "
+                    "to; zeroing it at test time changes mIoU by -0.20 (per seed -0.20 to -0.20), shuffling its "
+                    "positions by -0.50 (-0.50 to -0.50).")
+    assert analysis.pe_diagnosis(frame, "aerial") == ""
+    pretraining = pd.DataFrame({"variant": ["mixffn_street", "learned_pe_street"], "pretext": "region_presence",
+                                "final_loss": [0.141, 0.189], "pe_token_ratio": [float("nan"), 0.0223]})
+    assert analysis.pe_pretraining_note(pretraining).endswith(
+        "mixffn_street 0.141; learned_pe_street 0.189, PE at 0.022 of the tokens.")
