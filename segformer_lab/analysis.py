@@ -108,6 +108,24 @@ def pe_vs_mixffn_claims(frame: pd.DataFrame, family: str = "street", init: str =
     return claims
 
 
+def pe_isolation_claims(frame: pd.DataFrame, family: str = "street", init: str = "pretrained",
+                        canvas: str = "256x512") -> list[Claim]:
+    """Beside the paper: does the PE itself cause its variant's drop? The same encoder without the depthwise
+    convolution and without any PE (no_pe) separates the PE's part of the drop from the missing convolution's.
+    Each claim requires that the model uses that PE."""
+    slide, whole = f"slide_{canvas}_miou", f"whole_{canvas}_miou"
+    present, none = set(frame["variant"]), pe_variant("no_pe", family, init)
+    if none not in present:
+        return []
+
+    def drop(variant):
+        return [s - w for s, w in zip(per_seed(frame, variant, slide), per_seed(frame, variant, whole))]
+    return [requiring([claim(f"{PE_VARIANTS[pe][0].upper()}{PE_VARIANTS[pe][1:]} drops more than the same encoder "
+                             f"with no PE on whole {canvas} canvases ({family})", drop(pe_variant(pe, family, init)),
+                             drop(none))], pe_validity(frame, pe, family, init))[0]
+            for pe in ("learned_pe", "sincos_pe") if pe_variant(pe, family, init) in present]
+
+
 def pe_vs_mixffn_table(frame: pd.DataFrame, family: str = "street", canvas: str = "256x512") -> pd.DataFrame:
     """Per variant of one family: mIoU at the training size, with the PE zeroed and shuffled, with sliding
     windows and on whole canvases, and the drop, with seed ranges."""
@@ -148,7 +166,7 @@ def pe_diagnosis(frame: pd.DataFrame, family: str, init: str = "pretrained") -> 
         if rows.empty or rows["miou_pe_zeroed"].isna().all():
             continue
         zeroed, shuffled = rows["miou_pe_zeroed"] - rows["miou"], rows["miou_pe_shuffled"] - rows["miou"]
-        text = (f"{PE_VARIANTS[pe]} ({family}, {init}, {len(rows)} runs): at stage 1 its norm is "
+        text = (f"{PE_VARIANTS[pe]} ({family}, {init}, {len(rows)} run(s)): at stage 1 its norm is "
                 f"{rows['pe_token_ratio'].mean():.2f} of the tokens it is added to; zeroing it at test time changes "
                 f"mIoU by {zeroed.mean():+.2f} (per seed {zeroed.min():+.2f} to {zeroed.max():+.2f})")
         if shuffled.notna().any():

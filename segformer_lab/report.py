@@ -103,7 +103,8 @@ def section(results_dir, experiment: str, preset: str | None = None, figures: bo
                 raise ValueError(f"no Mix-FFN rows of any scene family in {experiment}.csv")
             family, init = settings[0]  # the headline: street scenes, pretrained (the paper's setting) if present
             out.claims = analysis.pe_vs_mixffn_claims(frame, family, init)
-            out.context = [c for f, i in settings[1:] for c in analysis.pe_vs_mixffn_claims(frame, f, i)]
+            out.context = analysis.pe_isolation_claims(frame, family, init)
+            out.context += [c for f, i in settings[1:] for c in analysis.pe_vs_mixffn_claims(frame, f, i)]
             out.table = analysis.pe_vs_mixffn_table(frame, family)
             out.paper = analysis.pe_vs_mixffn_beside_paper(frame, paper, family)
             out.notes = [n for f, i in settings if (n := analysis.pe_diagnosis(frame, f, i))]
@@ -197,7 +198,7 @@ def build_report(results_dir="results", preset: str | None = None) -> Path:
             lines += [f"- {c.sentence()}" for c in s.validity]
         if s.context:
             lines += ["", "Beside the paper's claims:", ""] + [f"- {c.sentence()}" for c in s.context]
-        lines += [""] + s.notes if s.notes else []
+        lines += [line for note in s.notes for line in ("", note)]
         if s.table is not None:
             caption = "seed range in brackets" if _has_ranges(s.table) else "side of the square holding 50% of the mass"
             lines += ["", f"Ours (mean over seeds; {caption}):", "", _markdown_table(s.table)]

@@ -173,7 +173,7 @@ def test_pe_notes_say_what_the_pe_weighs_and_what_removing_it_costs():
     frame = pd.DataFrame([{"variant": "learned_pe_street", "seed": s, "miou": 80.0 + s, "miou_pe_zeroed": 79.8 + s,
                            "miou_pe_shuffled": 79.5 + s, "pe_token_ratio": 0.02} for s in range(3)])
     note = analysis.pe_diagnosis(frame, "street")
-    assert note == ("A learned PE (street, pretrained, 3 runs): at stage 1 its norm is 0.02 of the tokens it is added "
+    assert note == ("A learned PE (street, pretrained, 3 run(s)): at stage 1 its norm is 0.02 of the tokens it is added "
                     "to; zeroing it at test time changes mIoU by -0.20 (per seed -0.20 to -0.20), shuffling its "
                     "positions by -0.50 (-0.50 to -0.50).")
     assert analysis.pe_diagnosis(frame, "aerial") == ""

@@ -83,3 +83,18 @@ def test_no_worse_and_matches():
         claim("x", [1], [2], kind="less")
     with pytest.raises(ValueError, match="at least one claim"):
         verdict([])
+
+
+def test_pe_isolation_claims_compare_with_the_same_encoder_without_a_pe():
+    import pandas as pd
+    from segformer_lab.analysis import pe_isolation_claims
+    rows = _pe_rows(zeroed_cost=5.0)
+    assert pe_isolation_claims(rows) == []  # no no-PE runs: nothing to compare with
+    none = pd.DataFrame([{"variant": "no_pe_street", "seed": s, "scene_family": "street", "miou": 48.0,
+                          "slide_256x512_miou": 48.0 + s * 0.1, "whole_256x512_miou": 44.0 + s * 0.1}
+                         for s in range(3)])
+    claims = pe_isolation_claims(pd.concat([rows, none]))
+    assert [c.outcome for c in claims] == ["holds", "fails"]  # learned drops 8 > 4; sin-cos drops 0.1 < 4
+    assert claims[0].text.startswith("A learned PE drops more than the same encoder with no PE")
+    unused = pe_isolation_claims(pd.concat([_pe_rows(zeroed_cost=0.0), none]))
+    assert [c.outcome for c in unused] == [NOT_TESTED, NOT_TESTED]
