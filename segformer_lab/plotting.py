@@ -31,7 +31,9 @@ def sample_grid(samples: list, classes, palette, title: str = ""):
     plt = _plt()
     from matplotlib.patches import Patch
     n = len(samples)
-    fig, axes = plt.subplots(2, n, figsize=(2.2 * n, 4.8), squeeze=False)
+    aspect = samples[0][0].shape[1] / samples[0][0].shape[0]  # width / height of the images
+    col = 2.2 * max(1.0, aspect)  # column width in inches: wide frames get wide columns
+    fig, axes = plt.subplots(2, n, figsize=(max(col * n, 8.0), 2 * col / aspect + 1.0), squeeze=False)
     for j, (image, mask) in enumerate(samples):
         axes[0, j].imshow(image)
         axes[1, j].imshow(colorize(mask, palette), interpolation="nearest")
