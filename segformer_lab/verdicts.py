@@ -68,8 +68,8 @@ class Claim:
             text = (f"{self.text}: {self.mean_a:.4g} vs {self.mean_b:.4g} (difference {self.difference:+.3g}, "
                     f"tolerance {self.spread:.3g}): {self.outcome}")
         elif self.kind == BELOW:
-            text = f"{self.text}: largest {self.mean_a:.3g} vs limit {self.mean_b:.3g} over {self.seeds} seed(s): " \
-                   f"{self.outcome}"
+            text = f"{self.text}: largest {self.mean_a:.3g} vs limit {self.mean_b:.3g} over {self.seeds} " \
+                   f"measurement(s): {self.outcome}"
         else:
             text = (f"{self.text}: {self.mean_a:.2f} vs {self.mean_b:.2f} (difference {self.difference:+.2f}, "
                     f"seed spread {self.spread:.2f} over {self.seeds} seed(s)): {self.outcome}")
