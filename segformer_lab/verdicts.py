@@ -120,9 +120,11 @@ def requiring(claims: Sequence[Claim], *conditions: Claim) -> list:
 
 def validity(claims: Sequence[Claim]) -> list:
     """The distinct validity conditions of `claims`, in order of first appearance."""
-    out = []
+    out, seen = [], set()
     for r in (r for c in claims for r in c.requires):
-        if all(r is not o for o in out):
+        key = (r.text, r.mean_a, r.mean_b, r.spread)  # the same condition, even when computed twice
+        if key not in seen:
+            seen.add(key)
             out.append(r)
     return out
 
