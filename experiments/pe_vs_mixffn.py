@@ -110,10 +110,10 @@ def analysis(results_dir="results", preset: str = "quick", runs_dir="runs") -> N
         saved = torch.load(path, map_location="cpu", weights_only=False)
         ratio = float("nan")
         if cfg.model_overrides.get("pos_encoding") in ABSOLUTE_PE:
-            model = build_model(cfg.model, 9, **cfg.model_overrides).eval()
+            _, val, classes, _ = open_datasets(cfg)
+            model = build_model(cfg.model, len(classes), **cfg.model_overrides).eval()
             model.backbone.load_state_dict({k.removeprefix("backbone."): v for k, v in saved["state_dict"].items()},
                                            strict=False)  # a sin-cos table is not saved: it is rebuilt
-            _, val, _, _ = open_datasets(cfg)
             ratio = pe_token_ratio(model.backbone, eval_pipeline()(*val.load(0))[0])
         rows.append({"experiment": EXPERIMENT, "variant": variant, "preset": preset, "cache_key": path.stem,
                      "pretext": cfg.pretrain_pretext, "pretrain_iterations": cfg.pretrain_iterations,

@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from .checkpoints import _atomic_save, load_encoder_weights, save_pretrained
 from .data.synthetic import FAMILIES
+from .models.segformer import ABSOLUTE_PE
 from .evaluation import SegMetrics, infer, miou_over
 from .registry import build_model
 
@@ -84,13 +85,13 @@ class TrainConfig:
         if self.augment not in AUGMENTS:
             raise ValueError(f"TrainConfig.augment={self.augment!r}; expected one of {AUGMENTS}")
         pe = self.model_overrides.get("pos_encoding")
-        if pe in ("learned", "sincos") and "pe_train_size" not in self.model_overrides:
+        if pe in ABSOLUTE_PE and "pe_train_size" not in self.model_overrides:
             raise ValueError(f"TrainConfig.model_overrides: pos_encoding={pe!r} needs pe_train_size, the (H, W) its "
                              f"grid is made for, e.g. [{self.crop_size}, {self.crop_size}] for crop_size "
                              f"{self.crop_size}")
-        if self.pretrain_pretext not in ("presence", "region_presence"):
-            raise ValueError(f"TrainConfig.pretrain_pretext={self.pretrain_pretext!r}; expected 'presence' or "
-                             "'region_presence'")
+        from .pretrain import PRETEXTS  # pretrain imports this module: a local import, as pretrain_config's
+        if self.pretrain_pretext not in PRETEXTS:
+            raise ValueError(f"TrainConfig.pretrain_pretext={self.pretrain_pretext!r}; expected one of {PRETEXTS}")
         if self.eval_mode not in ("whole", "slide"):
             raise ValueError(f"TrainConfig.eval_mode={self.eval_mode!r}; expected 'whole' or 'slide'")
         for name in ("iterations", "batch_size", "crop_size", "checkpoint_every", "log_every"):

@@ -77,9 +77,9 @@ class PretrainConfig:
             raise ValueError(f"PretrainConfig.regions={self.regions}; expected a positive divisor of crop_size "
                              f"{self.crop_size}")
 
-    def outputs_per_class(self) -> int:
-        """Cells the pretext asks about: 1 for presence, regions^2 for region_presence."""
-        return self.regions ** 2 if self.pretext == "region_presence" else 1
+    def grid(self) -> int:
+        """Cells per side of the grid the pretext asks about: 1 (the whole crop) for presence."""
+        return self.regions if self.pretext == "region_presence" else 1
 
 
 class PresenceHead(nn.Module):
@@ -157,7 +157,7 @@ def pretrain(cfg: PretrainConfig, progress: bool = True, force: bool = False) ->
     source = SyntheticScenes("train", cfg.scenes, cfg.seed + PRETRAIN_SEED_OFFSET, crop=cfg.crop_size,
                              family=cfg.scene_family)
     num_classes = len(source.classes)
-    net = PresenceHead(backbone, channels, num_classes * cfg.outputs_per_class())
+    net = PresenceHead(backbone, channels, num_classes * cfg.grid() ** 2)
     no_decay = [p for n, p in net.named_parameters() if p.ndim <= 1 or "pos_embed" in n]
     decay = [p for n, p in net.named_parameters() if not (p.ndim <= 1 or "pos_embed" in n)]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
@@ -172,8 +172,7 @@ def pretrain(cfg: PretrainConfig, progress: bool = True, force: bool = False) ->
         lr = cfg.lr * (1 - it / cfg.iterations) * min(1.0, (it + 1) / cfg.warmup_iters)
         for g in optimizer.param_groups:
             g["lr"] = lr
-        regions = cfg.regions if cfg.pretext == "region_presence" else 1
-        targets = presence_targets(masks, num_classes, cfg.min_fraction, regions)
+        targets = presence_targets(masks, num_classes, cfg.min_fraction, cfg.grid())
         loss = F.binary_cross_entropy_with_logits(net(images), targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -394,7 +394,8 @@ class StreetScene:
             inside = dist <= 1.0
             label[r0:r1, c0:c1][inside] = cls
             curb[r0:r1, c0:c1] &= ~inside
-            border = inside & (dist > 1.0 - 1.2 / (zoom * min(hw, hh))) if min(hw, hh) * zoom > 2 else inside & False
+            thin = min(hw, hh) * zoom <= 2  # no outline on things a couple of pixels across (far persons, poles)
+            border = np.zeros_like(inside) if thin else inside & (dist > 1.0 - 1.2 / (zoom * min(hw, hh)))
             outline[r0:r1, c0:c1] = (outline[r0:r1, c0:c1] & ~inside) | border
         image = sample_textures(street_tiles(), STREET_TEXTURE_SCALES, self.offsets, STREET_TEXTURE_INDEX[label],
                                 xs[None, :], ys[:, None])
