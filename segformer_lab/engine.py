@@ -223,11 +223,11 @@ def _dist_info() -> tuple:
 def pretrain_config(cfg: TrainConfig):
     """The PretrainConfig of a run's "embedded" encoder weights. One pretraining (PretrainConfig's seed) serves
     every seed of a run: the paper starts all runs from the same ImageNet weights, so the seed spread measures
-    the segmentation training only."""
-    from .pretrain import PretrainConfig
+    the segmentation training only. Its learning rate and weight decay are the encoder family's recipe."""
+    from .pretrain import PretrainConfig, recipe_for
     return PretrainConfig(model=cfg.model, model_overrides=cfg.model_overrides, crop_size=cfg.crop_size,
                           iterations=cfg.pretrain_iterations, scene_family=cfg.scene_family,
-                          pretext=cfg.pretrain_pretext)
+                          pretext=cfg.pretrain_pretext, **recipe_for(cfg.model, cfg.model_overrides))
 
 
 def encoder_checkpoint(cfg: TrainConfig, rank: int = 0, world: int = 1, progress: bool = True) -> Path:

@@ -17,6 +17,13 @@ and of the encoder's own config fields, so ablations that change only the decode
 encoder (ResNet + MLP and DeepLabV3 share the undilated ResNet). One pretraining (seed 0) serves every seed of
 a segmentation run, as one set of ImageNet weights does in the paper. A user's ImageNet checkpoints load through
 the same `load_encoder_weights` path.
+
+The paper's encoders each come from their own ImageNet recipe (DeiT's for MiT, torchvision's for ResNet), so
+each encoder family here gets its own learning rate and weight decay (`RECIPES`), chosen by
+experiments/pretraining.py from a declared grid on the pretext loss of held-out scenes (`heldout_loss`,
+stored with each pretraining); everything else (crops, iterations, batch, schedule) is the same for every
+family. `linear_probe` measures what the frozen features are worth for segmentation, comparably across
+families.
 """
 from __future__ import annotations
 
@@ -24,6 +31,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +43,7 @@ from tqdm import tqdm
 
 from .checkpoints import _atomic_save
 from .data.synthetic import CLASSES, FAMILIES, SyntheticScenes
-from .data.transforms import Compose, Normalize, RandomFlip, to_tensors
+from .data.transforms import Compose, Normalize, RandomFlip, eval_pipeline, to_tensors
 from .engine import IterationBatches, TrainSamples
 from .models.cnn import DeepLabV3Config, ResNet, ResNetMLPConfig, init_resnet
 from .registry import build_model, variant_config
@@ -45,8 +53,15 @@ DECODER_FIELDS = {"num_classes", "decoder", "decoder_dim", "decoder_stages", "de
                   "aspp_dim", "dropout", "output_stride", "mla_layers"}
 PRETRAIN_SEED_OFFSET = 3_000_017  # scenes of their own, apart from the train / val / test splits
 PRETEXTS = ("presence", "region_presence")
+HELDOUT_SEED_OFFSET = 4_000_037  # held-out pretraining scenes: the recipe choice is judged on these
 # Fields added after pretrainings were cached: left out of the cache key at these values, so keys stay valid.
 LATER_FIELDS = {"scene_family": "aerial", "pretext": "presence", "regions": 2}
+# The recipe every family used before each got its own (committed results before experiments/pretraining.py).
+SHARED_RECIPE = {"lr": 1e-3, "weight_decay": 0.05}
+# Each encoder family's recipe (PretrainConfig fields): the choice experiments/pretraining.py recorded in
+# results/pretraining.csv (a test checks the two agree).
+RECIPES = {"MiT": dict(SHARED_RECIPE), "ResNet": dict(SHARED_RECIPE)}
+FAMILY_OF_TYPE = {"SegFormerConfig": "MiT", "SETRConfig": "ViT", "ResNet": "ResNet"}  # encoder_spec's type -> family
 
 
 @dataclass
@@ -94,6 +109,17 @@ class PresenceHead(nn.Module):
         return self.fc(self.encoder(x)[-1].mean(dim=(2, 3)))
 
 
+def encoder_family(model: str, overrides: dict | None = None) -> str:
+    """The encoder family of a variant, as RECIPES keys it: "MiT", "ResNet" or "ViT"."""
+    kind, _ = encoder_spec(PretrainConfig(model=model, model_overrides=dict(overrides or {})))
+    return FAMILY_OF_TYPE[kind]
+
+
+def recipe_for(model: str, overrides: dict | None = None) -> dict:
+    """{"lr", "weight_decay"} of the variant's encoder family (SHARED_RECIPE for a family without its own)."""
+    return dict(RECIPES.get(encoder_family(model, overrides), SHARED_RECIPE))
+
+
 def cache_dir() -> Path:
     """Where pretrained encoders are kept: $SEGFORMER_LAB_CACHE, else ~/.cache/segformer_lab/pretrained."""
     return Path(os.environ.get("SEGFORMER_LAB_CACHE", Path.home() / ".cache" / "segformer_lab")) / "pretrained"
@@ -131,6 +157,14 @@ def pretraining_encoder(cfg: PretrainConfig) -> nn.Module:
     return build_model(cfg.model, len(CLASSES), **cfg.model_overrides).backbone
 
 
+def load_backbone(cfg: PretrainConfig, path) -> nn.Module:
+    """The encoder of cfg.model with the pretrained weights saved at `path`."""
+    backbone = pretraining_encoder(cfg)
+    state = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+    backbone.load_state_dict({k.removeprefix("backbone."): v for k, v in state.items()})
+    return backbone
+
+
 def pretrained_path(cfg: PretrainConfig) -> Path:
     return cache_dir() / f"{encoder_key(cfg)}.pt"
 
@@ -145,11 +179,52 @@ def presence_targets(masks: torch.Tensor, num_classes: int, min_fraction: float,
     return (counts >= min_fraction * (h // regions) * (w // regions)).float().reshape(b, -1)
 
 
+def check_cached(path: Path, cfg: PretrainConfig) -> None:
+    """Raise ValueError if the cached file at `path` was not made by a config with cfg's key (a copied or
+    renamed file), naming the file and the fields that differ."""
+    saved = torch.load(path, map_location="cpu", weights_only=False)
+    made = saved.get("pretrain_config") if isinstance(saved, dict) else None
+    if not isinstance(made, dict):
+        raise ValueError(f"{path}: not a pretraining of this package (no 'pretrain_config'); delete it or use "
+                         f"--force to pretrain again")
+    try:
+        made_cfg = PretrainConfig(**made)
+    except TypeError as e:
+        raise ValueError(f"{path}: its pretrain_config does not fit PretrainConfig ({e}); delete it or use --force")
+    if encoder_key(made_cfg) != path.stem:
+        asked = dataclasses.asdict(cfg)
+        diff = {k: (v, asked.get(k)) for k, v in dataclasses.asdict(made_cfg).items() if asked.get(k) != v}
+        raise ValueError(f"{path}: made by another pretraining config than its name (key {path.stem}) says "
+                         f"(saved vs asked: {diff}); delete it or use --force to pretrain again")
+
+
+def heldout_crops(cfg: PretrainConfig, count: int = 256) -> SyntheticScenes:
+    """`count` training-style crops from scenes of their own (neither pretraining nor segmentation uses them)."""
+    return SyntheticScenes("train", count, cfg.seed + HELDOUT_SEED_OFFSET, crop=cfg.crop_size,
+                           family=cfg.scene_family)
+
+
+def heldout_loss(net: nn.Module, cfg: PretrainConfig, num_classes: int, count: int = 256, batch: int = 32) -> float:
+    """The pretext's mean binary cross-entropy on held-out crops: what the recipe grid is judged on."""
+    source, prepare = heldout_crops(cfg, count), eval_pipeline()
+    was_training, total = net.training, 0.0
+    net.eval()
+    with torch.no_grad():
+        for start in range(0, count, batch):
+            images, masks = zip(*(prepare(*source.load(i), None) for i in range(start, min(start + batch, count))))
+            images, masks = torch.stack(images), torch.stack(masks)
+            targets = presence_targets(masks, num_classes, cfg.min_fraction, cfg.grid())
+            total += F.binary_cross_entropy_with_logits(net(images), targets, reduction="sum").item() / targets.shape[1]
+    net.train(was_training)
+    return total / count
+
+
 def pretrain(cfg: PretrainConfig, progress: bool = True, force: bool = False) -> Path:
     """Pretrain cfg.model's encoder (or reuse the cached result); returns the checkpoint path, which
-    `load_encoder_weights` reads."""
+    `load_encoder_weights` reads. The checkpoint also holds the final and held-out pretext losses."""
     path = pretrained_path(cfg)
     if path.is_file() and not force:
+        check_cached(path, cfg)
         return path
     backbone = pretraining_encoder(cfg)
     with torch.no_grad():
@@ -166,7 +241,7 @@ def pretrain(cfg: PretrainConfig, progress: bool = True, force: bool = False) ->
     loader = torch.utils.data.DataLoader(samples, batch_sampler=IterationBatches(
         len(source), cfg.batch_size, cfg.seed, 0, cfg.iterations), generator=torch.Generator().manual_seed(cfg.seed))
     net.train()
-    losses = []
+    losses, t0 = [], time.perf_counter()
     for it, (images, masks) in enumerate(tqdm(loader, total=cfg.iterations, disable=not progress,
                                                desc=f"pretrain {cfg.model}")):
         lr = cfg.lr * (1 - it / cfg.iterations) * min(1.0, (it + 1) / cfg.warmup_iters)
@@ -178,6 +253,80 @@ def pretrain(cfg: PretrainConfig, progress: bool = True, force: bool = False) ->
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
+    seconds = time.perf_counter() - t0
     _atomic_save({"state_dict": {f"backbone.{k}": v for k, v in backbone.state_dict().items()},
-                  "pretrain_config": dataclasses.asdict(cfg), "final_loss": float(np.mean(losses[-20:]))}, path)
+                  "pretrain_config": dataclasses.asdict(cfg), "final_loss": float(np.mean(losses[-20:])),
+                  "heldout_loss": heldout_loss(net, cfg, num_classes), "seconds": seconds}, path)
     return path
+
+
+# ---------------------------------------------------------------------------------------------- linear probe
+@dataclass
+class ProbeConfig:
+    """A linear probe of frozen encoder features, the same for every encoder."""
+
+    iterations: int = 300  # optimiser steps of the linear layer
+    batch_size: int = 16  # training crops per step
+    lr: float = 1e-3  # AdamW learning rate, constant
+    train_scenes: int = 1000  # segmentation training scenes the crops come from
+    val_scenes: int = 50  # validation scenes, one crop_size view at the centre of each
+    seed: int = 0  # crops, order and the linear layer's initialisation
+
+
+class LinearProbe(nn.Module):
+    """A frozen encoder's four stages resized to the first stage's grid (stride 4) and concatenated, standardised
+    per channel (BatchNorm without affine, as MAE's linear probe) and classified by one 1x1 linear layer:
+    (B, 3, H, W) -> (B, K, H/4, W/4) logits. Only the linear layer (and the standardising statistics) learn."""
+
+    def __init__(self, encoder: nn.Module, channels: int, num_classes: int):
+        super().__init__()
+        self.encoder = encoder.eval().requires_grad_(False)
+        self.norm = nn.BatchNorm2d(channels, affine=False)
+        self.classifier = nn.Conv2d(channels, num_classes, 1)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.encoder.eval()  # frozen: its norms keep their statistics
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            feats = self.encoder(x)
+            size = feats[0].shape[-2:]
+            feats = torch.cat([F.interpolate(f, size=size, mode="bilinear", align_corners=False)
+                               if f.shape[-2:] != size else f for f in feats], dim=1)  # (B, sum C_i, H/4, W/4)
+        return self.classifier(self.norm(feats))
+
+
+def linear_probe(encoder: nn.Module, scene_family: str = "aerial", crop_size: int = 128,
+                 cfg: ProbeConfig = ProbeConfig()) -> dict:
+    """Segmentation quality of frozen features: {"probe_miou", "probe_thing_miou"} (percent) of a LinearProbe
+    trained on segmentation crops of `scene_family` and evaluated on its validation views."""
+    from .evaluation import SegMetrics, miou_over
+    train_source = SyntheticScenes("train", cfg.train_scenes, cfg.seed, crop=crop_size, family=scene_family)
+    val_source = SyntheticScenes("val", cfg.val_scenes, cfg.seed, canvas=(crop_size, crop_size), family=scene_family)
+    num_classes = len(train_source.classes)
+    with torch.no_grad():
+        channels = sum(f.shape[1] for f in encoder.eval()(torch.zeros(1, 3, crop_size, crop_size)))
+    torch.manual_seed(cfg.seed)
+    probe = LinearProbe(encoder, channels, num_classes)
+    optimizer = torch.optim.AdamW(probe.classifier.parameters(), lr=cfg.lr, weight_decay=0.0)
+    samples = TrainSamples(train_source, Compose([RandomFlip(0.5), Normalize(), to_tensors]), cfg.seed)
+    loader = torch.utils.data.DataLoader(samples, batch_sampler=IterationBatches(
+        len(train_source), cfg.batch_size, cfg.seed, 0, cfg.iterations))
+    probe.train()
+    for images, masks in loader:
+        logits = F.interpolate(probe(images), size=masks.shape[-2:], mode="bilinear", align_corners=False)
+        loss = F.cross_entropy(logits, masks, ignore_index=255)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    probe.eval()
+    metrics, prepare = SegMetrics(num_classes), eval_pipeline()
+    with torch.no_grad():
+        for i in range(len(val_source)):
+            image, mask = prepare(*val_source.load(i), None)
+            logits = F.interpolate(probe(image[None]), size=mask.shape, mode="bilinear", align_corners=False)
+            metrics.update(logits.argmax(1)[0], mask)
+    result = metrics.compute()
+    return {"probe_miou": result["miou"], "probe_thing_miou": miou_over(result, train_source.thing_classes)}

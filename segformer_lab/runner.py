@@ -27,6 +27,7 @@ from pathlib import Path
 
 from .cost import count_flops, count_params, peak_memory
 from .engine import TrainConfig, evaluate_run, train
+from .pretrain import SHARED_RECIPE, recipe_for
 from .registry import build_model
 from .results import git_commit, provenance, read_rows, write_csv
 
@@ -62,8 +63,14 @@ LATER_FIELDS = {"scene_family": "aerial", "pretrain_pretext": "presence"}
 
 
 def run_id(cfg: TrainConfig) -> str:
-    """A short hash of the full training config."""
+    """A short hash of the full training config and, for "embedded" encoder weights, of the pretraining
+    recipe of its encoder family where that is not the one all families shared before (so a new recipe
+    choice gives new run ids, and the committed rows made from the old one are planned again)."""
     values = {k: v for k, v in cfg.to_dict().items() if not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
+    if cfg.encoder_weights == "embedded":
+        recipe = recipe_for(cfg.model, cfg.model_overrides)
+        if recipe != SHARED_RECIPE:
+            values["pretrain_recipe"] = recipe
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:12]
 
 

@@ -96,3 +96,109 @@ def test_region_pretraining_on_street_scenes_and_errors(tmp_path, monkeypatch):
         PretrainConfig(regions=3)
     with pytest.raises(ValueError, match="scene_family='city'"):
         PretrainConfig(scene_family="city")
+
+
+def test_a_cached_file_that_does_not_match_its_key_is_refused(tmp_path, monkeypatch):
+    import shutil
+
+    import pytest
+
+    from segformer_lab.pretrain import pretrained_path
+    monkeypatch.setenv("SEGFORMER_LAB_CACHE", str(tmp_path))
+    made = pretrain(PretrainConfig(model="segformer_tiny", **SMALL), progress=False)
+    other = PretrainConfig(model="segformer_tiny", **{**SMALL, "iterations": 5})
+    shutil.copy(made, pretrained_path(other))  # a file under another config's name
+    with pytest.raises(ValueError, match=r"segformer_tiny-\w+\.pt: made by another pretraining config .*"
+                                         r"'iterations': \(4, 5\)"):
+        pretrain(other, progress=False)
+    torch.save({"weights": 1}, pretrained_path(other))
+    with pytest.raises(ValueError, match="not a pretraining of this package"):
+        pretrain(other, progress=False)
+    assert pretrain(other, progress=False, force=True) == pretrained_path(other)  # --force makes it again
+    assert torch.load(pretrained_path(other), weights_only=False)["pretrain_config"]["iterations"] == 5
+
+
+def test_heldout_loss_is_recorded_and_judges_the_trained_head(tmp_path, monkeypatch):
+    from segformer_lab.pretrain import PresenceHead, heldout_loss, pretraining_encoder
+    monkeypatch.setenv("SEGFORMER_LAB_CACHE", str(tmp_path))
+    cfg = PretrainConfig(model="segformer_tiny", **SMALL)
+    saved = torch.load(pretrain(cfg, progress=False), weights_only=False)
+    assert 0 < saved["heldout_loss"] < 2 and saved["seconds"] > 0
+    # A head that always says "absent" scores the mean log-loss of its constant guess, as computed by hand.
+    encoder = pretraining_encoder(cfg)
+    net = PresenceHead(encoder, encoder(torch.zeros(1, 3, 64, 64))[-1].shape[1], 9)
+    torch.nn.init.zeros_(net.fc.weight)
+    torch.nn.init.constant_(net.fc.bias, -3.0)
+    from segformer_lab.data.transforms import eval_pipeline
+    from segformer_lab.pretrain import heldout_crops, presence_targets
+    masks = torch.stack([eval_pipeline()(*heldout_crops(cfg, 8).load(i))[1] for i in range(8)])
+    t = presence_targets(masks, 9, cfg.min_fraction)
+    expected = (t * torch.nn.functional.softplus(torch.tensor(3.0)) +
+                (1 - t) * torch.nn.functional.softplus(torch.tensor(-3.0))).mean().item()
+    assert abs(heldout_loss(net, cfg, 9, count=8, batch=3) - expected) < 1e-5
+
+
+def test_linear_probe_trains_only_its_classifier_and_is_deterministic():
+    from segformer_lab.pretrain import LinearProbe, ProbeConfig, linear_probe, pretraining_encoder
+    encoder = pretraining_encoder(PretrainConfig(model="resnet_tiny_mlp"))
+    before = {k: v.clone() for k, v in encoder.state_dict().items()}
+    small = ProbeConfig(iterations=3, batch_size=2, train_scenes=4, val_scenes=2)
+    first = linear_probe(encoder, "aerial", 64, small)
+    assert all(torch.equal(before[k], v) for k, v in encoder.state_dict().items())  # frozen, BN stats included
+    assert first == linear_probe(encoder, "aerial", 64, small)
+    assert 0 <= first["probe_miou"] <= 100 and set(first) == {"probe_miou", "probe_thing_miou"}
+    probe = LinearProbe(encoder, 8 + 16 + 32 + 64, 9).train()
+    assert not encoder.training and probe(torch.randn(2, 3, 64, 48)).shape == (2, 9, 16, 12)
+    assert [n for n, p in probe.named_parameters() if p.requires_grad] == ["classifier.weight", "classifier.bias"]
+
+
+def test_each_family_gets_its_recipe_and_a_new_recipe_gives_new_run_ids(monkeypatch):
+    from segformer_lab import pretrain as pt
+    from segformer_lab.engine import pretrain_config
+    from segformer_lab.runner import run_id
+    assert pt.encoder_family("segformer_b1") == "MiT" and pt.encoder_family("deeplabv3_r18") == "ResNet"
+    mit = TrainConfig(model="segformer_b1", encoder_weights="embedded")
+    resnet = TrainConfig(model="resnet18_mlp", encoder_weights="embedded")
+    scratch = TrainConfig(model="segformer_b1")
+    ids = [run_id(c) for c in (mit, resnet, scratch)]
+    monkeypatch.setitem(pt.RECIPES, "MiT", {"lr": 3e-4, "weight_decay": 0.5})
+    p = pretrain_config(mit)
+    assert (p.lr, p.weight_decay) == (3e-4, 0.5)
+    assert (pretrain_config(resnet).lr, pretrain_config(resnet).weight_decay) == (1e-3, 0.05)
+    assert run_id(mit) != ids[0] and [run_id(resnet), run_id(scratch)] == ids[1:]
+
+
+def test_recipes_in_code_are_the_committed_choice():
+    """RECIPES holds what experiments/pretraining.py chose at the default preset (results/pretraining.csv);
+    before that sweep is committed every family keeps the shared recipe."""
+    from segformer_lab.cli import load_experiment, repo_root
+    from segformer_lab.pretrain import RECIPES, SHARED_RECIPE
+    from segformer_lab.results import read_rows
+    module = load_experiment("pretraining")
+    rows = [r for r in read_rows(repo_root() / "results" / "pretraining.csv") if r["preset"] == "default"]
+    chosen = module.choose(rows)
+    expected = {family: chosen.get(family, SHARED_RECIPE) for family in RECIPES}
+    assert RECIPES == expected
+
+
+def test_pretraining_sweep_writes_one_row_per_recipe_and_resumes(tmp_path, monkeypatch):
+    import pytest
+
+    from segformer_lab.cli import load_experiment
+    from segformer_lab.results import read_rows
+    monkeypatch.setenv("SEGFORMER_LAB_CACHE", str(tmp_path / "cache"))
+    module = load_experiment("pretraining")
+    grid = {"lr": (1e-3, 3e-3), "weight_decay": (0.05,)}
+    out = module.main("smoke", tmp_path, grid=grid, progress=False)
+    rows = read_rows(out)
+    assert list(rows[0]) == module.COLUMNS and len(rows) == 2 * (1 + 2)  # random floor + recipes per encoder
+    for family in ("MiT", "ResNet"):
+        mine = [r for r in rows if r["family"] == family and r["init"] == "pretrained"]
+        best = min(mine, key=lambda r: float(r["heldout_loss"]))
+        assert [r["chosen"] for r in mine] == [str(r is best) for r in mine]
+    stamp = out.stat().st_mtime_ns
+    module.main("smoke", tmp_path, grid=grid, progress=False)  # nothing missing: nothing rewritten
+    assert out.stat().st_mtime_ns == stamp
+    with pytest.raises(ValueError, match=r"GRID\['weight_decay'\] is empty"):
+        module.main("smoke", tmp_path / "other", grid={"lr": (1e-3,), "weight_decay": ()})
+    assert not (tmp_path / "other").exists()
