@@ -30,6 +30,9 @@ from .evaluation import SegMetrics, infer, miou_over
 from .registry import build_model
 
 DATASETS = ("synthetic", "ade20k", "cityscapes", "folder")
+# The scenes a family's "embedded" encoders are pretrained on: the context world, a probe of reach, has no
+# pretraining of its own (its encoders start from the aerial one, as the paper's from ImageNet).
+PRETRAIN_FAMILY = {"aerial": "aerial", "street": "street", "context": "aerial"}
 AUGMENTS = ("flip", "mmseg")
 
 
@@ -41,7 +44,9 @@ class TrainConfig:
     model: str = "segformer_b0"  # variant name (segformer-lab variants)
     model_overrides: dict = field(default_factory=dict)  # config fields of the model, e.g. {"sr_ratios": [1, 1, 1, 1]}
     dataset: str = "synthetic"  # synthetic, ade20k, cityscapes or folder
-    scene_family: str = "aerial"  # synthetic: "aerial" (no layout) or "street" (Cityscapes' layout, 1:2 frames)
+    scene_family: str = "aerial"  # synthetic: "aerial" (no layout), "street" (Cityscapes' layout, 1:2 frames)
+    # or "context" (tokens whose class a ring at context_distance decides)
+    context_distance: float = 24.0  # synthetic "context": token centre to its ring, pixels at zoom 1
     data_root: str = ""  # dataset root for ade20k / cityscapes / folder
     train_split: str = ""  # split names; "" = the dataset's usual train / val split
     val_split: str = ""
@@ -82,6 +87,9 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.dataset={self.dataset!r}; expected one of {DATASETS}")
         if self.scene_family not in FAMILIES:
             raise ValueError(f"TrainConfig.scene_family={self.scene_family!r}; expected one of {FAMILIES}")
+        if self.context_distance <= 0:
+            raise ValueError(f"TrainConfig.context_distance={self.context_distance}; expected a positive distance "
+                             f"in pixels")
         if self.augment not in AUGMENTS:
             raise ValueError(f"TrainConfig.augment={self.augment!r}; expected one of {AUGMENTS}")
         pe = self.model_overrides.get("pos_encoding")
@@ -116,9 +124,12 @@ def open_datasets(cfg: TrainConfig):
     """(train source, val source, class names, thing class indices) for the configured dataset."""
     if cfg.dataset == "synthetic":
         from .data.synthetic import SyntheticScenes
-        train = SyntheticScenes("train", cfg.train_scenes, cfg.seed, crop=cfg.crop_size, family=cfg.scene_family)
+        from .data.synthetic import ContextConfig
+        context = ContextConfig(distance=cfg.context_distance)
+        train = SyntheticScenes("train", cfg.train_scenes, cfg.seed, crop=cfg.crop_size, family=cfg.scene_family,
+                                context=context)
         val = SyntheticScenes("val", cfg.val_scenes, cfg.seed, canvas=cfg.val_canvas, zoom=cfg.val_zoom,
-                              family=cfg.scene_family)
+                              family=cfg.scene_family, context=context)
     else:
         from .data.real import open_dataset
         if not cfg.data_root:
@@ -226,7 +237,7 @@ def pretrain_config(cfg: TrainConfig):
     the segmentation training only. Its learning rate and weight decay are the encoder family's recipe."""
     from .pretrain import PretrainConfig, recipe_for
     return PretrainConfig(model=cfg.model, model_overrides=cfg.model_overrides, crop_size=cfg.crop_size,
-                          iterations=cfg.pretrain_iterations, scene_family=cfg.scene_family,
+                          iterations=cfg.pretrain_iterations, scene_family=PRETRAIN_FAMILY[cfg.scene_family],
                           pretext=cfg.pretrain_pretext, **recipe_for(cfg.model, cfg.model_overrides))
 
 
@@ -388,7 +399,7 @@ def evaluate_model(model: nn.Module, source, cfg: TrainConfig, classes: list, th
     return {"miou": result["miou"], "macc": result["macc"], "aacc": result["aacc"],
             "thing_miou": miou_over(result, things) if things else math.nan,
             "stuff_miou": miou_over(result, stuff) if stuff else math.nan,
-            "iou": dict(zip(classes, result["iou"]))}
+            "iou": dict(zip(classes, result["iou"])), "confusion": metrics.confusion.tolist()}
 
 
 def evaluate_run(run_dir, mode: str | None = None, crop: int = 0, stride: int = 0, canvas=None, zoom=None,

@@ -69,6 +69,26 @@ def area_ratios(erf: np.ndarray, thresholds=THRESHOLDS) -> dict:
     return out
 
 
+def mass_within(erf: np.ndarray, radius: float) -> float:
+    """Fraction of the ERF's mass within `radius` pixels (Euclidean) of the map's centre pixel."""
+    h, w = erf.shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    inside = (yy - h // 2) ** 2 + (xx - w // 2) ** 2 <= radius ** 2
+    return float(erf[inside].sum() / erf.sum())
+
+
+def radius_holding(erf: np.ndarray, fraction: float) -> float:
+    """The smallest radius (pixels, from the centre pixel) of a disc holding `fraction` of the ERF's mass; the
+    largest distance in the map if none does."""
+    h, w = erf.shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    dist = np.sqrt((yy - h // 2) ** 2 + (xx - w // 2) ** 2).ravel()
+    order = np.argsort(dist, kind="stable")
+    cumulative = np.cumsum(erf.ravel()[order]) / erf.sum()
+    index = int(np.searchsorted(cumulative, fraction - 1e-12))
+    return float(dist[order][min(index, len(order) - 1)])
+
+
 def normalise_for_display(erf: np.ndarray) -> np.ndarray:
     """log10(erf + 1) / max, the usual rendering of ERF maps."""
     scaled = np.log10(erf + 1.0)

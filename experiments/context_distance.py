@@ -1,0 +1,90 @@
+"""How far does each encoder integrate? The mechanism Table 1d names, made measurable.
+
+The paper explains why the light All-MLP decoder works on MiT and not on a CNN: a CNN's effective receptive
+field is limited, so a decoder with no context module of its own starves. The context world
+(segformer_lab.data.synthetic.ContextScene) has thing classes whose identity only their surroundings at a set
+distance d decide: identical tokens, each at the centre of a ring whose middle lies d pixels away, the ring's
+texture setting the token's class. Accuracy on the tokens against d measures how far a model reaches.
+
+MiT-B1 and ResNet-18 with the same MLP decoder (C = 256), and DeepLabV3-R18 (ASPP, output stride 16) as the
+context-module reference, from the embedded pretraining (aerial scenes: the context world has none of its
+own), at d from well inside to well outside ResNet-18's measured ERF at the 128 px training crop. Validation on
+whole 512x512 scenes with sliding 128 px windows (the training crop). Beside each run, its ERF measured on the
+same task: the share of its mass within d of the centre and the radius holding half of it, for stage 4 and for
+the decoder head (the map each pixel's prediction comes from).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from segformer_lab import from_pretrained
+from segformer_lab.data.synthetic import C_TOKEN_A, C_TOKEN_B
+from segformer_lab.engine import TrainConfig
+from segformer_lab.erf import erf_map, mass_within, radius_holding
+from segformer_lab.runner import standard_presets
+
+EXPERIMENT = "context_distance"
+DISTANCES = (8, 24, 48)  # pixels at the training scale; ResNet-18's stage-4 ERF holds half its mass in ~28 px
+BASE = TrainConfig(model="segformer_b1", scene_family="context", crop_size=128, val_canvas=(512, 512),
+                   eval_mode="slide", encoder_weights="embedded")
+ENCODERS = {
+    "mit_b1": {"model": "segformer_b1"},
+    "resnet18_mlp": {"model": "resnet18_mlp", "model_overrides": {"decoder_dim": 256}},
+    "deeplabv3_r18": {"model": "deeplabv3_r18", "model_overrides": {"output_stride": 16}},
+}
+VARIANTS = {f"{enc}_d{d}": {**fields, "context_distance": float(d)} for enc, fields in ENCODERS.items()
+            for d in DISTANCES}
+PRESETS = standard_presets(
+    smoke={"crop_size": 64, "val_canvas": [64, 64], "pretrain_iterations": 2, "val_scenes": 2},
+    quick={"pretrain_iterations": 50, "val_scenes": 8},
+    default={"iterations": 500, "pretrain_iterations": 1000, "val_scenes": 25},
+    gpu={"pretrain_iterations": 8000, "val_scenes": 50},
+)
+# smoke: every encoder at the distances a 64 px crop holds; quick: the two MLP-decoder encoders at both ends.
+PRESET_VARIANTS = {"smoke": [f"{enc}_d{d}" for enc in ENCODERS for d in (8, 24)],
+                   "quick": [f"{enc}_d{d}" for enc in ("mit_b1", "resnet18_mlp") for d in (8, 48)]}
+ERF_IMAGES = 16  # validation crops the ERF is averaged over
+ERF_TARGETS = ("stage4", "head")
+EXTRA_COLUMNS = (["context_accuracy", "token_recall"]
+                 + [f"erf_{t}_{m}" for t in ERF_TARGETS for m in ("within_d", "r50")])
+
+
+def context_accuracy(confusion: list) -> dict:
+    """From a (K, K) confusion matrix (rows: truth): `context_accuracy`, the share of token pixels predicted as
+    a token that got the right token class (0.5 is a coin flip: the ring was not used), and `token_recall`, the
+    share of token pixels predicted as either token class (the tokens were found at all)."""
+    a, b = C_TOKEN_A, C_TOKEN_B
+    right = confusion[a][a] + confusion[b][b]
+    as_token = right + confusion[a][b] + confusion[b][a]
+    tokens = sum(confusion[a]) + sum(confusion[b])
+    return {"context_accuracy": right / as_token if as_token else float("nan"),
+            "token_recall": as_token / tokens if tokens else float("nan")}
+
+
+def erf_images(cfg: TrainConfig, batch: int = 8) -> list:
+    """Batches of normalised 128 px windows, each centred on a token of a validation scene."""
+    import torch
+
+    from segformer_lab.data.synthetic import ContextConfig, SyntheticScenes
+    from segformer_lab.data.transforms import eval_pipeline
+    scenes = SyntheticScenes("val", ERF_IMAGES, cfg.seed, canvas=(cfg.crop_size, cfg.crop_size),
+                             family="context", context=ContextConfig(distance=cfg.context_distance))
+    prepare, size, images = eval_pipeline(), cfg.crop_size, []
+    for i in range(ERF_IMAGES):
+        scene = scenes.scene(i)
+        cx, cy, _ = scene.tokens[0]
+        image, _ = prepare(*scene.render(cx - size / 2, cy - size / 2, size, size))
+        images.append(image)
+    return [torch.stack(images[i:i + batch]) for i in range(0, len(images), batch)]
+
+
+def extra_metrics(run_dir: Path, cfg: TrainConfig, results_dir="results") -> dict:
+    """Token accuracy from the run's confusion matrix, and its ERF on token-centred windows."""
+    row = context_accuracy(json.loads((Path(run_dir) / "metrics.json").read_text())["confusion"])
+    model, images = from_pretrained(Path(run_dir) / "model.pt"), erf_images(cfg)
+    for target in ERF_TARGETS:
+        erf = erf_map(model, images, target)
+        row[f"erf_{target}_within_d"] = mass_within(erf, cfg.context_distance)
+        row[f"erf_{target}_r50"] = radius_holding(erf, 0.5)
+    return row
