@@ -19,7 +19,7 @@ from segformer_lab.results import provenance, write_csv
 from segformer_lab.runner import planned_runs, standard_presets
 
 EXPERIMENT = "decoder_vs_cnn"
-BASE = TrainConfig(model="segformer_b0", crop_size=128)
+BASE = TrainConfig(model="segformer_b0", crop_size=128, pretrain_recipe="shared")  # committed with the shared recipe
 ENCODERS = {
     "mit_b0": {"model": "segformer_b0"},
     "mit_b0_s4": {"model": "segformer_b0", "model_overrides": {"decoder_stages": [4]}},

@@ -32,7 +32,7 @@ from segformer_lab.results import provenance, write_csv
 from segformer_lab.runner import planned_runs, standard_presets
 
 EXPERIMENT = "pe_vs_mixffn"
-BASE = TrainConfig(model="segformer_b0", crop_size=128)
+BASE = TrainConfig(model="segformer_b0", crop_size=128, pretrain_recipe="shared")  # committed with the shared recipe
 FAMILIES = {
     "street": {"scene_family": "street", "val_canvas": [256, 512], "eval_mode": "slide", "eval_stride": 96},
     "aerial": {},
@@ -47,9 +47,12 @@ PRETRAINED = {"encoder_weights": "embedded", "pretrain_pretext": "region_presenc
 VARIANTS = {f"{pe}_{family}": {"model_overrides": model, **fields, **PRETRAINED}
             for family, fields in FAMILIES.items() for pe, model in POSITIONS.items()}
 VARIANTS.update({f"{pe}_aerial_scratch": {"model_overrides": POSITIONS[pe]} for pe in ("mixffn", "learned_pe", "no_pe")})
-# smoke: every code path (both families, both absolute PEs); quick: the two runs the headline claims compare.
+# smoke: every code path (both families, both absolute PEs); quick: the two runs the headline claims compare;
+# default: the street setting and the kept aerial first version (the pretrained aerial variants, 4 more
+# pretrainings and 12 runs, belong to the gpu preset: on a world without layout they are a side question).
 PRESET_VARIANTS = {"smoke": [f"{pe}_street" for pe in POSITIONS] + ["learned_pe_aerial"],
-                   "quick": ["mixffn_street", "learned_pe_street"]}
+                   "quick": ["mixffn_street", "learned_pe_street"],
+                   "default": [v for v in VARIANTS if v.endswith(("_street", "_aerial_scratch"))]}
 EVALS = {
     "slide_256x512": {"canvas": (256, 512), "mode": "slide", "crop": 128, "stride": 96},
     "whole_256x512": {"canvas": (256, 512), "mode": "whole"},

@@ -74,6 +74,8 @@ class TrainConfig:
     encoder_weights: str = ""  # "" = from scratch, "embedded" = our pretraining (cached), or a checkpoint path
     pretrain_iterations: int = 1000  # budget of the "embedded" pretraining (one per encoder, shared by all seeds)
     pretrain_pretext: str = "presence"  # its task: "presence" or "region_presence" (where classes are; PE ablation)
+    pretrain_recipe: str = "family"  # its lr and weight decay: "family" (each encoder family's, pretrain.RECIPES)
+    # or "shared" (lr 1e-3, weight decay 0.05 for every family: the first version)
     device: str = "auto"  # "auto" (cuda if available), "cpu", "cuda", ...
     amp: bool = True  # bf16 autocast on CUDA (ignored on the CPU)
     eval_mode: str = "whole"  # inference mode for the final evaluation: whole or slide
@@ -100,6 +102,8 @@ class TrainConfig:
         from .pretrain import PRETEXTS  # pretrain imports this module: a local import, as pretrain_config's
         if self.pretrain_pretext not in PRETEXTS:
             raise ValueError(f"TrainConfig.pretrain_pretext={self.pretrain_pretext!r}; expected one of {PRETEXTS}")
+        if self.pretrain_recipe not in ("family", "shared"):
+            raise ValueError(f"TrainConfig.pretrain_recipe={self.pretrain_recipe!r}; expected 'family' or 'shared'")
         if self.eval_mode not in ("whole", "slide"):
             raise ValueError(f"TrainConfig.eval_mode={self.eval_mode!r}; expected 'whole' or 'slide'")
         for name in ("iterations", "batch_size", "crop_size", "checkpoint_every", "log_every"):
@@ -234,11 +238,12 @@ def _dist_info() -> tuple:
 def pretrain_config(cfg: TrainConfig):
     """The PretrainConfig of a run's "embedded" encoder weights. One pretraining (PretrainConfig's seed) serves
     every seed of a run: the paper starts all runs from the same ImageNet weights, so the seed spread measures
-    the segmentation training only. Its learning rate and weight decay are the encoder family's recipe."""
-    from .pretrain import PretrainConfig, recipe_for
+    the segmentation training only. Its learning rate and weight decay follow cfg.pretrain_recipe."""
+    from .pretrain import PretrainConfig, SHARED_RECIPE, recipe_for
+    recipe = recipe_for(cfg.model, cfg.model_overrides) if cfg.pretrain_recipe == "family" else SHARED_RECIPE
     return PretrainConfig(model=cfg.model, model_overrides=cfg.model_overrides, crop_size=cfg.crop_size,
                           iterations=cfg.pretrain_iterations, scene_family=PRETRAIN_FAMILY[cfg.scene_family],
-                          pretext=cfg.pretrain_pretext, **recipe_for(cfg.model, cfg.model_overrides))
+                          pretext=cfg.pretrain_pretext, **recipe)
 
 
 def encoder_checkpoint(cfg: TrainConfig, rank: int = 0, world: int = 1, progress: bool = True) -> Path:

@@ -5,6 +5,7 @@ An experiment is `experiments/<name>.py` defining:
 - PRESETS: {"smoke" | "quick" | "default" | "gpu": TrainConfig fields to replace} (`standard_presets` gives
   the shared budgets); optionally SEEDS: {preset: seeds} (default: one seed for smoke/quick, three otherwise);
 - optionally PRESET_VARIANTS: {preset: [variant names]} (run only these under that preset; default: all);
+- optionally VARIANT_SEEDS: {preset: {variant: seeds}} (fewer seeds for some variants, e.g. long budgets);
 - optionally EVALS: {eval name: evaluate_run keyword arguments} (extra evaluations of each trained run; an
   entry with "families": (...) applies only to runs on those scene families, the others get NaN),
   `extra_metrics(run_dir, cfg, results_dir) -> dict` with EXTRA_COLUMNS (analysis columns, e.g. ERF ratios), and
@@ -27,7 +28,7 @@ from pathlib import Path
 
 from .cost import count_flops, count_params, peak_memory
 from .engine import TrainConfig, evaluate_run, train
-from .pretrain import SHARED_RECIPE, recipe_for
+from .pretrain import recipe_for
 from .registry import build_model
 from .results import git_commit, provenance, read_rows, write_csv
 
@@ -59,18 +60,19 @@ PROVENANCE = ["git_commit", "torch_version", "device", "date"]
 
 # TrainConfig fields added after results were committed: left out of the run id at these values, so the ids of
 # runs made before them stay valid (the runner skips them instead of training them again).
-LATER_FIELDS = {"scene_family": "aerial", "pretrain_pretext": "presence", "context_distance": 24.0}
+LATER_FIELDS = {"scene_family": "aerial", "pretrain_pretext": "presence", "context_distance": 24.0,
+                "pretrain_recipe": "shared"}
 
 
 def run_id(cfg: TrainConfig) -> str:
-    """A short hash of the full training config and, for "embedded" encoder weights, of the pretraining
-    recipe of its encoder family where that is not the one all families shared before (so a new recipe
-    choice gives new run ids, and the committed rows made from the old one are planned again)."""
+    """A short hash of the full training config. For "embedded" encoder weights pretrain_recipe="family" stands
+    for the family's recipe itself (its lr and weight decay), so a new choice of recipe gives new run ids; for
+    other weights the recipe plays no part."""
     values = {k: v for k, v in cfg.to_dict().items() if not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
-    if cfg.encoder_weights == "embedded":
-        recipe = recipe_for(cfg.model, cfg.model_overrides)
-        if recipe != SHARED_RECIPE:
-            values["pretrain_recipe"] = recipe
+    if cfg.encoder_weights != "embedded":
+        values.pop("pretrain_recipe", None)
+    elif cfg.pretrain_recipe == "family":
+        values["pretrain_recipe"] = recipe_for(cfg.model, cfg.model_overrides)
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -92,8 +94,11 @@ def planned_runs(module, preset: str) -> list:
     if unknown:
         raise ValueError(f"{module.EXPERIMENT}: PRESET_VARIANTS[{preset!r}] names unknown variant(s) {unknown}; "
                          f"variants: {list(module.VARIANTS)}")
+    fewer = getattr(module, "VARIANT_SEEDS", {}).get(preset, {})
     for seed in getattr(module, "SEEDS", SEEDS)[preset]:
         for variant in names:
+            if seed not in fewer.get(variant, (seed,)):
+                continue
             fields = module.VARIANTS[variant]
             values = {**module.BASE.to_dict(), **module.PRESETS[preset], **fields, "seed": seed}
             runs.append((variant, seed, TrainConfig.from_dict(values, f"{module.EXPERIMENT}/{variant}")))

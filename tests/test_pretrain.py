@@ -153,6 +153,9 @@ def test_linear_probe_trains_only_its_classifier_and_is_deterministic():
 
 
 def test_each_family_gets_its_recipe_and_a_new_recipe_gives_new_run_ids(monkeypatch):
+    import dataclasses
+
+    import pytest
     from segformer_lab import pretrain as pt
     from segformer_lab.engine import pretrain_config
     from segformer_lab.runner import run_id
@@ -166,6 +169,16 @@ def test_each_family_gets_its_recipe_and_a_new_recipe_gives_new_run_ids(monkeypa
     assert (p.lr, p.weight_decay) == (3e-4, 0.5)
     assert (pretrain_config(resnet).lr, pretrain_config(resnet).weight_decay) == (1e-3, 0.05)
     assert run_id(mit) != ids[0] and [run_id(resnet), run_id(scratch)] == ids[1:]
+    shared = dataclasses.replace(mit, pretrain_recipe="shared")  # the first version: one recipe for all
+    assert (pretrain_config(shared).lr, pretrain_config(shared).weight_decay) == (1e-3, 0.05)
+    import hashlib
+    import json
+    earlier = ("pretrain_recipe", "scene_family", "pretrain_pretext", "context_distance")  # fields added later
+    old = {k: v for k, v in shared.to_dict().items() if k not in earlier}  # the id of a run made before them
+    assert run_id(shared) == hashlib.sha256(json.dumps(old, sort_keys=True).encode()).hexdigest()[:12]
+    assert run_id(shared) != run_id(mit)
+    with pytest.raises(ValueError, match=r"pretrain_recipe='own'; expected 'family' or 'shared'"):
+        TrainConfig(pretrain_recipe="own")
 
 
 def test_recipes_in_code_are_the_committed_choice():

@@ -105,7 +105,8 @@ def test_run_ids_ignore_later_fields_at_their_old_values():
     import hashlib
     import json
     cfg = TrainConfig(model="segformer_tiny")
-    old = {k: v for k, v in cfg.to_dict().items() if k not in ("scene_family", "pretrain_pretext")}
+    later = ("scene_family", "pretrain_pretext", "context_distance", "pretrain_recipe")
+    old = {k: v for k, v in cfg.to_dict().items() if k not in later}
     assert run_id(cfg) == hashlib.sha256(json.dumps(old, sort_keys=True).encode()).hexdigest()[:12]
     assert run_id(TrainConfig(model="segformer_tiny", scene_family="street")) != run_id(cfg)
 
@@ -133,3 +134,31 @@ def test_preset_variants_and_only_filter(tmp_path):
     module.PRESET_VARIANTS = {"quick": ["pe"]}
     with pytest.raises(ValueError, match=r"PRESET_VARIANTS\['quick'\] names unknown variant\(s\) \['pe'\]"):
         planned_runs(module, "quick")
+
+
+def test_variant_seeds_run_fewer_seeds_for_some_variants():
+    module = toy_experiment()
+    module.VARIANT_SEEDS = {"default": {"no_pe": (0,)}}
+    assert [(v, s) for v, s, _ in planned_runs(module, "default")] == [
+        ("mixffn", 0), ("no_pe", 0), ("mixffn", 1), ("mixffn", 2)]
+    assert len(planned_runs(module, "quick")) == 4  # other presets keep every seed
+
+
+def test_context_and_budget_sweeps_run_at_smoke_preset(tmp_path, monkeypatch):
+    from segformer_lab.cli import load_experiment
+    monkeypatch.setenv("SEGFORMER_LAB_CACHE", str(tmp_path / "cache"))
+    context = load_experiment("context_distance")
+    rows = list(csv.DictReader(run_experiment(context, "smoke", tmp_path / "r", tmp_path / "runs",
+                                              progress=False).open()))
+    assert [r["variant"] for r in rows] == context.PRESET_VARIANTS["smoke"] and list(rows[0]) == columns(context)
+    for r in rows:  # the ERF of a model reaches at least as far as the ring once d grows from 8 to 24
+        assert 0 < float(r["erf_stage4_within_d"]) <= 1 and float(r["erf_head_r50"]) > 0
+    within = {r["variant"]: float(r["erf_head_within_d"]) for r in rows}
+    assert all(within[f"{e}_d8"] < within[f"{e}_d24"] for e in context.ENCODERS)
+    budget = load_experiment("budget_sweep")
+    rows = list(csv.DictReader(run_experiment(budget, "smoke", tmp_path / "r", tmp_path / "runs",
+                                              progress=False).open()))
+    assert [(r["variant"], r["iterations"]) for r in rows] == [("mit_b1_i250", "250"), ("resnet18_mlp_i250", "250")]
+    plan = planned_runs(budget, "default")
+    assert sorted({s for v, s, _ in plan if v.endswith("_i2000")}) == [0]
+    assert {c.crop_size for v, _, c in plan if v.endswith("_256px")} == {256}
