@@ -49,11 +49,18 @@ def recipes(grid: dict = GRID) -> list[dict]:
     return [{"lr": lr, "weight_decay": wd} for lr, wd in itertools.product(grid["lr"], grid["weight_decay"])]
 
 
-def choose(rows: list[dict]) -> dict:
-    """{family: recipe} with the lowest held-out pretext loss among each family's pretrained rows."""
+def choose(rows: list[dict], grid: dict = GRID) -> dict:
+    """{family: recipe} with the lowest held-out pretext loss among each family's pretrained rows, for the
+    families whose rows cover every recipe of the grid (no choice is made from a sweep still running)."""
+    wanted = {(r["lr"], r["weight_decay"]) for r in recipes(grid)}
+    covered = {}
+    for row in rows:
+        if row["init"] == "pretrained":
+            covered.setdefault(row["family"], set()).add((float(row["lr"]), float(row["weight_decay"])))
     best = {}
     for row in rows:
-        if row["init"] == "pretrained" and not math.isnan(float(row["heldout_loss"])):
+        if row["init"] == "pretrained" and wanted <= covered[row["family"]] \
+                and not math.isnan(float(row["heldout_loss"])):
             if row["family"] not in best or float(row["heldout_loss"]) < float(best[row["family"]]["heldout_loss"]):
                 best[row["family"]] = row
     return {family: {"lr": float(r["lr"]), "weight_decay": float(r["weight_decay"])} for family, r in best.items()}
@@ -94,18 +101,18 @@ def main(preset: str = "default", results_dir="results", grid: dict = GRID, prog
             row.update(linear_probe(backbone, cfg.scene_family, cfg.crop_size, probe_cfg), **provenance("cpu"))
             rows.append({c: row.get(c, math.nan) for c in COLUMNS})
             done.add(key)
-            mark_choice(rows)
+            mark_choice(rows, grid)
             write_csv(out, rows, COLUMNS)
             print(f"{encoder} {init} {recipe}: held-out loss {row.get('heldout_loss', math.nan):.4f}, "
                   f"probe mIoU {row['probe_miou']:.2f}")
     return out
 
 
-def mark_choice(rows: list[dict]) -> None:
+def mark_choice(rows: list[dict], grid: dict = GRID) -> None:
     """Set `chosen` on each preset's rows: True for the recipe `choose` picks per family."""
     for preset in {r["preset"] for r in rows}:
         mine = [r for r in rows if r["preset"] == preset]
-        picked = choose(mine)
+        picked = choose(mine, grid)
         for r in mine:
             recipe = picked.get(r["family"])
             r["chosen"] = bool(r["init"] == "pretrained" and recipe is not None and

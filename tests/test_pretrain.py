@@ -209,6 +209,8 @@ def test_pretraining_sweep_writes_one_row_per_recipe_and_resumes(tmp_path, monke
         mine = [r for r in rows if r["family"] == family and r["init"] == "pretrained"]
         best = min(mine, key=lambda r: float(r["heldout_loss"]))
         assert [r["chosen"] for r in mine] == [str(r is best) for r in mine]
+    assert module.choose(rows[:3], grid) == {"MiT": module.choose(rows, grid)["MiT"]}  # ResNet's sweep unfinished
+    assert module.choose(rows[:2], grid) == {}
     stamp = out.stat().st_mtime_ns
     module.main("smoke", tmp_path, grid=grid, progress=False)  # nothing missing: nothing rewritten
     assert out.stat().st_mtime_ns == stamp
