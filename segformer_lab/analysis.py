@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .verdicts import Claim, below, claim, claim_no_worse, matches, requiring
+from .verdicts import Claim, above, below, claim, claim_no_worse, matches, requiring
 
 HEADLINE = ("miou", "thing_miou")  # the headline metrics of every ablation
 
@@ -248,6 +248,43 @@ def decoder_vs_cnn_paper(paper: pd.DataFrame) -> pd.DataFrame:
     """Table 1d as rows (encoder, decoder stages) with GMACs at 512x512 ("FLOPs" in the paper), params and mIoU."""
     rows = paper[paper["table"] == "1d"]
     return rows.pivot_table(index=["model", "setting"], columns="metric", values="value", sort=False)
+
+
+# How far each encoder reaches (context_distance, the mechanism behind Table 1d) -----------------------------
+
+CONTEXT_LEARNT = 0.9  # validity: where the ring is nearest, each encoder names the tokens right this often
+
+
+def context_claims(frame: pd.DataFrame, conditions: tuple = ()) -> list[Claim]:
+    """At each context distance d: MiT-B1 + MLP decoder names the tokens (whose class only the ring d pixels away
+    decides) more accurately than ResNet-18 + the same decoder. A claim tests the paper's mechanism at d only
+    where the context lies beyond the CNN's reach (the radius holding half of its head's ERF mass, measured on
+    the same runs, is below d for every seed) and both encoders learnt the task where the ring is nearest
+    (context accuracy above CONTEXT_LEARNT at the smallest d); `conditions` adds more (e.g. the pretraining
+    check of both encoders)."""
+    distances = sorted(frame["context_distance"].astype(float).unique())
+    nearest = distances[0]
+
+    def values(encoder, d, column="context_accuracy"):
+        return per_seed(frame, f"{encoder}_d{d:g}", column)
+    learnt = [above(f"{name} names the tokens by their nearest ring (context accuracy at d = {nearest:g} px)",
+                    values(encoder, nearest), CONTEXT_LEARNT)
+              for encoder, name in (("mit_b1", "MiT-B1 + MLP"), ("resnet18_mlp", "ResNet-18 + MLP"))]
+    claims = []
+    for d in distances:
+        beyond = below(f"The context at d = {d:g} px lies beyond ResNet-18 + MLP's reach (radius holding half of "
+                       f"its head's ERF mass, px)", values("resnet18_mlp", d, "erf_head_r50"), d)
+        claims += requiring([claim(f"MiT-B1 + MLP names context tokens more accurately than ResNet-18 + MLP at "
+                                   f"d = {d:g} px (context accuracy)", values("mit_b1", d), values("resnet18_mlp", d))],
+                            beyond, *learnt, *conditions)
+    return claims
+
+
+def context_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per variant: context accuracy, token recall, the head's ERF radius holding half its mass and the share of
+    its mass within d, with seed ranges."""
+    return summarise(frame, ["context_accuracy", "token_recall", "erf_head_r50", "erf_head_within_d",
+                             "erf_stage4_r50", *HEADLINE])
 
 
 # Reduction ratio --------------------------------------------------------------------------------------------

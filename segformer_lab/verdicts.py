@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 
 REPRODUCES, PARTLY, DOES_NOT, NOT_TESTED = "reproduces", "partly", "does not reproduce", "not tested"
-GREATER, NO_WORSE, MATCHES, BELOW = "greater", "no worse", "matches", "below"
+GREATER, NO_WORSE, MATCHES, BELOW, ABOVE = "greater", "no worse", "matches", "below", "above"
 
 
 @dataclass
@@ -33,7 +33,8 @@ class Claim:
     seeds: int  # seeds per group (the smaller count)
     kind: str = GREATER  # "greater": a > b beyond the spread; "no worse": a >= b - spread;
     # "matches": a deterministic quantity equals its expected value b within a tolerance (held in `spread`);
-    # "below": every per-seed value (mean_a holds the largest) stays below the limit b
+    # "below": every per-seed value (mean_a holds the largest) stays below the limit b; "above": every value
+    # (mean_a holds the smallest) stays above it
     requires: list = field(default_factory=list)  # validity conditions (Claims) that must hold for a test
 
     @property
@@ -53,6 +54,8 @@ class Claim:
             return NOT_TESTED
         if self.kind == BELOW:
             return "holds" if self.mean_a < self.mean_b else "fails"
+        if self.kind == ABOVE:
+            return "holds" if self.mean_a > self.mean_b else "fails"
         if self.kind == MATCHES:
             return "holds" if abs(self.difference) <= self.spread else "fails"
         if self.kind == NO_WORSE:
@@ -67,9 +70,9 @@ class Claim:
         if self.kind == MATCHES:
             text = (f"{self.text}: {self.mean_a:.4g} vs {self.mean_b:.4g} (difference {self.difference:+.3g}, "
                     f"tolerance {self.spread:.3g}): {self.outcome}")
-        elif self.kind == BELOW:
-            text = f"{self.text}: largest {self.mean_a:.3g} vs limit {self.mean_b:.3g} over {self.seeds} " \
-                   f"measurement(s): {self.outcome}"
+        elif self.kind in (BELOW, ABOVE):
+            text = f"{self.text}: {'largest' if self.kind == BELOW else 'smallest'} {self.mean_a:.3g} vs limit " \
+                   f"{self.mean_b:.3g} over {self.seeds} measurement(s): {self.outcome}"
         else:
             text = (f"{self.text}: {self.mean_a:.2f} vs {self.mean_b:.2f} (difference {self.difference:+.2f}, "
                     f"seed spread {self.spread:.2f} over {self.seeds} seed(s)): {self.outcome}")
@@ -109,6 +112,14 @@ def below(text: str, values: Sequence[float], limit: float) -> Claim:
     if values.size == 0 or np.isnan(values).any():
         raise ValueError(f"condition {text!r} needs measured values, got {values.tolist()}")
     return Claim(text, float(values.max()), float(limit), 0.0, int(values.size), BELOW)
+
+
+def above(text: str, values: Sequence[float], limit: float) -> Claim:
+    """A condition: every per-seed value stays above `limit`."""
+    values = np.asarray(values, dtype=float)
+    if values.size == 0 or np.isnan(values).any():
+        raise ValueError(f"condition {text!r} needs measured values, got {values.tolist()}")
+    return Claim(text, float(values.min()), float(limit), 0.0, int(values.size), ABOVE)
 
 
 def requiring(claims: Sequence[Claim], *conditions: Claim) -> list:

@@ -98,3 +98,43 @@ def test_pe_isolation_claims_compare_with_the_same_encoder_without_a_pe():
     assert claims[0].text.startswith("A learned PE drops more than the same encoder with no PE")
     unused = pe_isolation_claims(pd.concat([_pe_rows(zeroed_cost=0.0), none]))
     assert [c.outcome for c in unused] == [NOT_TESTED, NOT_TESTED]
+
+
+def test_above_condition():
+    from segformer_lab.verdicts import above
+    assert above("accuracy above 0.9", [0.95, 0.92], 0.9).outcome == "holds"
+    c = above("accuracy above 0.9", [0.95, 0.85], 0.9)
+    assert c.outcome == "fails" and "smallest 0.85 vs limit 0.9 over 2 measurement(s): fails" in c.sentence()
+    with pytest.raises(ValueError, match="needs measured values"):
+        above("x", [float("nan")], 0.5)
+
+
+def context_frame(r50_resnet=20.0, near_accuracy=0.97):
+    """context_distance rows: MiT-B1 reaches every ring, ResNet-18 + MLP falls to a coin flip beyond its reach."""
+    import pandas as pd
+    rows = []
+    for seed in range(3):
+        for d in (8, 24, 48):
+            rows.append({"variant": f"mit_b1_d{d}", "seed": seed, "context_distance": float(d),
+                         "context_accuracy": 0.96 + 0.01 * seed, "erf_head_r50": 30.0})
+            far = near_accuracy if d == 8 else 0.5 + 0.01 * seed
+            rows.append({"variant": f"resnet18_mlp_d{d}", "seed": seed, "context_distance": float(d),
+                         "context_accuracy": far if d > 8 else near_accuracy, "erf_head_r50": r50_resnet})
+    return pd.DataFrame(rows)
+
+
+def test_context_claims_are_tested_only_beyond_the_cnn_reach():
+    from segformer_lab.analysis import context_claims
+    claims = context_claims(context_frame())
+    assert [c.outcome for c in claims] == ["not tested", "holds", "holds"]  # d = 8 lies inside the CNN's reach
+    assert "lies beyond ResNet-18 + MLP's reach" in claims[0].sentence()
+    assert verdict(claims) == REPRODUCES
+    # A CNN reaching further than every ring: nothing is tested.
+    assert verdict(context_claims(context_frame(r50_resnet=60.0))) == NOT_TESTED
+    # An encoder that never learnt the task, even with the ring close: nothing is tested.
+    unlearnt = context_claims(context_frame(near_accuracy=0.6))
+    assert all(c.outcome == "not tested" for c in unlearnt)
+    assert "names the tokens by their nearest ring" in unlearnt[1].sentence()
+    # A further condition (e.g. the pretraining check) gates every distance.
+    failing = below("pretraining helps", [0.5], 0.1)
+    assert verdict(context_claims(context_frame(), (failing,))) == NOT_TESTED
