@@ -36,7 +36,7 @@ PRESETS = ("smoke", "quick", "default", "gpu")
 SEEDS = {"smoke": (0,), "quick": (0,), "default": (0, 1, 2), "gpu": (0, 1, 2)}  # unless an experiment says
 BUDGETS = {  # TrainConfig fields of each preset shared by the ablations
     "smoke": {"iterations": 2, "batch_size": 2, "train_scenes": 4, "val_scenes": 2, "warmup_iters": 1},
-    "quick": {"iterations": 100, "val_scenes": 16},
+    "quick": {"iterations": 60, "warmup_iters": 10, "val_scenes": 16},
     "default": {"iterations": 1000},
     "gpu": {"iterations": 8000, "batch_size": 16, "num_workers": 4},
 }
