@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .verdicts import Claim, above, below, claim, claim_no_worse, matches, requiring
+from .verdicts import Claim, above, below, claim, claim_no_worse, matches, requiring, seed_range
 
 HEADLINE = ("miou", "thing_miou")  # the headline metrics of every ablation
 
@@ -285,6 +285,39 @@ def context_table(frame: pd.DataFrame) -> pd.DataFrame:
     its mass within d, with seed ranges."""
     return summarise(frame, ["context_accuracy", "token_recall", "erf_head_r50", "erf_head_within_d",
                              "erf_stage4_r50", *HEADLINE])
+
+
+# Budget sweep (how the Table 1d gap moves with the training budget) -----------------------------------------
+
+def budget_table(frame: pd.DataFrame, a: str = "mit_b1", b: str = "resnet18_mlp", metric: str = "miou") -> pd.DataFrame:
+    """Per budget point (the variant suffix after the encoder, e.g. "i1000"): iterations, crop, the mean of
+    `metric` for encoders a and b, the gap a - b, its seed spread (the larger range of either side) and seeds."""
+    rows = []
+    for budget in dict.fromkeys(v.removeprefix(f"{a}_") for v in frame["variant"] if v.startswith(f"{a}_")):
+        va, vb = per_seed(frame, f"{a}_{budget}", metric), per_seed(frame, f"{b}_{budget}", metric)
+        first = frame[frame["variant"] == f"{a}_{budget}"].iloc[0]
+        rows.append({"budget": budget, "iterations": int(first["iterations"]), "crop_size": int(first["crop_size"]),
+                     a: sum(va) / len(va), b: sum(vb) / len(vb), "gap": sum(va) / len(va) - sum(vb) / len(vb),
+                     "spread": max(seed_range(va), seed_range(vb)), "seeds": min(len(va), len(vb))})
+    return pd.DataFrame(rows).set_index("budget")
+
+
+def budget_claims(frame: pd.DataFrame, reference: str = "i1000", a: str = "mit_b1", b: str = "resnet18_mlp",
+                  metric: str = "miou") -> list[Claim]:
+    """For each budget point beyond the reference (more iterations at the same crop, or a larger crop): the
+    MiT-B1 minus ResNet-18 gap is larger (the Transformer closes in) than at the reference budget. Points run
+    with one seed are judged against the seed spread of the reference runs, as are the others."""
+    table = budget_table(frame, a, b, metric)
+    ref = table.loc[reference]
+    claims = []
+    for budget, row in table.iterrows():
+        if budget == reference or (row["iterations"] <= ref["iterations"] and row["crop_size"] <= ref["crop_size"]):
+            continue
+        claims.append(Claim(f"The {a} - {b} gap is larger at {budget} ({row['iterations']} iterations, "
+                            f"{row['crop_size']} px) than at {reference} ({metric})", float(row["gap"]),
+                            float(ref["gap"]), max(float(ref["spread"]), float(row["spread"])),
+                            int(min(row["seeds"], ref["seeds"]))))
+    return claims
 
 
 # Reduction ratio --------------------------------------------------------------------------------------------

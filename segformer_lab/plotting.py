@@ -219,3 +219,51 @@ def grouped_bars(frame, x: str, hue: str, metrics=("miou", "thing_miou")):
         ax.legend(fontsize=8, title=hue, title_fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig
+
+
+def context_reach(frame, encoders: dict | None = None):
+    """Two panels against the context distance d: the context accuracy of each encoder (mean line, a dot per
+    seed; 0.5 is a coin flip) with a dashed line at the radius holding half of its head's ERF mass, and the
+    share of that ERF's mass within d. `frame`: context_distance rows; `encoders`: {variant prefix: label}."""
+    plt = _plt()
+    encoders = encoders or {p: p for p in dict.fromkeys(v.rsplit("_d", 1)[0] for v in frame["variant"])}
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for (prefix, label), colour in zip(encoders.items(), colours):
+        rows = frame[frame["variant"].str.rsplit("_d", n=1).str[0] == prefix]
+        if rows.empty:
+            continue
+        for ax, column in zip(axes, ("context_accuracy", "erf_head_within_d")):
+            means = rows.groupby("context_distance")[column].mean()
+            ax.plot(means.index, means.values, "-o", color=colour, label=label)
+            ax.scatter(rows["context_distance"], rows[column], color="black", s=8, zorder=3)
+        axes[0].axvline(rows["erf_head_r50"].mean(), color=colour, ls="--", lw=1)
+    axes[0].axhline(0.5, color="grey", lw=1, ls=":")
+    axes[0].set_ylabel("context accuracy (right token class)")
+    axes[1].set_ylabel("head ERF mass within d")
+    for ax in axes:
+        ax.set_xlabel("context distance d (px at the training scale)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8, loc="lower left")
+    axes[0].set_title("dashed: radius holding half of the head's ERF mass", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def gap_vs_budget(table):
+    """The gap (e.g. MiT-B1 minus ResNet-18 mIoU) at each budget point of `analysis.budget_table`, with its seed
+    spread as an error bar; iterations on a log axis, points at another crop size marked apart."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for crop, rows in table.groupby("crop_size"):
+        rows = rows.sort_values("iterations")
+        ax.errorbar(rows["iterations"], rows["gap"], yerr=rows["spread"] / 2, fmt="-o" if len(rows) > 1 else "s",
+                    capsize=3, label=f"{crop} px crops")
+    ax.axhline(0.0, color="grey", lw=1, ls=":")
+    ax.set_xscale("log")
+    ax.set_xlabel("training iterations")
+    ax.set_ylabel("gap (mIoU points)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

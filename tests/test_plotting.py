@@ -39,3 +39,21 @@ def test_metric_by_setting(tmp_path):
     fig = plotting.metric_by_setting(frame, {"128 whole": "", "256x512 whole": "whole_256x512_"})
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["128 whole", "256x512 whole"]
     assert plotting.save(fig, tmp_path / "pe.png").stat().st_size > 1000
+
+
+def test_context_reach_and_gap_figures(tmp_path):
+    from segformer_lab.analysis import budget_table
+    rows = [{"variant": f"{e}_d{d}", "seed": s, "context_distance": float(d), "context_accuracy": a,
+             "erf_head_within_d": min(1.0, d / 40), "erf_head_r50": r}
+            for e, a, r in (("mit_b1", 0.95, 30.0), ("resnet18_mlp", 0.6, 20.0)) for d in (8, 24, 48) for s in (0, 1)]
+    fig = plotting.context_reach(pd.DataFrame(rows), {"mit_b1": "MiT-B1", "resnet18_mlp": "ResNet-18"})
+    assert [line.get_label() for line in fig.axes[0].get_lines() if not line.get_label().startswith("_")] == [
+        "MiT-B1", "ResNet-18"]
+    assert sorted(line.get_xdata()[0] for line in fig.axes[0].get_lines() if line.get_linestyle() == "--") == [20, 30]
+    assert plotting.save(fig, tmp_path / "reach.png").stat().st_size > 1000
+    budget = pd.DataFrame([{"variant": f"{e}_{b}", "seed": 0, "iterations": i, "crop_size": c, "miou": m}
+                           for b, i, c in (("i250", 250, 128), ("i1000", 1000, 128), ("i1000_256px", 1000, 256))
+                           for e, m in (("mit_b1", 50.0), ("resnet18_mlp", 60.0))])
+    fig = plotting.gap_vs_budget(budget_table(budget))
+    assert fig.axes[0].get_xscale() == "log" and len(fig.axes[0].get_legend().get_texts()) == 2
+    assert plotting.save(fig, tmp_path / "gap.png").stat().st_size > 1000

@@ -138,3 +138,30 @@ def test_context_claims_are_tested_only_beyond_the_cnn_reach():
     # A further condition (e.g. the pretraining check) gates every distance.
     failing = below("pretraining helps", [0.5], 0.1)
     assert verdict(context_claims(context_frame(), (failing,))) == NOT_TESTED
+
+
+def budget_frame(gaps: dict, seeds_at: dict):
+    """budget_sweep rows: ResNet-18 at 60 mIoU (seeds 59.5-60.5), MiT-B1 at 60 + gap."""
+    import pandas as pd
+    rows = []
+    for budget, gap in gaps.items():
+        iterations, crop = {"i250": (250, 128), "i1000": (1000, 128), "i2000": (2000, 128),
+                            "i1000_256px": (1000, 256)}[budget]
+        for seed in seeds_at.get(budget, (0, 1, 2)):
+            for enc, value in (("mit_b1", 60 + gap), ("resnet18_mlp", 60.0)):
+                rows.append({"variant": f"{enc}_{budget}", "seed": seed, "iterations": iterations,
+                             "crop_size": crop, "miou": value + 0.5 * (seed - 1)})
+    return pd.DataFrame(rows)
+
+
+def test_budget_claims_judge_one_seed_points_against_the_reference_spread():
+    from segformer_lab.analysis import budget_claims, budget_table
+    frame = budget_frame({"i250": -20.0, "i1000": -15.0, "i2000": -10.0, "i1000_256px": -14.5},
+                         {"i2000": (0,), "i1000_256px": (0,)})
+    table = budget_table(frame)
+    assert table.loc["i2000", "gap"] == pytest.approx(-10.0) and table.loc["i1000", "spread"] == pytest.approx(1.0)
+    assert table.loc["i2000", "seeds"] == 1 and table.loc["i2000", "spread"] == 0.0
+    claims = budget_claims(frame)
+    assert [c.text.split(" at ")[1].split(" (")[0] for c in claims] == ["i2000", "i1000_256px"]  # not i250
+    assert [c.outcome for c in claims] == ["holds", "within spread"]  # +5 beyond the 1.0 spread; +0.5 inside
+    assert claims[0].spread == pytest.approx(1.0)
