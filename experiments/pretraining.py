@@ -93,7 +93,7 @@ def main(preset: str = "default", results_dir="results", grid: dict = GRID, prog
                 if "heldout_loss" not in saved:  # cached before held-out losses were recorded
                     path = pretrain(cfg, progress=progress, force=True)
                     saved = torch.load(path, map_location="cpu", weights_only=False)
-                backbone = load_backbone(cfg, path)
+                backbone = load_backbone(cfg, saved)
                 row.update(cache_key=path.stem, final_loss=saved["final_loss"], heldout_loss=saved["heldout_loss"],
                            pretrain_seconds=saved["seconds"])
             else:

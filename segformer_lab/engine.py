@@ -127,8 +127,7 @@ class TrainConfig:
 def open_datasets(cfg: TrainConfig):
     """(train source, val source, class names, thing class indices) for the configured dataset."""
     if cfg.dataset == "synthetic":
-        from .data.synthetic import SyntheticScenes
-        from .data.synthetic import ContextConfig
+        from .data.synthetic import ContextConfig, SyntheticScenes
         context = ContextConfig(distance=cfg.context_distance)
         train = SyntheticScenes("train", cfg.train_scenes, cfg.seed, crop=cfg.crop_size, family=cfg.scene_family,
                                 context=context)

@@ -157,11 +157,10 @@ def pretraining_encoder(cfg: PretrainConfig) -> nn.Module:
     return build_model(cfg.model, len(CLASSES), **cfg.model_overrides).backbone
 
 
-def load_backbone(cfg: PretrainConfig, path) -> nn.Module:
-    """The encoder of cfg.model with the pretrained weights saved at `path`."""
+def load_backbone(cfg: PretrainConfig, saved: dict) -> nn.Module:
+    """The encoder of cfg.model with the pretrained weights of `saved` (a pretraining file, loaded)."""
     backbone = pretraining_encoder(cfg)
-    state = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
-    backbone.load_state_dict({k.removeprefix("backbone."): v for k, v in state.items()})
+    backbone.load_state_dict({k.removeprefix("backbone."): v for k, v in saved["state_dict"].items()})
     return backbone
 
 
@@ -182,7 +181,7 @@ def presence_targets(masks: torch.Tensor, num_classes: int, min_fraction: float,
 def check_cached(path: Path, cfg: PretrainConfig) -> None:
     """Raise ValueError if the cached file at `path` was not made by a config with cfg's key (a copied or
     renamed file), naming the file and the fields that differ."""
-    saved = torch.load(path, map_location="cpu", weights_only=False)
+    saved = torch.load(path, map_location="cpu", weights_only=False, mmap=True)  # reads the config, not the weights
     made = saved.get("pretrain_config") if isinstance(saved, dict) else None
     if not isinstance(made, dict):
         raise ValueError(f"{path}: not a pretraining of this package (no 'pretrain_config'); delete it or use "

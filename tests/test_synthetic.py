@@ -64,7 +64,8 @@ def test_val_and_train_scenes_differ():
 def test_errors():
     with pytest.raises(ValueError, match="split='valid'"):
         SyntheticScenes("valid")
-    with pytest.raises(ValueError, match="a 1024-pixel view at zoom 1.0 is larger than the 512.0-unit scene"):
+    with pytest.raises(ValueError, match=r"a 1024-pixel canvas at zoom 1.0 is larger than the 512-unit aerial scene "
+                                         r"\(WorldConfig.world_size\); expected at most 512 pixels"):
         SyntheticScenes("val", canvas=(512, 1024), world=WorldConfig())
     with pytest.raises(IndexError, match="index 5 outside"):
         SyntheticScenes("val", 5).load(5)

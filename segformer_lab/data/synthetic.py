@@ -524,11 +524,15 @@ class SyntheticScenes:
         if family not in FAMILIES:
             raise ValueError(f"SyntheticScenes family={family!r}; expected one of {FAMILIES}")
         canvas = (canvas, canvas) if isinstance(canvas, int) else tuple(canvas)
+        if family in ("aerial", "context"):  # square worlds: the view must fit the scene
+            size, owner = (world.world_size, "WorldConfig") if family == "aerial" else \
+                (context.world_size, "ContextConfig")
+            extent, field = (crop, "crop") if split == "train" else (max(canvas), "canvas")
+            if extent / zoom > size:
+                raise ValueError(f"SyntheticScenes: a {extent}-pixel {field} at zoom {zoom} is larger than the "
+                                 f"{size:g}-unit {family} scene ({owner}.world_size); expected at most "
+                                 f"{int(size * zoom)} pixels")
         if family == "aerial":
-            extent = crop if split == "train" else max(canvas)
-            if extent / zoom > world.world_size:
-                raise ValueError(f"SyntheticScenes: a {extent}-pixel view at zoom {zoom} is larger than the "
-                                 f"{world.world_size}-unit scene (world_size)")
             self.classes, self.palette, self.thing_classes = CLASSES, PALETTE, THING_CLASSES
         elif family == "context":
             view = crop if split == "train" else min(canvas)
@@ -537,9 +541,6 @@ class SyntheticScenes:
                                  f"gives a token with its ring {context.span() * zoom:g} pixels across, larger "
                                  f"than the {view}-pixel {'crop' if split == 'train' else 'canvas'}; expected "
                                  f"distance <= {(view / zoom - context.ring_width) / 2:g}")
-            if max(canvas) / zoom > context.world_size and split != "train":
-                raise ValueError(f"SyntheticScenes: a {max(canvas)}-pixel view at zoom {zoom} is larger than the "
-                                 f"{context.world_size:g}-unit scene (ContextConfig.world_size)")
             self.classes, self.palette, self.thing_classes = CONTEXT_CLASSES, CONTEXT_PALETTE, CONTEXT_THING_CLASSES
         else:
             (fh, fw), low = street.frame, street.resize_range[0]
@@ -565,6 +566,13 @@ class SyntheticScenes:
             return ContextScene(seed, i, self.context)
         return Scene(seed, i, self.world) if self.family == "aerial" else StreetScene(seed, i, self.street)
 
+    def frame(self) -> tuple:
+        """(height, width) of one scene in scene units."""
+        if self.family == "street":
+            return tuple(self.street.frame)
+        size = self.world.world_size if self.family == "aerial" else self.context.world_size
+        return size, size
+
     def name(self, i: int) -> str:
         return f"{self.split}_{i:06d}"
 
@@ -580,7 +588,7 @@ class SyntheticScenes:
                 extent = self.crop / (self.zoom * ratio)  # the crop in frame units
                 x0, y0 = rng.uniform(0, fw - extent), rng.uniform(0, fh - extent)
                 return scene.render(x0, y0, self.crop, self.crop, self.zoom * ratio, rng)
-            size = self.world.world_size if self.family == "aerial" else self.context.world_size
+            size = self.frame()[0]
             extent = self.crop / self.zoom
             x0, y0 = rng.uniform(0, size - extent, 2)
             if self.family == "context" and scene.tokens:  # a window holding one token whole, anywhere in it
@@ -590,7 +598,6 @@ class SyntheticScenes:
                 y0 = np.clip(cy - rng.uniform(r, extent - r), 0, size - extent)
             return scene.render(x0, y0, self.crop, self.crop, self.zoom, rng)
         h, w = self.canvas
-        fh, fw = {"street": self.street.frame, "aerial": (self.world.world_size,) * 2,
-                  "context": (self.context.world_size,) * 2}[self.family]
+        fh, fw = self.frame()
         x0, y0 = (fw - w / self.zoom) / 2, (fh - h / self.zoom) / 2
         return scene.render(x0, y0, h, w, self.zoom)
