@@ -46,7 +46,7 @@ PRESET_VARIANTS = {"smoke": [f"{enc}_d{d}" for enc in ENCODERS for d in (8, 24)]
                    "quick": [f"{enc}_d{d}" for enc in ("mit_b1", "resnet18_mlp") for d in (8, 48)]}
 ERF_IMAGES = 16  # validation crops the ERF is averaged over
 ERF_TARGETS = ("stage4", "head")
-EXTRA_COLUMNS = (["context_accuracy", "token_recall"]
+EXTRA_COLUMNS = (["context_distance", "context_accuracy", "token_recall"]
                  + [f"erf_{t}_{m}" for t in ERF_TARGETS for m in ("within_d", "r50")])
 
 
@@ -80,8 +80,10 @@ def erf_images(cfg: TrainConfig, batch: int = 8) -> list:
 
 
 def extra_metrics(run_dir: Path, cfg: TrainConfig, results_dir="results") -> dict:
-    """Token accuracy from the run's confusion matrix, and its ERF on token-centred windows."""
-    row = context_accuracy(json.loads((Path(run_dir) / "metrics.json").read_text())["confusion"])
+    """The run's context distance, token accuracy from its confusion matrix, and its ERF on token-centred
+    windows."""
+    row = {"context_distance": cfg.context_distance,
+           **context_accuracy(json.loads((Path(run_dir) / "metrics.json").read_text())["confusion"])}
     model, images = from_pretrained(Path(run_dir) / "model.pt"), erf_images(cfg)
     for target in ERF_TARGETS:
         erf = erf_map(model, images, target)

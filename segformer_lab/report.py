@@ -112,11 +112,7 @@ def section(results_dir, experiment: str, preset: str | None = None, figures: bo
                 pretraining = pd.read_csv(results_dir / "pe_vs_mixffn_pretraining.csv").query("preset == @out.preset")
                 out.notes += [analysis.pe_pretraining_note(pretraining)] if len(pretraining) else []
         elif experiment == "decoder_vs_cnn":
-            out.claims = analysis.decoder_vs_cnn_claims(frame)
-            out.context = analysis.decoder_vs_cnn_claims(frame, "scratch") + analysis.decoder_vs_cnn_context(frame)
-            out.table, out.paper = analysis.decoder_vs_cnn_table(frame), analysis.decoder_vs_cnn_paper(paper)
-            if (results_dir / "decoder_vs_cnn_pretraining.csv").is_file():
-                out.notes = [analysis.pretraining_note(pd.read_csv(results_dir / "decoder_vs_cnn_pretraining.csv"))]
+            decoder_vs_cnn_section(out, results_dir, paper)
         elif experiment == "reduction_ratio":
             costs = pd.read_csv(results_dir / "reduction_ratio_costs.csv")
             out.claims = analysis.reduction_ratio_claims(frame, costs)
@@ -130,6 +126,43 @@ def section(results_dir, experiment: str, preset: str | None = None, figures: bo
     except (ValueError, FileNotFoundError, KeyError) as e:
         out.problem = f"{type(e).__name__}: {e}"
     return out
+
+
+def companion_rows(results_dir: Path, experiment: str, preset: str) -> pd.DataFrame | None:
+    """The rows of another experiment's CSV at `preset`, or None when it has none (not run at that preset)."""
+    path = results_dir / f"{experiment}.csv"
+    if not path.is_file():
+        return None
+    frame = pd.read_csv(path)
+    frame = frame[frame["preset"] == preset].reset_index(drop=True)
+    return frame if len(frame) else None
+
+
+def decoder_vs_cnn_section(out: Section, results_dir: Path, paper: pd.DataFrame) -> None:
+    """Table 1d: the encoder claim gated by the pretraining check and the CNN's measured reach (erf.csv, the same
+    runs), the context-distance claims (context_distance.csv, gated by the same pretraining check) in the
+    verdict; the scratch comparisons, every encoder's pretraining check and the budget sweep beside it."""
+    frame, preset = out.frame, out.preset
+    erf = companion_rows(results_dir, "erf", preset)
+    out.claims = analysis.decoder_vs_cnn_claims(frame, erf=erf)
+    checks = tuple(analysis.pretraining_validity(frame, e) for e in ("mit_b1", "resnet18_mlp"))
+    context = companion_rows(results_dir, "context_distance", preset)
+    if context is not None:
+        out.claims += analysis.context_claims(context, checks)
+    else:
+        out.notes.append(f"The context-distance sweep has no rows at the {preset} preset (segformer-lab run "
+                         f"context_distance --preset {preset}): the mechanism was not measured.")
+    out.context = analysis.decoder_vs_cnn_claims(frame, "scratch", erf=erf) + analysis.decoder_vs_cnn_context(frame)
+    out.context += [analysis.pretraining_validity(frame, e) for e in ("mit_b0", "mit_b0_s4")]
+    budget = companion_rows(results_dir, "budget_sweep", preset)
+    if budget is not None and "mit_b1_i1000" in set(budget["variant"]):
+        out.context += analysis.budget_claims(budget)
+    out.table, out.paper = analysis.decoder_vs_cnn_table(frame), analysis.decoder_vs_cnn_paper(paper)
+    recipes = companion_rows(results_dir, "pretraining", preset)
+    if recipes is not None:
+        out.notes.append(analysis.recipe_note(recipes))
+    if (results_dir / "decoder_vs_cnn_pretraining.csv").is_file():
+        out.notes.append(analysis.pretraining_note(pd.read_csv(results_dir / "decoder_vs_cnn_pretraining.csv")))
 
 
 def key_figure(experiment: str, frame: pd.DataFrame, results_dir):

@@ -19,6 +19,7 @@ from typing import Sequence
 import numpy as np
 
 REPRODUCES, PARTLY, DOES_NOT, NOT_TESTED = "reproduces", "partly", "does not reproduce", "not tested"
+NOT_MEASURED = "not measured"
 GREATER, NO_WORSE, MATCHES, BELOW, ABOVE = "greater", "no worse", "matches", "below", "above"
 
 
@@ -48,10 +49,12 @@ class Claim:
 
     @property
     def outcome(self) -> str:
-        """'holds', 'fails', 'within spread' ('no worse' claims only hold or fail), or 'not tested' when a validity
-        condition fails."""
+        """'holds', 'fails', 'within spread' ('no worse' claims only hold or fail), 'not tested' when a validity
+        condition does not hold, or 'not measured' for a condition without measurements."""
         if not self.tested:
             return NOT_TESTED
+        if self.seeds == 0:  # a condition that was not measured (see `unmeasured`) neither holds nor fails
+            return NOT_MEASURED
         if self.kind == BELOW:
             return "holds" if self.mean_a < self.mean_b else "fails"
         if self.kind == ABOVE:
@@ -70,6 +73,8 @@ class Claim:
         if self.kind == MATCHES:
             text = (f"{self.text}: {self.mean_a:.4g} vs {self.mean_b:.4g} (difference {self.difference:+.3g}, "
                     f"tolerance {self.spread:.3g}): {self.outcome}")
+        elif self.seeds == 0:
+            text = f"{self.text}: {NOT_MEASURED}"
         elif self.kind in (BELOW, ABOVE):
             text = f"{self.text}: {'largest' if self.kind == BELOW else 'smallest'} {self.mean_a:.3g} vs limit " \
                    f"{self.mean_b:.3g} over {self.seeds} measurement(s): {self.outcome}"
@@ -120,6 +125,12 @@ def above(text: str, values: Sequence[float], limit: float) -> Claim:
     if values.size == 0 or np.isnan(values).any():
         raise ValueError(f"condition {text!r} needs measured values, got {values.tolist()}")
     return Claim(text, float(values.min()), float(limit), 0.0, int(values.size), ABOVE)
+
+
+def unmeasured(text: str, kind: str = BELOW) -> Claim:
+    """A condition whose measurement is missing (e.g. its experiment has not run): it does not hold, so the
+    claims requiring it are not tested, and its sentence says it was not measured."""
+    return Claim(text, float("nan"), float("nan"), 0.0, 0, kind)
 
 
 def requiring(claims: Sequence[Claim], *conditions: Claim) -> list:

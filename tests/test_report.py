@@ -18,16 +18,28 @@ def test_decoder_vs_cnn_claims_use_the_init_asked_for():
                   "mit_b0_pretrained": [51, 51, 51], "mit_b0_s4_pretrained": [51, 51, 51],
                   "deeplabv3_r18_pretrained": [45, 45, 45], "mit_b1_scratch": [30, 30, 30],
                   "resnet18_mlp_scratch": [35, 35, 35], "mit_b0_scratch": [30] * 3, "mit_b0_s4_scratch": [20] * 3})
-    claims = analysis.decoder_vs_cnn_claims(frame)
+    frame = frame.assign(run_id=[f"r{i}" for i in range(len(frame))])
+    # The ERF of the same ResNet-18 runs: 99% of its stage-4 mass inside 0.6 of the crop side (it does not see all).
+    resnet = frame[frame["variant"].str.startswith("resnet18_mlp")]
+    erf = resnet[["variant", "seed", "run_id"]].assign(**{"erf_trained_stage4_t0.99": 0.6})
+    claims = analysis.decoder_vs_cnn_claims(frame, erf=erf)
     assert [c.outcome for c in claims] == ["holds", "within spread"]
     assert claims[0].difference == pytest.approx(10.0) and claims[0].spread == pytest.approx(2.0)
-    scratch = analysis.decoder_vs_cnn_claims(frame, "scratch")
+    scratch = analysis.decoder_vs_cnn_claims(frame, "scratch", erf=erf)
     assert [c.outcome for c in scratch] == ["fails", "holds"]
     assert [c.outcome for c in analysis.decoder_vs_cnn_context(frame)] == ["holds", "holds", "holds"]
     unhelpful = frame.assign(miou=np.where(frame["variant"] == "mit_b1_scratch", 55.0, frame["miou"]))
-    claims = analysis.decoder_vs_cnn_claims(unhelpful)  # pretraining does not help MiT-B1: the claim is not tested
+    claims = analysis.decoder_vs_cnn_claims(unhelpful, erf=erf)  # pretraining does not help MiT-B1: not tested
     assert [c.outcome for c in claims] == ["not tested", "within spread"]
     assert "The embedded pretraining helps mit_b1" in claims[0].sentence()
+    # A CNN whose ERF already covers the crop, ERF rows of other runs, or none: the mechanism is not tested.
+    covering = analysis.decoder_vs_cnn_claims(frame, erf=erf.assign(**{"erf_trained_stage4_t0.99": 0.98}))
+    assert covering[0].outcome == "not tested" and "largest 0.98 vs limit 0.95" in covering[0].requires[-1].sentence()
+    for other in (erf.assign(run_id="old"), None):
+        claims = analysis.decoder_vs_cnn_claims(frame, erf=other)
+        assert claims[0].outcome == "not tested" and claims[0].requires[-1].outcome == "not measured"
+        assert "beyond ResNet-18 + MLP's reach on the training crop (side of the square holding 99% of its " \
+               "stage-4 ERF mass, as a fraction of the crop, pretrained): not measured" in claims[0].requires[-1].sentence()
     split = analysis.split_variant(frame)
     assert split.loc[0, "encoder"] == "mit_b1" and set(split["init"]) == {"pretrained", "scratch"}
     assert split[split["variant"] == "mit_b0_s4_scratch"]["encoder"].iloc[0] == "mit_b0_s4"
@@ -68,6 +80,22 @@ def test_pretraining_note_lists_each_pretraining_once():
     frame = pd.DataFrame({"encoder": ["mit_b0", "mit_b0_s4", "resnet18_mlp", "deeplabv3_r18"],
                           "cache_key": ["a", "a", "r", "r"], "final_loss": [0.3, 0.3, 0.2, 0.2]})
     assert analysis.pretraining_note(frame).endswith("0.5): mit_b0 0.300, resnet18_mlp 0.200.")
+
+
+def test_recipe_note_names_each_choice_beside_its_random_floor():
+    frame = pd.DataFrame([
+        {"encoder": "mit_b1", "family": "MiT", "init": "random", "lr": np.nan, "weight_decay": np.nan,
+         "heldout_loss": np.nan, "probe_miou": 41.0, "chosen": False},
+        {"encoder": "mit_b1", "family": "MiT", "init": "pretrained", "lr": 3e-4, "weight_decay": 0.5,
+         "heldout_loss": 0.2367, "probe_miou": 49.0, "chosen": True},
+        {"encoder": "mit_b1", "family": "MiT", "init": "pretrained", "lr": 1e-3, "weight_decay": 0.05,
+         "heldout_loss": 0.31, "probe_miou": 39.4, "chosen": False},
+        {"encoder": "resnet18", "family": "ResNet", "init": "pretrained", "lr": 1e-3, "weight_decay": 0.05,
+         "heldout_loss": 0.2, "probe_miou": 60.0, "chosen": False}])
+    note = analysis.recipe_note(frame)
+    assert ("mit_b1 (MiT) chose lr 0.0003, weight decay 0.5 of 2 recipes: held-out loss 0.237, linear probe 49.0 "
+            "mIoU against 41.0 for a random encoder (probes of the grid 39.4-49.0)") in note
+    assert "resnet18: grid incomplete (1 recipes tried; no random-encoder probe yet)" in note
 
 
 def test_summarise_and_compact():

@@ -165,3 +165,12 @@ def test_budget_claims_judge_one_seed_points_against_the_reference_spread():
     assert [c.text.split(" at ")[1].split(" (")[0] for c in claims] == ["i2000", "i1000_256px"]  # not i250
     assert [c.outcome for c in claims] == ["holds", "within spread"]  # +5 beyond the 1.0 spread; +0.5 inside
     assert claims[0].spread == pytest.approx(1.0)
+
+
+def test_an_unmeasured_condition_leaves_its_claim_not_tested():
+    from segformer_lab.verdicts import unmeasured
+    missing = unmeasured("the CNN's reach")
+    assert missing.outcome == "not measured" and missing.sentence() == "the CNN's reach: not measured"
+    gated = requiring([claim("a beats b", [2.0, 2.1], [1.0, 1.1])], missing)
+    assert gated[0].outcome == NOT_TESTED and verdict(gated) == NOT_TESTED
+    assert "(condition not met: the CNN's reach)" in gated[0].sentence()
