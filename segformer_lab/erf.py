@@ -1,7 +1,9 @@
 """Effective receptive field (Luo et al., 2016), as the paper's Figure 3 uses it.
 
-For an output map (an encoder stage or the decoder head), put gradient 1 on its central location summed over
-channels, back-propagate to the input, take the magnitude, sum over input channels and average over images.
+For an output map (an encoder stage or the decoder head), take its central location, rectify it and sum over
+channels (as RepLKNet's ERF tool does), back-propagate to the input, take the magnitude, sum over input channels
+and average over images. Rectifying matters for MiT: its stages end in a LayerNorm, whose plain channel sum is
+constant while its scales are equal (at initialisation), so the unrectified gradient would be rounding noise.
 The gradients come from captum's `Saliency` on a forward function that returns that central sum.
 `area_ratios` gives RepLKNet's "high-contribution area ratio": the smallest centred square holding a fraction
 t of the total ERF mass, as its side over the image side and its area over the image area.
@@ -29,7 +31,7 @@ def output_of(model: nn.Module, target: str):
 
 
 def erf_map(model: nn.Module, images: Iterable[torch.Tensor], target: str = "stage4") -> np.ndarray:
-    """Mean over images of sum over input channels of |d(sum_c out[c, centre]) / d input|: (H, W) float64.
+    """Mean over images of sum over input channels of |d(sum_c relu(out[c, centre])) / d input|: (H, W) float64.
 
     images: batches (B, 3, H, W), all of one size; the model is put in eval mode."""
     from captum.attr import Saliency
@@ -39,7 +41,7 @@ def erf_map(model: nn.Module, images: Iterable[torch.Tensor], target: str = "sta
     def centre_sum(x: torch.Tensor) -> torch.Tensor:
         out = forward(x)  # (B, C, h, w)
         h, w = out.shape[-2:]
-        return out[:, :, h // 2, w // 2].sum(dim=1)  # (B,)
+        return torch.relu(out[:, :, h // 2, w // 2]).sum(dim=1)  # (B,)
 
     saliency = Saliency(centre_sum)
     total, count = None, 0
