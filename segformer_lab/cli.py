@@ -143,6 +143,18 @@ def _cmd_run(args) -> None:
         _cmd_report(argparse.Namespace(results=args.results, preset=args.preset))
 
 
+def _cmd_prune(args) -> None:
+    from .runner import prune
+    module = load_experiment(args.experiment)
+    try:
+        dropped = prune(module, args.preset, args.results, args.data)
+    except (ValueError, FileNotFoundError) as e:
+        raise SystemExit(f"error: {e}")
+    for r in dropped:
+        print(f"dropped {r['variant']} seed {r['seed']} ({r['run_id']})")
+    print(f"{args.experiment}: {len(dropped)} row(s) of the {args.preset} preset dropped")
+
+
 def _cmd_report(args) -> None:
     from .report import build_report
     if not Path(args.results).is_dir():
@@ -216,6 +228,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--report", action="store_true", help="then write the figures and report.md of --results")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("prune", help="drop the rows (and ERF maps) of a preset that an experiment no longer "
+                       "plans, e.g. after a change of its declared config", formatter_class=fmt)
+    p.add_argument("experiment", help="experiment name (a file in experiments/)")
+    p.add_argument("--preset", choices=["smoke", "quick", "default", "gpu"], default="quick", help="budget preset")
+    p.add_argument("--data", default="", metavar="DATASET:ROOT", help="the real dataset the rows were run on")
+    p.add_argument("--results", default=str(repo_root() / "results"), help="folder of the CSV results")
+    p.set_defaults(func=_cmd_prune)
 
     p = sub.add_parser("report", help="figures and report.md (verdict table, key figures) from a results folder",
                        formatter_class=fmt)

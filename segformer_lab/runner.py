@@ -120,8 +120,7 @@ def run_experiment(module, preset: str = "quick", results_dir="results", runs_di
         if not plan:
             raise ValueError(f"{module.EXPERIMENT}: no variant matches {list(only)}; variants: {list(module.VARIANTS)}")
     for variant, seed, cfg in plan:
-        if data:
-            cfg = dataclasses.replace(cfg, dataset=data.split(":")[0], data_root=data.split(":", 1)[1])
+        cfg = on_data(cfg, data)
         rid = run_id(cfg)
         if rid in done:
             continue
@@ -146,6 +145,33 @@ def run_experiment(module, preset: str = "quick", results_dir="results", runs_di
     if hasattr(module, "analysis"):
         module.analysis(results_dir, preset, runs_dir)
     return out
+
+
+def on_data(cfg: TrainConfig, data: str) -> TrainConfig:
+    """cfg on the real dataset `data` ("name:root"), or unchanged for "" (the embedded benchmark)."""
+    if not data:
+        return cfg
+    return dataclasses.replace(cfg, dataset=data.split(":")[0], data_root=data.split(":", 1)[1])
+
+
+def prune(module, preset: str, results_dir="results", data: str = "") -> list:
+    """Drop from `<results_dir>/<experiment>.csv` the rows of `preset` that the experiment no longer plans (their
+    run id is not one of `planned_runs`, e.g. after a change of a declared config), and the files of those runs
+    under `<results_dir>/<experiment>/` (ERF maps); returns the dropped rows. Other presets' rows stay."""
+    if not hasattr(module, "VARIANTS"):
+        raise ValueError(f"{module.EXPERIMENT}: declares no runs (no VARIANTS), so it has no plan to prune against")
+    out = Path(results_dir) / f"{module.EXPERIMENT}.csv"
+    if not out.is_file():
+        raise FileNotFoundError(f"{out}: no results to prune")
+    planned = {run_id(on_data(cfg, data)) for _, _, cfg in planned_runs(module, preset)}
+    rows = read_rows(out)
+    dropped = [r for r in rows if r["preset"] == preset and r["run_id"] not in planned]
+    if dropped:
+        write_csv(out, [r for r in rows if r not in dropped], list(rows[0]))  # the file's own columns
+        for r in dropped:
+            for path in (Path(results_dir) / module.EXPERIMENT).glob(f"{r['variant']}_s{r['seed']}_{r['run_id']}_*"):
+                path.unlink()
+    return dropped
 
 
 def reuse_finished(runs_dir, rid: str, run_dir: Path) -> dict | None:

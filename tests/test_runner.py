@@ -162,3 +162,34 @@ def test_context_and_budget_sweeps_run_at_smoke_preset(tmp_path, monkeypatch):
     plan = planned_runs(budget, "default")
     assert sorted({s for v, s, _ in plan if v.endswith("_i2000")}) == [0]
     assert {c.crop_size for v, _, c in plan if v.endswith("_256px")} == {256}
+
+
+def test_prune_drops_only_the_rows_a_preset_no_longer_plans(tmp_path, capsys):
+    from segformer_lab.results import write_csv
+    from segformer_lab.runner import prune
+    module = toy_experiment()
+    plan = planned_runs(module, "smoke")
+    cols = ["experiment", "variant", "seed", "preset", "run_id", "miou"]
+    rows = [{"experiment": "toy", "variant": v, "seed": s, "preset": "smoke", "run_id": run_id(cfg), "miou": 1.0}
+            for v, s, cfg in plan]
+    stale = {"experiment": "toy", "variant": "mixffn", "seed": 0, "preset": "smoke", "run_id": "0123456789ab",
+             "miou": 2.0}
+    other = {**stale, "preset": "quick"}  # not the preset pruned: kept
+    write_csv(tmp_path / "toy.csv", rows + [stale, other], cols)
+    (tmp_path / "toy").mkdir()
+    for rid in (stale["run_id"], rows[0]["run_id"]):
+        (tmp_path / "toy" / f"mixffn_s0_{rid}_trained_head.npy").write_bytes(b"")
+    dropped = prune(module, "smoke", tmp_path)
+    assert [(r["variant"], r["run_id"]) for r in dropped] == [("mixffn", "0123456789ab")]
+    kept = list(csv.DictReader((tmp_path / "toy.csv").open()))
+    assert [(r["preset"], r["run_id"]) for r in kept] == [("smoke", r["run_id"]) for r in rows] + [
+        ("quick", "0123456789ab")]
+    assert list(kept[0]) == cols
+    assert [p.name for p in (tmp_path / "toy").iterdir()] == [f"mixffn_s0_{rows[0]['run_id']}_trained_head.npy"]
+    assert prune(module, "smoke", tmp_path) == []  # nothing left to drop
+    # On real data the plan's ids are those of the real-data configs: the embedded rows are not planned there.
+    assert len(prune(module, "smoke", tmp_path, data="cityscapes:/nowhere")) == len(rows)
+    with pytest.raises(FileNotFoundError, match=r"missing\.csv: no results to prune"):
+        prune(types.SimpleNamespace(**{**vars(module), "EXPERIMENT": "missing"}), "smoke", tmp_path)
+    with pytest.raises(ValueError, match=r"sweep: declares no runs \(no VARIANTS\)"):
+        prune(types.SimpleNamespace(EXPERIMENT="sweep"), "smoke", tmp_path)
