@@ -164,10 +164,12 @@ def test_each_family_gets_its_recipe_and_a_new_recipe_gives_new_run_ids(monkeypa
     resnet = TrainConfig(model="resnet18_mlp", encoder_weights="embedded")
     scratch = TrainConfig(model="segformer_b1")
     ids = [run_id(c) for c in (mit, resnet, scratch)]
-    monkeypatch.setitem(pt.RECIPES, "MiT", {"lr": 3e-4, "weight_decay": 0.5})
+    other = {"lr": 3e-5, "weight_decay": 0.2}  # a recipe no family holds
+    monkeypatch.setitem(pt.RECIPES, "MiT", other)
     p = pretrain_config(mit)
-    assert (p.lr, p.weight_decay) == (3e-4, 0.5)
-    assert (pretrain_config(resnet).lr, pretrain_config(resnet).weight_decay) == (1e-3, 0.05)
+    assert (p.lr, p.weight_decay) == (3e-5, 0.2)
+    assert {"lr": pretrain_config(resnet).lr, "weight_decay": pretrain_config(resnet).weight_decay} == \
+        pt.RECIPES["ResNet"]
     assert run_id(mit) != ids[0] and [run_id(resnet), run_id(scratch)] == ids[1:]
     shared = dataclasses.replace(mit, pretrain_recipe="shared")  # the first version: one recipe for all
     assert (pretrain_config(shared).lr, pretrain_config(shared).weight_decay) == (1e-3, 0.05)
