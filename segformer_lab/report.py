@@ -130,11 +130,10 @@ def section(results_dir, experiment: str, preset: str | None = None, figures: bo
 
 def companion_rows(results_dir: Path, experiment: str, preset: str) -> pd.DataFrame | None:
     """The rows of another experiment's CSV at `preset`, or None when it has none (not run at that preset)."""
-    path = results_dir / f"{experiment}.csv"
-    if not path.is_file():
+    try:
+        frame, _ = read_results(results_dir, experiment, preset)
+    except FileNotFoundError:
         return None
-    frame = pd.read_csv(path)
-    frame = frame[frame["preset"] == preset].reset_index(drop=True)
     return frame if len(frame) else None
 
 

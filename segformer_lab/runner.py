@@ -165,9 +165,10 @@ def prune(module, preset: str, results_dir="results", data: str = "") -> list:
         raise FileNotFoundError(f"{out}: no results to prune")
     planned = {run_id(on_data(cfg, data)) for _, _, cfg in planned_runs(module, preset)}
     rows = read_rows(out)
-    dropped = [r for r in rows if r["preset"] == preset and r["run_id"] not in planned]
+    stale = [r["preset"] == preset and r["run_id"] not in planned for r in rows]
+    dropped = [r for r, gone in zip(rows, stale) if gone]
     if dropped:
-        write_csv(out, [r for r in rows if r not in dropped], list(rows[0]))  # the file's own columns
+        write_csv(out, [r for r, gone in zip(rows, stale) if not gone], list(rows[0]))  # the file's own columns
         for r in dropped:
             for path in (Path(results_dir) / module.EXPERIMENT).glob(f"{r['variant']}_s{r['seed']}_{r['run_id']}_*"):
                 path.unlink()

@@ -155,6 +155,23 @@ def test_context_and_budget_sweeps_run_at_smoke_preset(tmp_path, monkeypatch):
         assert 0 < float(r["erf_stage4_within_d"]) <= 1 and float(r["erf_head_r50"]) > 0
     within = {r["variant"]: float(r["erf_head_within_d"]) for r in rows}
     assert all(within[f"{e}_d8"] < within[f"{e}_d24"] for e in context.ENCODERS)
+    # Each row carries its distance, which the claims group by. The smoke preset's small validation windows may
+    # hold no token, and two iterations may call no pixel a token: the accuracies are then undefined, and the
+    # claims are not tested.
+    import pandas as pd
+
+    from segformer_lab.analysis import context_claims, context_table
+    frame = pd.read_csv(tmp_path / "r" / "context_distance.csv")
+    assert dict(zip(frame["variant"], frame["context_distance"])) == {
+        f"{e}_d{d}": float(d) for e in context.ENCODERS for d in (8, 24)}
+    for column in ("context_accuracy", "token_recall"):
+        assert (frame[column].between(0, 1) | frame[column].isna()).all()
+    assert frame["erf_head_within_d"].between(0, 1).all()
+    claims = context_claims(frame)
+    if frame["context_accuracy"].isna().any():
+        assert all(c.outcome == "not tested" for c in claims)
+    assert [c.text.split("at d = ")[1] for c in claims] == ["8 px (context accuracy)", "24 px (context accuracy)"]
+    assert list(context_table(frame).index) == context.PRESET_VARIANTS["smoke"]
     budget = load_experiment("budget_sweep")
     rows = list(csv.DictReader(run_experiment(budget, "smoke", tmp_path / "r", tmp_path / "runs",
                                               progress=False).open()))

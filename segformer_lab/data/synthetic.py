@@ -524,9 +524,11 @@ class SyntheticScenes:
         if family not in FAMILIES:
             raise ValueError(f"SyntheticScenes family={family!r}; expected one of {FAMILIES}")
         canvas = (canvas, canvas) if isinstance(canvas, int) else tuple(canvas)
+        self.split, self.length, self.seed, self.family = split, length, seed, family
+        self.crop, self.canvas, self.zoom, self.world, self.street = crop, canvas, zoom, world, street
+        self.context = context
         if family in ("aerial", "context"):  # square worlds: the view must fit the scene
-            size, owner = (world.world_size, "WorldConfig") if family == "aerial" else \
-                (context.world_size, "ContextConfig")
+            size, owner = self.frame()[0], "WorldConfig" if family == "aerial" else "ContextConfig"
             extent, field = (crop, "crop") if split == "train" else (max(canvas), "canvas")
             if extent / zoom > size:
                 raise ValueError(f"SyntheticScenes: a {extent}-pixel {field} at zoom {zoom} is larger than the "
@@ -553,9 +555,6 @@ class SyntheticScenes:
                                  f"the {fh:g}x{fw:g}-unit street frame; expected at most "
                                  f"{int(fh * zoom)}x{int(fw * zoom)} pixels at this zoom")
             self.classes, self.palette, self.thing_classes = STREET_CLASSES, STREET_PALETTE, STREET_THING_CLASSES
-        self.split, self.length, self.seed, self.family = split, length, seed, family
-        self.crop, self.canvas, self.zoom, self.world, self.street = crop, canvas, zoom, world, street
-        self.context = context
 
     def __len__(self) -> int:
         return self.length
