@@ -176,9 +176,27 @@ def _cmd_pretrain(args) -> None:
 
 def _cmd_evaluate(args) -> None:
     from .engine import evaluate_run
-    metrics = evaluate_run(args.run_dir, mode=args.mode, crop=args.crop, stride=args.stride, canvas=args.canvas,
-                           zoom=args.zoom, scales=tuple(args.scales), flip=args.flip, out=args.out)
-    print(json.dumps({k: v for k, v in metrics.items() if k != "iou"}, indent=2))
+    kwargs = dict(mode=args.mode, crop=args.crop, stride=args.stride, canvas=args.canvas, zoom=args.zoom,
+                  scales=tuple(args.scales), flip=args.flip)
+    if not args.corruptions:
+        metrics = evaluate_run(args.run_dir, out=args.out, **kwargs)
+        print(json.dumps({k: v for k, v in metrics.items() if k not in ("iou", "confusion")}, indent=2))
+        return
+    from .corruptions import parse_corruptions, parse_severities
+    try:  # every name and severity is checked before anything runs
+        names, severities = parse_corruptions(args.corruptions), parse_severities(args.severities)
+    except ValueError as e:
+        raise SystemExit(f"error: {e}")
+    rows = []
+    print(f"{'corruption':18s} {'severity':>8s} {'mIoU':>7s} {'thing':>7s} {'s/image':>8s}")
+    for name in names:
+        for severity in severities:
+            m = evaluate_run(args.run_dir, corruption=name, severity=severity, **kwargs)
+            rows.append({"corruption": name, "severity": severity,
+                         **{k: v for k, v in m.items() if k not in ("iou", "confusion")}})
+            print(f"{name:18s} {severity:8d} {m['miou']:7.2f} {m['thing_miou']:7.2f} {m['seconds_per_image']:8.4f}")
+    if args.out:
+        Path(args.out).write_text(json.dumps(rows, indent=2))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -266,6 +284,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--zoom", type=float, default=None, help="synthetic: pixels per world unit (default: the run's)")
     p.add_argument("--scales", type=float, nargs="+", default=[1.0], help="multi-scale factors")
     p.add_argument("--flip", action="store_true", help="add horizontally flipped inputs")
+    p.add_argument("--corruptions", nargs="+", default=None, metavar="NAME",
+                   help="evaluate under Table 5's corruptions: 'all', a group (blur, noise, digital, weather) or "
+                   "corruption names")
+    p.add_argument("--severities", type=int, nargs="+", default=[1, 2, 3, 4, 5], help="corruption severities, 1-5")
     p.add_argument("--out", default=None, help="JSON file for the metrics (default: none)")
     p.set_defaults(func=_cmd_evaluate)
     return parser

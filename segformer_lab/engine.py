@@ -407,10 +407,14 @@ def evaluate_model(model: nn.Module, source, cfg: TrainConfig, classes: list, th
 
 
 def evaluate_run(run_dir, mode: str | None = None, crop: int = 0, stride: int = 0, canvas=None, zoom=None,
-                 scales: tuple = (1.0,), flip: bool = False, out=None, device: str = "auto") -> dict:
+                 scales: tuple = (1.0,), flip: bool = False, out=None, device: str = "auto",
+                 corruption: str | None = None, severity: int = 3, corruption_cache=None) -> dict:
     """Evaluate the finished run in `run_dir` (its model.pt), optionally in another inference mode, or, on the
-    embedded benchmark, at another canvas size (same pixel scale) or zoom (another pixel density)."""
+    embedded benchmark, at another canvas size (same pixel scale) or zoom (another pixel density), or on its
+    validation images under a Table 5 corruption at a severity (segformer_lab/corruptions.py; the same corrupted
+    images for every run, cached as .npy files in `corruption_cache` if given)."""
     from .checkpoints import from_pretrained
+    from .corruptions import CorruptedSource
     run_dir = Path(run_dir)
     for name in ("config.json", "model.pt"):
         if not (run_dir / name).is_file():
@@ -424,13 +428,20 @@ def evaluate_run(run_dir, mode: str | None = None, crop: int = 0, stride: int = 
         changes["val_zoom"] = zoom
     cfg = dataclasses.replace(cfg, **changes)
     _, val_source, classes, things = open_datasets(cfg)
+    if corruption is not None:
+        val_source = CorruptedSource(val_source, corruption, severity, cache_dir=corruption_cache)
     model = from_pretrained(run_dir / "model.pt").to(_device(device))
     kwargs = eval_kwargs(cfg)
     if tuple(scales) != (1.0,) or flip:
         kwargs.update(scales=tuple(scales), flip=flip)
+    start = time.perf_counter()
     metrics = evaluate_model(model, val_source, cfg, classes, things, **kwargs)
+    metrics["seconds_per_image"] = (time.perf_counter() - start) / max(len(val_source), 1)
     metrics["eval"] = {"canvas": list(cfg.val_canvas), "zoom": cfg.val_zoom, "scales": list(scales), "flip": flip,
                        **{k: v for k, v in kwargs.items() if k in ("mode", "crop_size", "stride")}}
+    if corruption is not None:
+        metrics["eval"].update(corruption=val_source.name, severity=val_source.severity,
+                               corrupt_seconds_per_image=val_source.seconds / max(len(val_source), 1))
     if out:
         Path(out).write_text(json.dumps(metrics, indent=2))
     return metrics
