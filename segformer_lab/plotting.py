@@ -267,3 +267,57 @@ def gap_vs_budget(table):
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def severity_curves(rows, variants: dict | None = None, y: str = "relative"):
+    """Table 5 by severity: one panel per corruption group, `y` (e.g. "relative" = corrupted / clean mIoU, or
+    "corrupted_miou") against severity, the mean over the group's corruptions and seeds as a line per variant,
+    with the min-max over seeds as a band. `rows`: `analysis.corrupted_rows`; `variants`: {variant: label}."""
+    plt = _plt()
+    variants = variants or {v: v for v in dict.fromkeys(rows["variant"])}
+    groups = list(dict.fromkeys(rows["group"]))
+    fig, axes = plt.subplots(1, len(groups), figsize=(3.4 * len(groups), 3.6), squeeze=False, sharey=True)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, group in zip(axes[0], groups):
+        for (variant, label), colour in zip(variants.items(), colours):
+            sel = rows[(rows["group"] == group) & (rows["variant"] == variant)]
+            if sel.empty:
+                continue
+            per_seed = sel.groupby(["severity", "seed"])[y].mean().unstack("seed")  # severity x seed
+            ax.plot(per_seed.index, per_seed.mean(axis=1), "-o", color=colour, label=label, ms=4)
+            ax.fill_between(per_seed.index, per_seed.min(axis=1), per_seed.max(axis=1), color=colour, alpha=0.2)
+        ax.set_title(group)
+        ax.set_xlabel("severity")
+        ax.set_xticks(sorted(rows.loc[rows["group"] == group, "severity"].unique()))
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel({"relative": "corrupted / clean mIoU"}.get(y, y))
+    axes[0, -1].legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+def corruption_examples(images: dict, names, severities, dpi: int = 100):
+    """One mosaic of corrupted images at their native pixel size: a row per corruption in `names`, a column per
+    severity; `images`: {(name, severity): uint8 (H, W, 3)}, with ("clean", 0) shown first in every row if
+    present. (One image rather than a grid of axes keeps the saved figure small.)"""
+    plt = _plt()
+    columns = ([0] if ("clean", 0) in images else []) + list(severities)
+    h, w = next(iter(images.values())).shape[:2]
+    gap = 4
+    mosaic = np.full((len(names) * (h + gap) - gap, len(columns) * (w + gap) - gap, 3), 255, np.uint8)
+    for i, name in enumerate(names):
+        for j, severity in enumerate(columns):
+            tile = images[("clean", 0)] if severity == 0 else images[(name, severity)]
+            mosaic[i * (h + gap):i * (h + gap) + h, j * (w + gap):j * (w + gap) + w] = tile
+    fig = plt.figure(figsize=(mosaic.shape[1] / dpi + 1.3, mosaic.shape[0] / dpi + 0.4), dpi=dpi)
+    ax = fig.add_axes((1.2 / (mosaic.shape[1] / dpi + 1.3), 0.0, mosaic.shape[1] / dpi / (mosaic.shape[1] / dpi + 1.3),
+                       mosaic.shape[0] / dpi / (mosaic.shape[0] / dpi + 0.4)))
+    ax.imshow(mosaic, interpolation="nearest")
+    ax.set_xticks([j * (w + gap) + w / 2 for j in range(len(columns))],
+                  ["clean" if v == 0 else f"severity {v}" for v in columns], fontsize=8)
+    ax.xaxis.tick_top()
+    ax.set_yticks([i * (h + gap) + h / 2 for i in range(len(names))], [n.replace("_", " ") for n in names], fontsize=8)
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    return fig

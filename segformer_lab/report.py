@@ -18,12 +18,18 @@ from .erf import load_maps
 from .runner import planned_runs
 from .verdicts import MATCHES, NOT_TESTED, validity, verdict
 
-ABLATIONS = ("pe_vs_mixffn", "decoder_vs_cnn", "reduction_ratio", "erf")
+ABLATIONS = ("pe_vs_mixffn", "decoder_vs_cnn", "reduction_ratio", "erf", "robustness")
 TITLES = {
     "pe_vs_mixffn": "Mix-FFN vs positional encoding under resolution change (Table 1c)",
     "decoder_vs_cnn": "MLP decoder on CNN vs Transformer encoders (Table 1d)",
     "reduction_ratio": "Efficient self-attention: reduction-ratio sweep",
     "erf": "Effective receptive field (Figure 3)",
+    "robustness": "Robustness to natural corruptions (Table 5)",
+}
+CAPTIONS = {  # what the table of a section holds, where it is not "mean over seeds (seed range)" alone
+    "erf": "side of the square holding 50% of the mass",
+    "robustness": "mIoU per corruption averaged over its severities (noise 1-3, the rest 1-5, as Table 5); relative "
+                  "= corrupted / clean mIoU over all corruptions, seed range in brackets",
 }
 PRESET_ORDER = ("gpu", "default", "quick", "smoke")  # the largest budget present is reported
 
@@ -95,7 +101,7 @@ def section(results_dir, experiment: str, preset: str | None = None, figures: bo
     out = Section(experiment)
     try:
         out.frame, out.preset = read_results(results_dir, experiment, preset)
-        out.runs, out.planned = len(out.frame), planned_count(experiment, out.preset)
+        out.runs, out.planned = out.frame["run_id"].nunique(), planned_count(experiment, out.preset)
         frame, paper = out.frame, analysis.read_paper(paper_dir())
         if experiment == "pe_vs_mixffn":
             settings = [(f, i) for f, i in PE_SETTINGS_ORDER if analysis.pe_variant("mixffn", f, i) in set(frame.variant)]
@@ -120,6 +126,8 @@ def section(results_dir, experiment: str, preset: str | None = None, figures: bo
         elif experiment == "erf":
             out.claims, out.table = analysis.erf_claims(frame), analysis.erf_table(frame)
             out.context = analysis.erf_claims(frame, "scratch")
+        elif experiment == "robustness":
+            robustness_section(out, paper)
         if figures:
             out.figure = f"figures/{experiment}.png"
             plotting.save(key_figure(experiment, frame, results_dir), results_dir / out.figure)
@@ -164,6 +172,21 @@ def decoder_vs_cnn_section(out: Section, results_dir: Path, paper: pd.DataFrame)
         out.notes.append(analysis.pretraining_note(pd.read_csv(results_dir / "decoder_vs_cnn_pretraining.csv")))
 
 
+def robustness_section(out: Section, paper: pd.DataFrame) -> None:
+    """Table 5: relative robustness of MiT-B1 against each CNN on aerial scenes, pretrained (the paper's setting),
+    in the verdict; from scratch and on street scenes beside it; Table 5's layout with relative robustness."""
+    frame = out.frame
+    out.claims = analysis.robustness_claims(frame)
+    out.context = analysis.robustness_claims(frame, "aerial", "scratch", groups=False)
+    street = analysis.robustness_variant("mit_b1", "street") in set(frame["variant"])
+    out.context += analysis.robustness_claims(frame, "street", groups=False) if street else []
+    out.notes = [analysis.robustness_note(frame)] + ([analysis.robustness_note(frame, "street")] if street else [])
+    relative = analysis.relative_table(frame)
+    out.table = analysis.robustness_table(frame).assign(relative=relative["all"], relative_range=relative["all_range"],
+                                                        seeds=relative["seeds"])
+    out.paper = analysis.robustness_paper(paper).assign(relative=analysis.relative_paper(paper)["all"])
+
+
 def key_figure(experiment: str, frame: pd.DataFrame, results_dir):
     """The figure an ablation is summed up by (a matplotlib Figure)."""
     results_dir = Path(results_dir)
@@ -177,6 +200,10 @@ def key_figure(experiment: str, frame: pd.DataFrame, results_dir):
     if experiment == "erf":
         maps = load_maps(results_dir / "erf", frame)
         return plotting.erf_figure({v: maps[v] for v in ERF_ROWS if v in maps}, ERF_LABELS)
+    if experiment == "robustness":
+        labels = {analysis.robustness_variant(e): name for e, name in analysis.ROBUSTNESS_ENCODERS.items()}
+        return plotting.severity_curves(analysis.corrupted_rows(frame), {v: n for v, n in labels.items()
+                                                                         if v in set(frame["variant"])})
     raise ValueError(f"no key figure for experiment {experiment!r}; ablations: {ABLATIONS}")
 
 
@@ -232,7 +259,7 @@ def build_report(results_dir="results", preset: str | None = None) -> Path:
             lines += ["", "Beside the paper's claims:", ""] + [f"- {c.sentence()}" for c in s.context]
         lines += [line for note in s.notes for line in ("", note)]
         if s.table is not None:
-            caption = "seed range in brackets" if _has_ranges(s.table) else "side of the square holding 50% of the mass"
+            caption = CAPTIONS.get(s.experiment, "seed range in brackets")
             lines += ["", f"Ours (mean over seeds; {caption}):", "", _markdown_table(s.table)]
         if s.paper is not None:
             lines += ["", "Beside the paper's numbers (results/paper_reference.csv):", "", _markdown_table(s.paper)]

@@ -8,6 +8,8 @@ An experiment is `experiments/<name>.py` defining:
 - optionally VARIANT_SEEDS: {preset: {variant: seeds}} (fewer seeds for some variants, e.g. long budgets);
 - optionally EVALS: {eval name: evaluate_run keyword arguments} (extra evaluations of each trained run; an
   entry with "families": (...) applies only to runs on those scene families, the others get NaN),
+  `condition_rows(run_dir, cfg, preset, runs_dir) -> [dict]` (several rows per run, one per test condition,
+  e.g. a corruption and severity: each dict's EXTRA_COLUMNS over the run's row),
   `extra_metrics(run_dir, cfg, results_dir) -> dict` with EXTRA_COLUMNS (analysis columns, e.g. ERF ratios), and
   `analysis(results_dir, preset, runs_dir)` (work beyond single runs, e.g. a cost sweep), called after the runs.
 
@@ -139,7 +141,11 @@ def run_experiment(module, preset: str = "quick", results_dir="results", runs_di
         if hasattr(module, "extra_metrics"):
             row.update(module.extra_metrics(run_dir, cfg, results_dir))
         row.update(_costs(cfg), **{**provenance(cfg.device if cfg.device != "auto" else "cpu"), "git_commit": commit})
-        rows.append({c: row.get(c, math.nan) for c in cols})
+        row = {c: row.get(c, math.nan) for c in cols}
+        if hasattr(module, "condition_rows"):
+            rows += [{**row, **cond} for cond in module.condition_rows(run_dir, cfg, preset, runs_dir)]
+        else:
+            rows.append(row)
         write_csv(out, rows, cols)
         done.add(rid)
     if hasattr(module, "analysis"):

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from segformer_lab.report import ABLATIONS
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
@@ -59,7 +61,7 @@ def test_notebook_runs_on_fresh_smoke_results(path, smoke_results, monkeypatch):
     book = execute(path, smoke_results, monkeypatch)
     if path.stem == "00_index":
         table = "\n".join(outputs_text(book, "section(RESULTS, name"))
-        assert table.count("smoke") == 4 and "not available" not in table
+        assert table.count("smoke") == len(ABLATIONS) and "not available" not in table
     else:
         assert "preset smoke" in "\n".join(outputs_text(book, "section(RESULTS, EXPERIMENT"))
         verdict = "\n".join(outputs_text(book, "c.sentence()"))

@@ -159,7 +159,7 @@ def test_report_from_smoke_results(smoke_results):
         assert (smoke_results / "figures" / f"{name}.png").stat().st_size > 1000
         assert f"![{name}](figures/{name}.png)" in text
     table = [line for line in text.splitlines() if line.startswith("| ") and "smoke" in line]
-    assert len(table) == 4 and all("not available" not in line for line in table)
+    assert len(table) == len(ABLATIONS) and all("not available" not in line for line in table)
     assert "Not available" not in text
 
 
