@@ -26,7 +26,7 @@ from tqdm import tqdm
 from .checkpoints import _atomic_save, load_encoder_weights, save_pretrained
 from .data.synthetic import FAMILIES
 from .models.segformer import ABSOLUTE_PE
-from .evaluation import SegMetrics, infer, miou_over
+from .evaluation import SegMetrics, boundary_band, infer, miou_over
 from .registry import build_model
 
 DATASETS = ("synthetic", "ade20k", "cityscapes", "folder")
@@ -383,26 +383,35 @@ def eval_kwargs(cfg: TrainConfig) -> dict:
     return {"mode": "slide", "crop_size": crop, "stride": cfg.eval_stride or max(1, crop * 2 // 3)}
 
 
+BOUNDARY_WIDTH = 3  # boundary mIoU: over the pixels within this many pixels of a ground-truth class boundary
+
+
 def evaluate_model(model: nn.Module, source, cfg: TrainConfig, classes: list, things: list, **infer_kwargs) -> dict:
-    """mIoU, mAcc, aAcc, per-class IoU and the mIoU over thing and stuff classes of `model` on `source`."""
+    """mIoU, mAcc, aAcc, per-class IoU, the mIoU over thing and stuff classes and the boundary mIoU (over the
+    pixels within BOUNDARY_WIDTH of a ground-truth boundary, where local continuity matters) of `model` on
+    `source`."""
     from .data.transforms import eval_pipeline
     prepare = eval_pipeline()
     device = next(model.parameters()).device
     kwargs = infer_kwargs or eval_kwargs(cfg)
-    metrics = SegMetrics(len(classes))
+    metrics, boundary = SegMetrics(len(classes)), SegMetrics(len(classes))
     was_training = model.training
     model.eval()
     with torch.no_grad():
         for i in range(len(source)):
             image, mask = prepare(*source.load(i))
             logits = infer(model, image[None].to(device), num_classes=len(classes), **kwargs)
-            metrics.update(logits.argmax(1)[0].cpu(), mask)
+            pred = logits.argmax(1)[0].cpu()
+            metrics.update(pred, mask)
+            band = boundary_band(mask, BOUNDARY_WIDTH)
+            boundary.update(pred[band], mask[band])
     model.train(was_training)
     result = metrics.compute()
     stuff = [c for c in range(len(classes)) if c not in things]
     return {"miou": result["miou"], "macc": result["macc"], "aacc": result["aacc"],
             "thing_miou": miou_over(result, things) if things else math.nan,
             "stuff_miou": miou_over(result, stuff) if stuff else math.nan,
+            "boundary_miou": boundary.compute()["miou"] if boundary.confusion.sum() else math.nan,
             "iou": dict(zip(classes, result["iou"])), "confusion": metrics.confusion.tolist()}
 
 

@@ -73,6 +73,18 @@ class SegMetrics:
         return {"miou": _nanmean(iou), "macc": _nanmean(acc), "aacc": aacc, "iou": iou.tolist(), "acc": acc.tolist()}
 
 
+def boundary_band(mask: torch.Tensor, width: int = 3) -> torch.Tensor:
+    """(H, W) labels -> (H, W) bool: the pixels within `width` pixels (Chebyshev distance) of a pixel of another
+    label, i.e. whose (2 width + 1)^2 neighbourhood holds more than one label; the image border is no boundary."""
+    if width < 1:
+        raise ValueError(f"boundary width must be a positive number of pixels, got {width}")
+    x = mask.double()[None, None]  # (1, 1, H, W)
+    k = 2 * width + 1
+    high = F.max_pool2d(F.pad(x, (width,) * 4, mode="replicate"), k, stride=1)
+    low = -F.max_pool2d(F.pad(-x, (width,) * 4, mode="replicate"), k, stride=1)
+    return (high != low)[0, 0]
+
+
 def miou_over(result: dict, class_indices: Iterable[int]) -> float:
     """Mean IoU (percent) of `compute()`'s result over a subset of classes (e.g. "thing" classes), skipping NaN."""
     return _nanmean([result["iou"][i] for i in class_indices])

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from segformer_lab import build_model
-from segformer_lab.evaluation import SegMetrics, evaluate, infer, miou_over, slide_windows
+from segformer_lab.evaluation import SegMetrics, boundary_band, evaluate, infer, miou_over, slide_windows
 
 H, W = 97, 131  # not multiples of 32
 
@@ -226,3 +226,49 @@ def test_evaluate_oracle_scores_100():
     assert r["miou"] == 100.0 and r["macc"] == 100.0 and r["aacc"] == 100.0
     r = evaluate(Oracle(4), samples, num_classes=4, mode="slide", crop_size=16, stride=8)
     assert r["miou"] == 100.0
+
+
+def test_boundary_band_marks_pixels_near_a_label_change():
+    mask = torch.zeros(6, 10, dtype=torch.int64)
+    mask[:, 5:] = 3  # one vertical edge between columns 4 and 5
+    band = boundary_band(mask, 2)
+    assert band[:, 3:7].all() and not band[:, :3].any() and not band[:, 7:].any()  # 2 px on each side
+    assert not boundary_band(torch.full((5, 5), 7), 1).any()  # one label: no boundary, the border is none
+    with pytest.raises(ValueError, match="boundary width must be a positive number of pixels, got 0"):
+        boundary_band(mask, 0)
+
+
+def test_boundary_miou_counts_only_the_band(tmp_path):
+    """An error far from every boundary leaves the boundary mIoU at 100; one on the edge lowers it."""
+    from segformer_lab.engine import TrainConfig, evaluate_model
+
+    class Source:
+        def __init__(self, mask):
+            self.mask = mask
+
+        def __len__(self):
+            return 1
+
+        def load(self, i):
+            return np.zeros((*self.mask.shape, 3), np.uint8), self.mask
+
+    class Oracle(torch.nn.Module):
+        """Predicts `pred` whatever the image."""
+
+        def __init__(self, pred):
+            super().__init__()
+            self.pred, self.w = pred, torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, x):
+            return torch.nn.functional.one_hot(self.pred, 4).permute(2, 0, 1)[None].float() + self.w
+
+    mask = np.zeros((32, 32), np.int64)
+    mask[:, 16:] = 1
+    far, near = torch.from_numpy(mask.copy()), torch.from_numpy(mask.copy())
+    far[0:4, 0:4] = 2  # 12 px from the edge
+    near[0:4, 15:17] = 2  # on it
+    cfg, classes = TrainConfig(), ["a", "b", "c", "d"]
+    m_far = evaluate_model(Oracle(far), Source(mask), cfg, classes, [])
+    m_near = evaluate_model(Oracle(near), Source(mask), cfg, classes, [])
+    assert m_far["miou"] < 100 and m_far["boundary_miou"] == 100
+    assert m_near["boundary_miou"] < 100
