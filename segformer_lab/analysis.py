@@ -555,3 +555,93 @@ def robustness_note(frame: pd.DataFrame, family: str = "aerial", init: str = "pr
             f"{gap:.1f} apart, beyond the seed spread ({spread:.1f}), so the claims compare relative robustness "
             "(corrupted / clean mIoU), which asks what share of its own clean accuracy each model keeps")
     return f"Clean mIoU of the compared models ({family}, {init}): {', '.join(parts)}: {kind}."
+
+
+# Table 1a, Table 1b, overlapping patch merging -------------------------------------------------------------
+
+MIT_SIZES = ("mit_b0", "mit_b1", "mit_b2", "mit_b3", "mit_b4", "mit_b5")
+
+
+def model_size_claims(frame: pd.DataFrame, metric: str = "miou") -> list[Claim]:
+    """Table 1a: each larger MiT beats the next smaller one, and at the same decoder width the decoder's share of
+    the parameters falls as the encoder grows. The accuracy claims require that the budget let the largest model
+    converge as far as the smallest (its training loss drops no more over the second half of training)."""
+    sizes = [v for v in MIT_SIZES if v in set(frame["variant"])]
+    if len(sizes) < 2:
+        raise ValueError(f"model_size needs two MiT sizes or more, got {sizes}")
+    smallest, largest = sizes[0], sizes[-1]
+    text = (f"{largest} converges as far as {smallest} within the budget (relative drop of the training loss over "
+            f"the second half of training, {smallest} vs {largest}; lower is more converged)")
+    drops = [per_seed(frame, v, "late_loss_drop") for v in (smallest, largest)]
+    # holds when the largest model's drop is not above the smallest's beyond the spread
+    converged = unmeasured(text) if pd.isna(drops[0] + drops[1]).any() else claim_no_worse(text, *drops)
+    claims = requiring([claim(f"{b} beats {a} ({metric})", per_seed(frame, b, metric), per_seed(frame, a, metric))
+                        for a, b in zip(sizes, sizes[1:])], converged)
+    first = frame.drop_duplicates("variant").set_index("variant")
+    share = first["decoder_params"] / first["params"]
+    for a, b in zip(sizes, sizes[1:]):
+        if first.loc[a, "decoder_dim"] == first.loc[b, "decoder_dim"]:
+            claims.append(below(f"The decoder's share of the parameters falls from {a} ({share[a]:.1%}) to {b} at "
+                                f"the same decoder width", [share[b]], share[a]))
+    return claims
+
+
+def model_size_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per size: params (M), encoder and decoder params (M), decoder share, GMACs at the crop, the late loss drop
+    and the headline metrics, with seed ranges."""
+    frame = frame.assign(params_m=frame["params"] / 1e6, encoder_params_m=frame["encoder_params"] / 1e6,
+                         decoder_params_m=frame["decoder_params"] / 1e6,
+                         decoder_share=frame["decoder_params"] / frame["params"])
+    return summarise(frame, ["encoder_params_m", "decoder_params_m", "decoder_share", "gmacs", "late_loss_drop",
+                             *HEADLINE])
+
+
+def model_size_paper(paper: pd.DataFrame) -> pd.DataFrame:
+    """Table 1a: encoder and decoder params (M), ADE20K GMACs at 512x512 and single-scale mIoU on ADE20K and
+    Cityscapes."""
+    rows = paper[(paper["table"] == "1a") & paper["metric"].isin(["encoder_params", "decoder_params", "gmacs",
+                                                                   "miou_ss"])]
+    rows = rows[~((rows["metric"] == "gmacs") & ~rows["setting"].str.startswith("ADE20K"))]
+    rows = rows[rows["setting"].isin(["ADE20K", "ADE20K 512x512", "Cityscapes"])]
+    return rows.assign(column=rows["metric"] + " " + rows["setting"]).pivot_table(
+        index="model", columns="column", values="value", sort=False)
+
+
+def decoder_width_claims(frame: pd.DataFrame, metric: str = "miou") -> list[Claim]:
+    """Table 1b: accuracy saturates (the widest decoder is no better than C = 256 beyond the seed spread, as the
+    paper keeps 256 for B0 and B1) while the cost keeps rising (GMACs at 512x512 grow at every step of C). The
+    saturation claim requires that width matter at all: C = 256 beats the narrowest width."""
+    widths = sorted(frame.drop_duplicates("variant").set_index("variant")["decoder_dim"].items(), key=lambda x: x[1])
+    narrowest, widest = widths[0][0], widths[-1][0]
+    matters = claim(f"The decoder's width matters: C = 256 beats {narrowest} ({metric})", per_seed(frame, "c256", metric),
+                    per_seed(frame, narrowest, metric))
+    claims = []
+    if widths[-1][1] > 256:
+        claims += requiring([claim_no_worse(f"Accuracy saturates: C = 256 is no worse than {widest} ({metric})",
+                                            per_seed(frame, "c256", metric), per_seed(frame, widest, metric))], matters)
+    gmacs = [frame.loc[frame["variant"] == v, "gmacs_512"].iloc[0] for v, _ in widths]
+    steps = [b / a for a, b in zip(gmacs, gmacs[1:])]
+    claims.append(above(f"The cost keeps rising: GMACs at 512x512 grow at every step of C (smallest ratio of one "
+                        f"width's to the next narrower's, {widths[0][1]}-{widths[-1][1]})", [min(steps)], 1.0))
+    return claims
+
+
+def decoder_width_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per width: params (M), GMACs at the crop and at 512x512, CPU latency at 512x512 and the headline metrics."""
+    frame = frame.assign(params_m=frame["params"] / 1e6)
+    return summarise(frame, ["decoder_dim", "params_m", "gmacs", "gmacs_512", "latency_512_ms", *HEADLINE])
+
+
+def overlap_claims(frame: pd.DataFrame) -> list[Claim]:
+    """Section 3.1: overlapping patch merging beats non-overlapping patches (mIoU), and does so at class
+    boundaries, where local continuity matters (boundary mIoU). The boundary claim requires that boundaries hold
+    errors: the released model's boundary mIoU lies below its mIoU beyond the seed spread."""
+    def values(variant, metric):
+        return per_seed(frame, variant, metric)
+    hard = claim("Class boundaries hold errors: the overlapping model's mIoU exceeds its boundary mIoU",
+                 values("overlap", "miou"), values("overlap", "boundary_miou"))
+    return [claim("Overlapping patch merging beats non-overlapping patches (mIoU)", values("overlap", "miou"),
+                  values("non_overlap", "miou")),
+            *requiring([claim("Overlapping patch merging beats non-overlapping patches at class boundaries "
+                              "(boundary mIoU)", values("overlap", "boundary_miou"),
+                              values("non_overlap", "boundary_miou"))], hard)]

@@ -18,13 +18,17 @@ from .erf import load_maps
 from .runner import planned_runs
 from .verdicts import MATCHES, NOT_TESTED, validity, verdict
 
-ABLATIONS = ("pe_vs_mixffn", "decoder_vs_cnn", "reduction_ratio", "erf", "robustness")
+ABLATIONS = ("pe_vs_mixffn", "decoder_vs_cnn", "reduction_ratio", "erf", "robustness", "model_size", "decoder_width",
+             "overlap_patch_embed")
 TITLES = {
     "pe_vs_mixffn": "Mix-FFN vs positional encoding under resolution change (Table 1c)",
     "decoder_vs_cnn": "MLP decoder on CNN vs Transformer encoders (Table 1d)",
     "reduction_ratio": "Efficient self-attention: reduction-ratio sweep",
     "erf": "Effective receptive field (Figure 3)",
     "robustness": "Robustness to natural corruptions (Table 5)",
+    "model_size": "Model size (Table 1a)",
+    "decoder_width": "MLP decoder width (Table 1b)",
+    "overlap_patch_embed": "Overlapping vs non-overlapping patch merging (Section 3.1)",
 }
 CAPTIONS = {  # what the table of a section holds, where it is not "mean over seeds (seed range)" alone
     "erf": "side of the square holding 50% of the mass",
@@ -128,6 +132,15 @@ def section(results_dir, experiment: str, preset: str | None = None, figures: bo
             out.context = analysis.erf_claims(frame, "scratch")
         elif experiment == "robustness":
             robustness_section(out, paper)
+        elif experiment == "model_size":
+            out.claims, out.table = analysis.model_size_claims(frame), analysis.model_size_table(frame)
+            out.paper = analysis.model_size_paper(paper)
+        elif experiment == "decoder_width":
+            out.claims, out.table = analysis.decoder_width_claims(frame), analysis.decoder_width_table(frame)
+            out.paper = analysis.paper_table(paper, "1b")
+        elif experiment == "overlap_patch_embed":
+            out.claims = analysis.overlap_claims(frame)
+            out.table = analysis.summarise(frame, [*analysis.HEADLINE, "boundary_miou"])
         if figures:
             out.figure = f"figures/{experiment}.png"
             plotting.save(key_figure(experiment, frame, results_dir), results_dir / out.figure)
@@ -200,6 +213,13 @@ def key_figure(experiment: str, frame: pd.DataFrame, results_dir):
     if experiment == "erf":
         maps = load_maps(results_dir / "erf", frame)
         return plotting.erf_figure({v: maps[v] for v in ERF_ROWS if v in maps}, ERF_LABELS)
+    if experiment == "model_size":
+        return plotting.metric_vs_cost(frame, x="gmacs")
+    if experiment == "decoder_width":
+        return plotting.metric_vs_cost(frame, x="gmacs_512")
+    if experiment == "overlap_patch_embed":
+        return plotting.grouped_bars(frame.assign(init="pretrained"), x="variant", hue="init",
+                                     metrics=("miou", "thing_miou", "boundary_miou"))
     if experiment == "robustness":
         labels = {analysis.robustness_variant(e): name for e, name in analysis.ROBUSTNESS_ENCODERS.items()}
         return plotting.severity_curves(analysis.corrupted_rows(frame), {v: n for v, n in labels.items()

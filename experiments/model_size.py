@@ -1,0 +1,69 @@
+"""Table 1a: model size. MiT-B0, B1 and B2 with the All-MLP decoder at its released width (C = 256 for B0 and
+B1, 768 for B2), each from the embedded pretraining with its family's recipe, at the same budget as
+experiments/decoder_vs_cnn.py (1000 iterations of 128 px crops, 3 seeds); B3-B5 join in the gpu preset. B0
+and B1 are decoder_vs_cnn's pretrained runs (the same configs: the runner reuses them). Each row carries the
+encoder and decoder parameters and GMACs (1 per multiply-accumulate, the paper's convention) at the crop.
+
+Validity: a larger model can only show its worth if the budget lets it converge as far as the smallest. From
+each run's training log: the relative drop of the training loss over the second half of training
+(`late_loss_drop`); the largest model's must not exceed the smallest's beyond the seed spread. The loss curves
+go to results/model_size_curves.csv for the notebook.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from segformer_lab.cli import load_experiment
+from segformer_lab.cost import count_flops, count_params
+from segformer_lab.registry import build_model
+from segformer_lab.results import write_csv
+from segformer_lab.runner import planned_runs, run_id
+
+EXPERIMENT = "model_size"
+DECODER_VS_CNN = load_experiment("decoder_vs_cnn")
+BASE = DECODER_VS_CNN.BASE
+SIZES = ("b0", "b1", "b2", "b3", "b4", "b5")
+VARIANTS = {f"mit_{b}": {"model": f"segformer_{b}", "encoder_weights": "embedded"} for b in SIZES}
+PRESETS = DECODER_VS_CNN.PRESETS
+PRESET_VARIANTS = {"smoke": ["mit_b0", "mit_b1"], "quick": ["mit_b0", "mit_b1", "mit_b2"],
+                   "default": ["mit_b0", "mit_b1", "mit_b2"], "gpu": list(VARIANTS)}
+EXTRA_COLUMNS = ["decoder_dim", "encoder_params", "decoder_params", "gmacs", "late_loss_drop"]
+CURVE_COLUMNS = ["experiment", "variant", "seed", "run_id", "iteration", "loss"]
+
+
+def read_log(run_dir) -> list:
+    """The (iteration, training loss) points of a run's log.jsonl."""
+    lines = (Path(run_dir) / "log.jsonl").read_text().splitlines()
+    return [(p["iteration"], p["loss"]) for p in map(json.loads, lines) if "loss" in p]
+
+
+def late_loss_drop(points: list) -> float:
+    """(mean loss over iterations 40-60 % of the run - mean over the last 20 %) / the latter: how much the run
+    still learnt in its second half (0: converged by mid-run); NaN for a log too short to tell."""
+    last = max(i for i, _ in points)
+    middle = [v for i, v in points if 0.4 * last <= i <= 0.6 * last]
+    end = [v for i, v in points if i >= 0.8 * last]
+    if not middle or not end:  # too short a log (e.g. the smoke preset's 2 iterations)
+        return float("nan")
+    return (sum(middle) / len(middle) - sum(end) / len(end)) / (sum(end) / len(end))
+
+
+def extra_metrics(run_dir, cfg, results_dir) -> dict:
+    model = build_model(cfg.model, 9, **cfg.model_overrides)
+    counts = count_params(model)
+    return {"decoder_dim": model.config.decoder_dim, "encoder_params": counts["encoder_params"], "decoder_params": counts["decoder_params"],
+            "gmacs": count_flops(model, cfg.crop_size)["macs"] / 1e9, "late_loss_drop": late_loss_drop(read_log(run_dir))}
+
+
+def analysis(results_dir="results", preset: str = "quick", runs_dir="runs") -> None:
+    """The training-loss curve of every planned run whose directory is at hand: results/model_size_curves.csv."""
+    rows = []
+    for variant, seed, cfg in planned_runs(load_experiment(EXPERIMENT), preset):
+        rid = run_id(cfg)
+        run_dir = Path(runs_dir) / EXPERIMENT / f"{variant}_s{seed}_{rid}"
+        if (run_dir / "log.jsonl").is_file():
+            rows += [{"experiment": EXPERIMENT, "variant": variant, "seed": seed, "run_id": rid, "iteration": i,
+                      "loss": loss} for i, loss in read_log(run_dir)]
+    if rows:
+        write_csv(Path(results_dir) / f"{EXPERIMENT}_curves.csv", rows, CURVE_COLUMNS)

@@ -1,0 +1,71 @@
+"""Table 1a (model size), Table 1b (decoder width) and overlapping patch merging: the experiments reuse
+decoder_vs_cnn's runs, and their claims are computed right on rows whose answer is known."""
+import pandas as pd
+import pytest
+
+from segformer_lab import analysis
+from segformer_lab.cli import load_experiment
+from segformer_lab.runner import planned_runs, run_id
+
+
+def ids(experiment: str, preset: str = "default") -> dict:
+    return {run_id(cfg): variant for variant, _, cfg in planned_runs(load_experiment(experiment), preset)}
+
+
+def test_runs_shared_with_decoder_vs_cnn():
+    decoder = ids("decoder_vs_cnn")
+    size, width, overlap = ids("model_size"), ids("decoder_width"), ids("overlap_patch_embed")
+    assert sorted({size[i] for i in size if i in decoder}) == ["mit_b0", "mit_b1"]
+    assert {width[i] for i in width if i in decoder} == {"c256"}
+    assert {overlap[i] for i in overlap if i in decoder} == {"overlap"}
+    assert len(size) == 9 and len(width) == 15 and len(overlap) == 6
+
+
+def test_late_loss_drop():
+    module = load_experiment("model_size")
+    flat = [(i, 1.0) for i in range(10, 1001, 10)]
+    assert module.late_loss_drop(flat) == 0.0
+    falling = [(i, 2.0 if i <= 600 else 1.0) for i in range(10, 1001, 10)]
+    assert module.late_loss_drop(falling) == pytest.approx(1.0)  # (2 - 1) / 1
+    assert pd.isna(module.late_loss_drop([(2, 5.0)]))
+
+
+def size_rows(drops: dict, miou: dict) -> pd.DataFrame:
+    dims = {"mit_b0": 256, "mit_b1": 256, "mit_b2": 768}
+    params = {"mit_b0": (3.3e6, 0.4e6), "mit_b1": (13.1e6, 0.5e6), "mit_b2": (24.2e6, 3.3e6)}
+    return pd.DataFrame([{"variant": v, "seed": s, "miou": miou[v][s], "late_loss_drop": drops[v][s],
+                          "decoder_dim": dims[v], "encoder_params": params[v][0], "decoder_params": params[v][1],
+                          "params": sum(params[v])} for v in miou for s in range(3)])
+
+
+def test_model_size_claims_and_convergence_check():
+    miou = {"mit_b0": [50, 51, 52], "mit_b1": [55, 56, 57], "mit_b2": [56, 57, 58]}
+    converged = size_rows({v: [0.10, 0.11, 0.12] for v in miou}, miou)
+    claims = analysis.model_size_claims(converged)
+    assert [c.outcome for c in claims] == ["holds", "within spread", "holds"]  # b1 > b0, b2 ~ b1, share b0 > b1
+    assert "at the same decoder width" in claims[2].text and len(claims) == 3  # b1 -> b2 change width: no claim
+    still_learning = size_rows({"mit_b0": [0.10] * 3, "mit_b1": [0.10] * 3, "mit_b2": [0.30] * 3}, miou)
+    assert [c.outcome for c in analysis.model_size_claims(still_learning)][:2] == ["not tested", "not tested"]
+
+
+def test_decoder_width_claims():
+    dims, gmacs = {"c64": 64, "c256": 256, "c768": 768}, {"c64": 1.0, "c256": 2.0, "c768": 6.0}
+    def rows(miou):
+        return pd.DataFrame([{"variant": v, "seed": s, "miou": miou[v][s], "decoder_dim": dims[v],
+                              "gmacs_512": gmacs[v]} for v in miou for s in range(3)])
+    saturates = analysis.decoder_width_claims(rows({"c64": [40, 41, 42], "c256": [50, 51, 52], "c768": [51, 52, 53]}))
+    assert [c.outcome for c in saturates] == ["holds", "holds"]
+    assert saturates[1].mean_a == 2.0  # the smallest step: 256 -> 768 costs 3x, 64 -> 256 2x
+    flat = analysis.decoder_width_claims(rows({"c64": [50, 51, 52], "c256": [50, 51, 52], "c768": [50, 51, 52]}))
+    assert flat[0].outcome == "not tested"  # width never mattered: saturation is not tested
+    gains = analysis.decoder_width_claims(rows({"c64": [40, 41, 42], "c256": [50, 51, 52], "c768": [60, 61, 62]}))
+    assert gains[0].outcome == "fails"
+
+
+def test_overlap_claims():
+    frame = pd.DataFrame([{"variant": v, "seed": s, "miou": m + s, "boundary_miou": b + s}
+                          for v, m, b in (("overlap", 60, 40), ("non_overlap", 58, 30)) for s in range(3)])
+    claims = analysis.overlap_claims(frame)
+    assert [c.outcome for c in claims] == ["within spread", "holds"]
+    easy = frame.assign(boundary_miou=frame["miou"])
+    assert analysis.overlap_claims(easy)[1].outcome == "not tested"
