@@ -312,6 +312,7 @@ def train(cfg: TrainConfig, run_dir, progress: bool = True) -> dict:
         start = ckpt["iteration"]
         before = ckpt.get("train_seconds", math.nan)  # unknown for checkpoints written without it
     net = nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    aux_weight = getattr(model, "aux_heads", None) and model.config.aux_weight  # SETR's auxiliary losses
 
     samples = TrainSamples(train_source, train_pipeline_for(cfg, train_source), cfg.seed)
     batches = IterationBatches(len(train_source), cfg.batch_size, cfg.seed, start, cfg.iterations, rank, world)
@@ -330,9 +331,10 @@ def train(cfg: TrainConfig, run_dir, progress: bool = True) -> dict:
             g["lr"] = lr * g["lr_mult"]
         images, masks = images.to(device, non_blocking=True), masks.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            logits = net(images)
-        logits = F.interpolate(logits.float(), size=masks.shape[-2:], mode="bilinear", align_corners=False)
-        loss = F.cross_entropy(logits, masks, ignore_index=255)
+            logits, aux = net(images, return_aux=True) if aux_weight else (net(images), [])
+        loss = sum(weight * F.cross_entropy(F.interpolate(out.float(), size=masks.shape[-2:], mode="bilinear",
+                                                          align_corners=False), masks, ignore_index=255)
+                   for weight, out in [(1.0, logits)] + [(aux_weight, a) for a in aux])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -59,8 +59,12 @@ def test_segformer_ablations_shapes(ablation, size):
 def _assert_every_parameter_gets_gradient(model, size=(65, 97)):
     model.train()
     x = torch.randn(2, 3, *size)
-    out = model(x)
-    loss = upsample_logits(out, size).logsumexp(dim=1).mean() + out.pow(2).mean()
+    aux = []
+    if len(getattr(model, "aux_heads", ())):  # SETR's auxiliary heads train through their own losses
+        out, aux = model(x, return_aux=True)
+    else:
+        out = model(x)
+    loss = upsample_logits(out, size).logsumexp(dim=1).mean() + out.pow(2).mean() + sum(a.pow(2).mean() for a in aux)
     loss.backward()
     for name, p in model.named_parameters():
         assert p.grad is not None, f"{name} received no gradient"
@@ -150,6 +154,22 @@ def test_deeplab_output_stride_16_and_setr_mla_layers():
         assert model(torch.randn(1, 3, 97, 131)).shape == (1, 3, 7, 9)
     assert build_model("setr_mla_tiny", 3).config.mla_layers == (1, 2, 3, 4)
     assert VARIANTS["setr_mla_vit_l"]().mla_layers == (6, 12, 18, 24)
+
+
+def test_setr_auxiliary_heads():
+    """SETR's auxiliary heads: its layers 10/15/20 of 24 (scaled to the depth; MLA's own four layers), logits at
+    the input size, the main output unchanged by asking for them, and none built at weight 0."""
+    assert VARIANTS["setr_pup_vit_l"]().aux_layers == (10, 15, 20)
+    assert VARIANTS["setr_naive_vit_s"]().aux_layers == (5, 8, 10)
+    assert VARIANTS["setr_mla_vit_s"]().aux_layers == (3, 6, 9, 12)
+    model = build_model("setr_naive_tiny", 3).eval()
+    x = torch.randn(1, 3, 40, 56)
+    with torch.no_grad():
+        logits, aux = model(x, return_aux=True)
+        assert torch.equal(logits, model(x)) and [a.shape for a in aux] == [(1, 3, 40, 56)] * 2
+    assert len(build_model("setr_pup_tiny", 3, aux_weight=0.0).aux_heads) == 0
+    with pytest.raises(ValueError, match=r"SETRConfig.aux_layers=\(0, 5\); expected layers within 1..4"):
+        build_model("setr_pup_tiny", 3, aux_layers=(0, 5))
 
 
 def test_same_seed_same_model_and_outputs():

@@ -2,7 +2,10 @@
 
 The ViT uses 16x16 patches and a learned positional embedding made for `img_size`; at any other input size the
 embedding is bilinearly interpolated to the input's token grid. Module names follow timm's ViT
-(`patch_embed.proj`, `blocks.{i}.attn.qkv`, ...). The auxiliary heads SETR trains with are not built.
+(`patch_embed.proj`, `blocks.{i}.attn.qkv`, ...). SETR trains with auxiliary heads on intermediate layers
+(loss weight 0.4 each); `forward(x, return_aux=True)` returns their logits beside the main ones, and the
+training engine adds their losses. Counted with them, SETR-PUP on ViT-L has about the 318.3 M params of the
+paper's Table 2 (the model without them: 308.3 M).
 """
 from __future__ import annotations
 
@@ -35,6 +38,9 @@ class SETRConfig:
     layer_norm_eps: float = 1e-6  # LayerNorm epsilon
     decoder_dim: int = 256  # channels of the decoder convs
     mla_layers: Optional[tuple] = None  # 1-based layers feeding MLA; None = 4 evenly spaced (6/12/18/24 for 24)
+    aux_layers: Optional[tuple] = None  # 1-based layers with an auxiliary head in training; None = SETR's: the
+    # MLA layers for MLA, else layers 10/15/20 of 24 scaled to the depth; () = none
+    aux_weight: float = 0.4  # weight of each auxiliary loss
 
     def __post_init__(self):
         self.img_size = tuple(self.img_size)
@@ -47,6 +53,12 @@ class SETRConfig:
         self.mla_layers = tuple(self.mla_layers)
         if len(self.mla_layers) != 4 or not all(1 <= i <= self.depth for i in self.mla_layers):
             raise ValueError(f"SETRConfig.mla_layers={self.mla_layers}; expected 4 layers within 1..{self.depth}")
+        if self.aux_layers is None:
+            scaled = sorted({max(1, round(self.depth * k / 24)) for k in (10, 15, 20)})
+            self.aux_layers = self.mla_layers if self.decoder == "mla" else tuple(scaled)
+        self.aux_layers = tuple(self.aux_layers)
+        if not all(1 <= i <= self.depth for i in self.aux_layers):
+            raise ValueError(f"SETRConfig.aux_layers={self.aux_layers}; expected layers within 1..{self.depth}")
 
 
 class Attention(nn.Module):
@@ -183,6 +195,21 @@ class MLAHead(nn.Module):
         return self.conv_seg(torch.cat(outs, dim=1))  # (B, 4 * C/2, 4h, 4w) -> (B, K, 4h, 4w)
 
 
+class AuxHead(nn.Module):
+    """An auxiliary head on one layer: two conv -> BN/ReLU (1x1 for Naive, as SETR's, 3x3 otherwise), then a
+    1x1 classifier: (B, D, h, w) -> (B, K, h, w). (A simplification of SETR's auxiliary heads, which also
+    upsample inside the head; here the logits are upsampled with the main ones.)"""
+
+    def __init__(self, dim: int, channels: int, num_classes: int, kernel: int):
+        super().__init__()
+        self.convs = nn.Sequential(ConvBNReLU(dim, channels, kernel, padding=kernel // 2),
+                                   ConvBNReLU(channels, channels, kernel, padding=kernel // 2))
+        self.conv_seg = nn.Conv2d(channels, num_classes, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv_seg(self.convs(x))
+
+
 class SETR(nn.Module):
     """ViT + Naive/PUP/MLA decoder: (B, 3, H, W) -> logits (B, K, H, W) at the full input size
     (each decoder's output is bilinearly resized, or cropped where it covers the padded input exactly)."""
@@ -194,12 +221,13 @@ class SETR(nn.Module):
         head = {"naive": NaiveHead, "pup": PUPHead, "mla": MLAHead}[cfg.decoder]
         self.decode_head = head(cfg.embed_dim, cfg.decoder_dim, cfg.num_classes)
         self.layers = cfg.mla_layers if cfg.decoder == "mla" else (cfg.depth,)
+        kernel = 1 if cfg.decoder == "naive" else 3
+        self.aux_heads = nn.ModuleList(AuxHead(cfg.embed_dim, cfg.decoder_dim, cfg.num_classes, kernel)
+                                       for _ in (cfg.aux_layers if cfg.aux_weight > 0 else ()))
         for m in self.modules():
             init_weights(m)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = x.shape[-2:]
-        logits = self.decode_head(self.backbone(x, self.layers))
+    def _to_input_size(self, logits: torch.Tensor, h: int, w: int) -> torch.Tensor:
         p = self.config.patch_size
         padded = (-(-h // p) * p, -(-w // p) * p)
         if tuple(logits.shape[-2:]) == padded:  # PUP: the padded canvas at full resolution
@@ -207,3 +235,15 @@ class SETR(nn.Module):
         scale = padded[0] / logits.shape[-2]
         logits = F.interpolate(logits, scale_factor=scale, mode="bilinear", align_corners=False)
         return logits[..., :h, :w]
+
+    def forward(self, x: torch.Tensor, return_aux: bool = False):
+        """-> logits (B, K, H, W); with return_aux, (logits, [auxiliary logits (B, K, H, W), one per aux layer])."""
+        h, w = x.shape[-2:]
+        aux_layers = self.config.aux_layers[:len(self.aux_heads)]
+        wanted = tuple(sorted(set(self.layers) | (set(aux_layers) if return_aux else set())))
+        feats = dict(zip(wanted, self.backbone(x, wanted)))
+        logits = self._to_input_size(self.decode_head([feats[i] for i in self.layers]), h, w)
+        if not return_aux:
+            return logits
+        aux = [self._to_input_size(head(feats[i]), h, w) for head, i in zip(self.aux_heads, aux_layers)]
+        return logits, aux
