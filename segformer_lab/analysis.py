@@ -645,3 +645,45 @@ def overlap_claims(frame: pd.DataFrame) -> list[Claim]:
             *requiring([claim("Overlapping patch merging beats non-overlapping patches at class boundaries "
                               "(boundary mIoU)", values("overlap", "boundary_miou"),
                               values("non_overlap", "boundary_miou"))], hard)]
+
+
+# SETR beside SegFormer ---------------------------------------------------------------------------------------
+
+SETR_DECODERS = ("setr_naive", "setr_pup", "setr_mla")
+
+
+def setr_claims(frame: pd.DataFrame, segformer: str = "segformer_b1") -> list[Claim]:
+    """SegFormer against each SETR decoder on ViT-S: more accurate per GMAC (mIoU over GMACs at 512x512), and
+    degrades less from the training size to whole 256x512 canvases (mIoU lost). The resolution claim requires
+    that SETR's learned PE carry something: zeroing it at the training size costs accuracy beyond the spread."""
+    present = set(frame["variant"])
+    if segformer not in present:
+        segformer = next((v for v in ("segformer_b1", "segformer_b0") if v in present), None)
+    setrs = [v for v in SETR_DECODERS if v in present]
+    if segformer is None or not setrs:
+        raise ValueError(f"setr_vs_segformer needs a SegFormer and a SETR variant, got {sorted(present)}")
+
+    def per_gmac(variant):
+        rows = frame[frame["variant"] == variant].sort_values("seed")
+        return (rows["miou"] / rows["gmacs_512"]).tolist()
+
+    def drop(variant):
+        rows = frame[frame["variant"] == variant].sort_values("seed")
+        return (rows["miou"] - rows["whole_256x512_miou"]).tolist()
+    claims = []
+    for setr in setrs:
+        uses_pe = claim(f"{setr} uses its PE: zeroing it at the training size costs mIoU",
+                        per_seed(frame, setr, "miou"), per_seed(frame, setr, "miou_pe_zeroed"))
+        claims.append(claim(f"{segformer} is more accurate per GMAC than {setr} (mIoU / GMACs at 512x512)",
+                            per_gmac(segformer), per_gmac(setr)))
+        claims += requiring([claim(f"{setr} loses more mIoU than {segformer} from the training size to whole "
+                                   f"256x512 canvases", drop(setr), drop(segformer))], uses_pe)
+    return claims
+
+
+def setr_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per variant: params (M), GMACs and CPU latency at 128 and 512 px, mIoU at the training size and on whole
+    and slid 256x512 canvases, and with SETR's PE zeroed, with seed ranges."""
+    frame = frame.assign(params_m=frame["params"] / 1e6)
+    return summarise(frame, ["params_m", "gmacs_128", "gmacs_512", "latency_128_ms", "latency_512_ms", *HEADLINE,
+                             "whole_256x512_miou", "slide_256x512_miou", "miou_pe_zeroed"])

@@ -19,7 +19,7 @@ from .runner import planned_runs
 from .verdicts import MATCHES, NOT_TESTED, validity, verdict
 
 ABLATIONS = ("pe_vs_mixffn", "decoder_vs_cnn", "reduction_ratio", "erf", "robustness", "model_size", "decoder_width",
-             "overlap_patch_embed")
+             "setr_vs_segformer", "overlap_patch_embed")
 TITLES = {
     "pe_vs_mixffn": "Mix-FFN vs positional encoding under resolution change (Table 1c)",
     "decoder_vs_cnn": "MLP decoder on CNN vs Transformer encoders (Table 1d)",
@@ -28,6 +28,7 @@ TITLES = {
     "robustness": "Robustness to natural corruptions (Table 5)",
     "model_size": "Model size (Table 1a)",
     "decoder_width": "MLP decoder width (Table 1b)",
+    "setr_vs_segformer": "SETR beside SegFormer (Table 2)",
     "overlap_patch_embed": "Overlapping vs non-overlapping patch merging (Section 3.1)",
 }
 CAPTIONS = {  # what the table of a section holds, where it is not "mean over seeds (seed range)" alone
@@ -138,6 +139,9 @@ def section(results_dir, experiment: str, preset: str | None = None, figures: bo
         elif experiment == "decoder_width":
             out.claims, out.table = analysis.decoder_width_claims(frame), analysis.decoder_width_table(frame)
             out.paper = analysis.paper_table(paper, "1b")
+        elif experiment == "setr_vs_segformer":
+            out.claims, out.table = analysis.setr_claims(frame), analysis.setr_table(frame)
+            out.paper = analysis.paper_table(paper, "setr")
         elif experiment == "overlap_patch_embed":
             out.claims = analysis.overlap_claims(frame)
             out.table = analysis.summarise(frame, [*analysis.HEADLINE, "boundary_miou"])
@@ -216,6 +220,8 @@ def key_figure(experiment: str, frame: pd.DataFrame, results_dir):
     if experiment == "model_size":
         return plotting.metric_vs_cost(frame, x="gmacs")
     if experiment == "decoder_width":
+        return plotting.metric_vs_cost(frame, x="gmacs_512")
+    if experiment == "setr_vs_segformer":
         return plotting.metric_vs_cost(frame, x="gmacs_512")
     if experiment == "overlap_patch_embed":
         return plotting.grouped_bars(frame.assign(init="pretrained"), x="variant", hue="init",

@@ -69,3 +69,20 @@ def test_overlap_claims():
     assert [c.outcome for c in claims] == ["within spread", "holds"]
     easy = frame.assign(boundary_miou=frame["miou"])
     assert analysis.overlap_claims(easy)[1].outcome == "not tested"
+
+
+def test_setr_claims():
+    def rows(setr_zeroed):
+        out = []
+        for s in range(3):
+            out.append({"variant": "segformer_b1", "seed": s, "miou": 60 + s, "gmacs_512": 16.0,
+                        "whole_256x512_miou": 59 + s, "miou_pe_zeroed": float("nan")})
+            out.append({"variant": "setr_pup", "seed": s, "miou": 58 + s, "gmacs_512": 80.0,
+                        "whole_256x512_miou": 50 + s, "miou_pe_zeroed": setr_zeroed + s})
+        return pd.DataFrame(out)
+    claims = analysis.setr_claims(rows(setr_zeroed=40))
+    assert [c.outcome for c in claims] == ["holds", "holds"]  # 60/16 vs 58/80 per GMAC; drop 8 vs 1
+    assert claims[1].mean_a == pytest.approx(8.0) and claims[1].mean_b == pytest.approx(1.0)
+    assert analysis.setr_claims(rows(setr_zeroed=58))[1].outcome == "not tested"  # the PE carried nothing
+    ids_setr = ids("setr_vs_segformer")
+    assert {ids_setr[i] for i in ids_setr if i in ids("decoder_vs_cnn")} == {"segformer_b0", "segformer_b1"}

@@ -1,0 +1,46 @@
+"""SETR beside SegFormer (the paper's Table 2 comparison, at our scale): SETR-Naive, PUP and MLA on ViT-S/16
+(21.7 M encoder params, with SETR's auxiliary heads in training; its learned PE made for the 128 px crop and
+bilinearly interpolated elsewhere) and SegFormer-B0 / B1, each from the embedded pretraining with its family's
+recipe, 3 seeds at decoder_vs_cnn's budget (SegFormer's runs are decoder_vs_cnn's: reused). Each row carries
+GMACs (1 per multiply-accumulate) and CPU latency at 128 and 512 px, and the PE ablation's resolution test:
+the same model on whole 256x512 canvases (and with 128 px sliding windows), at the training pixel scale.
+
+Validity of the resolution claim: SETR's PE carries something, i.e. zeroing it at the training size costs
+accuracy beyond the seed spread (`miou_pe_zeroed`, as pe_vs_mixffn measures its learned PE).
+"""
+from __future__ import annotations
+
+import torch
+
+from segformer_lab import from_pretrained
+from segformer_lab.cli import load_experiment
+from segformer_lab.cost import count_flops, measure_latency
+from segformer_lab.engine import evaluate_model, open_datasets
+from segformer_lab.registry import build_model
+
+EXPERIMENT = "setr_vs_segformer"
+DECODER_VS_CNN = load_experiment("decoder_vs_cnn")
+BASE = DECODER_VS_CNN.BASE
+SETR = {f"setr_{d}": {"model": f"setr_{d}_vit_s", "model_overrides": {"img_size": [128, 128]}}
+        for d in ("naive", "pup", "mla")}
+VARIANTS = {"segformer_b0": {"model": "segformer_b0"}, "segformer_b1": {"model": "segformer_b1"}, **SETR}
+VARIANTS = {name: {**fields, "encoder_weights": "embedded"} for name, fields in VARIANTS.items()}
+PRESETS = DECODER_VS_CNN.PRESETS
+PRESET_VARIANTS = {"smoke": ["segformer_b0", "setr_naive"], "quick": ["segformer_b1", "setr_pup"]}
+EVALS = {"whole_256x512": {"canvas": (256, 512), "mode": "whole"},
+         "slide_256x512": {"canvas": (256, 512), "mode": "slide", "crop": 128, "stride": 96}}
+EXTRA_COLUMNS = ["gmacs_128", "gmacs_512", "latency_128_ms", "latency_512_ms", "miou_pe_zeroed"]
+
+
+def extra_metrics(run_dir, cfg, results_dir) -> dict:
+    """Costs at 128 and 512 px, and for SETR the mIoU at the training size with its PE zeroed."""
+    model = build_model(cfg.model, 9, **cfg.model_overrides)
+    row = {f"gmacs_{s}": count_flops(model, s)["macs"] / 1e9 for s in (128, 512)}
+    row.update({f"latency_{s}_ms": measure_latency(model, s, repeats=5)["latency_ms"] for s in (128, 512)})
+    if cfg.model.startswith("setr"):
+        trained = from_pretrained(run_dir / "model.pt").eval()
+        with torch.no_grad():
+            trained.backbone.pos_embed.zero_()
+        _, val, classes, things = open_datasets(cfg)
+        row["miou_pe_zeroed"] = evaluate_model(trained, val, cfg, classes, things)["miou"]
+    return row
