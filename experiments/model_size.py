@@ -52,8 +52,9 @@ def late_loss_drop(points: list) -> float:
 def extra_metrics(run_dir, cfg, results_dir) -> dict:
     model = build_model(cfg.model, 9, **cfg.model_overrides)
     counts = count_params(model)
-    return {"decoder_dim": model.config.decoder_dim, "encoder_params": counts["encoder_params"], "decoder_params": counts["decoder_params"],
-            "gmacs": count_flops(model, cfg.crop_size)["macs"] / 1e9, "late_loss_drop": late_loss_drop(read_log(run_dir))}
+    return {"decoder_dim": model.config.decoder_dim, "encoder_params": counts["encoder_params"],
+            "decoder_params": counts["decoder_params"], "gmacs": count_flops(model, cfg.crop_size)["macs"] / 1e9,
+            "late_loss_drop": late_loss_drop(read_log(run_dir))}
 
 
 def analysis(results_dir="results", preset: str = "quick", runs_dir="runs") -> None:

@@ -1,13 +1,14 @@
 """A fair stand-in for ImageNet pretraining: each encoder family's learning rate and weight decay, chosen.
 
 The paper's encoders come from their own ImageNet recipes (DeiT's for MiT, torchvision's for ResNet). Here each
-family's representative in Table 1d (MiT-B1, ResNet-18) is pretrained with every (lr, weight decay) of GRID,
-with the same images, iterations, batch and schedule, and the recipe with the lowest pretext loss on held-out
-scenes is the family's choice (segformer_lab.pretrain.RECIPES holds it; a test checks the two agree). Beside
-each recipe, a linear probe of the frozen features on the segmentation task (segformer_lab.pretrain.
-linear_probe) measures pretraining quality comparably across families, with a randomly initialised encoder as
-its floor. One row per encoder and recipe in results/pretraining.csv; `python experiments/pretraining.py
-[preset]` runs what is missing (a finished row is kept, so an interrupted sweep resumes).
+family's representative (MiT-B1 and ResNet-18 of Table 1d, ViT-S/16 for SETR) is pretrained with every
+(lr, weight decay) of GRID, with the same images, iterations, batch and schedule, and the recipe with the lowest
+pretext loss on held-out scenes is the family's choice (segformer_lab.pretrain.RECIPES holds it; a test checks
+the two agree). Beside each recipe, a linear probe of the frozen features on the segmentation task
+(segformer_lab.pretrain.linear_probe) measures pretraining quality comparably across families, with a randomly
+initialised encoder as its floor. One row per encoder and recipe in results/pretraining.csv;
+`python experiments/pretraining.py [preset]` runs what is missing (a finished row is kept, so an interrupted
+sweep resumes).
 """
 from __future__ import annotations
 
@@ -23,14 +24,16 @@ from segformer_lab.pretrain import (PretrainConfig, ProbeConfig, encoder_family,
 from segformer_lab.results import provenance, read_rows, write_csv
 
 EXPERIMENT = "pretraining"
-ENCODERS = {"mit_b1": "segformer_b1", "resnet18": "resnet18_mlp"}  # each family's encoder in Table 1d
+# Each family's encoder: MiT-B1 and ResNet-18 of Table 1d, and ViT-S/16 of setr_vs_segformer.
+ENCODERS = {"mit_b1": "segformer_b1", "resnet18": "resnet18_mlp", "vit_s": "setr_naive_vit_s"}
 # AdamW; 0.05 decays little in 1000 steps. The lr axis first ran 3e-4..3e-3; MiT-B1's best sat at its lower edge
 # (held-out loss 0.237 at 3e-4 against 0.311 at 1e-3 and 0.450 at 3e-3), so 1e-4 was added for every family.
 GRID = {"lr": (1e-4, 3e-4, 1e-3, 3e-3), "weight_decay": (0.05, 0.5)}
 PRESETS = {  # PretrainConfig and ProbeConfig fields per preset; the grid is the same at every preset
     "smoke": {"pretrain": {"crop_size": 64, "scenes": 16, "iterations": 2, "batch_size": 2, "warmup_iters": 1},
               "probe": {"iterations": 2, "batch_size": 2, "train_scenes": 4, "val_scenes": 2},
-              "encoders": {"mit_tiny": "segformer_tiny", "resnet_tiny": "resnet_tiny_mlp"}},
+              "encoders": {"mit_tiny": "segformer_tiny", "resnet_tiny": "resnet_tiny_mlp",
+                           "vit_tiny": "setr_naive_tiny"}},
     "quick": {"pretrain": {"iterations": 50}, "probe": {"iterations": 50, "val_scenes": 16}},
     "default": {"pretrain": {"iterations": 1000}, "probe": {}},
     "gpu": {"pretrain": {"iterations": 8000}, "probe": {}},

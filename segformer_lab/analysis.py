@@ -613,8 +613,8 @@ def decoder_width_claims(frame: pd.DataFrame, metric: str = "miou") -> list[Clai
     saturation claim requires that width matter at all: C = 256 beats the narrowest width."""
     widths = sorted(frame.drop_duplicates("variant").set_index("variant")["decoder_dim"].items(), key=lambda x: x[1])
     narrowest, widest = widths[0][0], widths[-1][0]
-    matters = claim(f"The decoder's width matters: C = 256 beats {narrowest} ({metric})", per_seed(frame, "c256", metric),
-                    per_seed(frame, narrowest, metric))
+    matters = claim(f"The decoder's width matters: C = 256 beats {narrowest} ({metric})",
+                    per_seed(frame, "c256", metric), per_seed(frame, narrowest, metric))
     claims = []
     if widths[-1][1] > 256:
         claims += requiring([claim_no_worse(f"Accuracy saturates: C = 256 is no worse than {widest} ({metric})",

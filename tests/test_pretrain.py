@@ -206,8 +206,8 @@ def test_pretraining_sweep_writes_one_row_per_recipe_and_resumes(tmp_path, monke
     grid = {"lr": (1e-3, 3e-3), "weight_decay": (0.05,)}
     out = module.main("smoke", tmp_path, grid=grid, progress=False)
     rows = read_rows(out)
-    assert list(rows[0]) == module.COLUMNS and len(rows) == 2 * (1 + 2)  # random floor + recipes per encoder
-    for family in ("MiT", "ResNet"):
+    assert list(rows[0]) == module.COLUMNS and len(rows) == 3 * (1 + 2)  # random floor + recipes per encoder
+    for family in ("MiT", "ResNet", "ViT"):
         mine = [r for r in rows if r["family"] == family and r["init"] == "pretrained"]
         best = min(mine, key=lambda r: float(r["heldout_loss"]))
         assert [r["chosen"] for r in mine] == [str(r is best) for r in mine]

@@ -6,7 +6,7 @@ import pytest
 from segformer_lab import analysis
 from segformer_lab.cli import load_experiment
 from segformer_lab.report import paper_dir
-from segformer_lab.runner import columns, run_experiment
+from segformer_lab.runner import columns
 
 
 def test_smoke_rows_one_per_run_and_condition(smoke_results, tmp_path):
