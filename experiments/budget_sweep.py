@@ -11,7 +11,7 @@ spread of the 3-seed default runs. The gpu preset extends the budgets to 8000 an
 """
 import dataclasses
 
-from segformer_lab.cli import load_experiment
+from segformer_lab.repo import load_experiment
 
 EXPERIMENT = "budget_sweep"
 DECODER_VS_CNN = load_experiment("decoder_vs_cnn")

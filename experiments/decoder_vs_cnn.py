@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from segformer_lab.cli import load_experiment
+from segformer_lab.repo import load_experiment
 from segformer_lab.engine import TrainConfig, pretrain_config
 from segformer_lab.pretrain import pretrained_path
 from segformer_lab.results import provenance, write_csv

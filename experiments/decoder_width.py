@@ -11,7 +11,7 @@ Validity: the sweep tests saturation only where the decoder's width matters at a
 """
 from __future__ import annotations
 
-from segformer_lab.cli import load_experiment
+from segformer_lab.repo import load_experiment
 from segformer_lab.cost import count_flops, measure_latency
 from segformer_lab.registry import build_model
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from segformer_lab.cli import load_experiment
+from segformer_lab.repo import load_experiment
 from segformer_lab.cost import count_flops, count_params
 from segformer_lab.registry import build_model
 from segformer_lab.results import write_csv

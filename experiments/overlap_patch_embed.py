@@ -9,7 +9,7 @@ mIoU must lie below its overall mIoU beyond the seed spread.
 """
 from __future__ import annotations
 
-from segformer_lab.cli import load_experiment
+from segformer_lab.repo import load_experiment
 from segformer_lab.engine import evaluate_run
 
 EXPERIMENT = "overlap_patch_embed"

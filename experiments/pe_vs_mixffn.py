@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 
 from segformer_lab import from_pretrained
-from segformer_lab.cli import load_experiment
+from segformer_lab.repo import load_experiment
 from segformer_lab.data.transforms import eval_pipeline
 from segformer_lab.engine import TrainConfig, evaluate_model, open_datasets, pretrain_config
 from segformer_lab.models.segformer import ABSOLUTE_PE

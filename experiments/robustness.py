@@ -15,7 +15,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from segformer_lab.cli import load_experiment
+from segformer_lab.repo import load_experiment
 from segformer_lab.corruptions import CORRUPTIONS, GROUP_OF, TABLE5_SEVERITIES, parse_corruptions
 from segformer_lab.engine import TrainConfig, evaluate_run
 

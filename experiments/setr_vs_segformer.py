@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from segformer_lab import from_pretrained
-from segformer_lab.cli import load_experiment
+from segformer_lab.repo import load_experiment
 from segformer_lab.cost import count_flops, measure_latency
 from segformer_lab.engine import evaluate_model, open_datasets
 from segformer_lab.registry import build_model

@@ -1,10 +1,14 @@
-"""The `segformer-lab` command line."""
+"""The `segformer-lab` command line.
+
+A user error (an unknown field, variant, preset, experiment, dataset or corruption, a bad value, a missing or
+unreadable file, a checkpoint that does not fit) prints one line, `segformer-lab: error: ...`, and exits with
+status 2; everything is checked before a run directory or result is written. `--debug` shows the traceback.
+"""
 from __future__ import annotations
 
 import argparse
 import ast
 import dataclasses
-import importlib.util
 import inspect
 import json
 import re
@@ -12,25 +16,9 @@ import sys
 from pathlib import Path
 
 from .registry import VARIANTS, variant_config
+from .repo import load_experiment, repo_root
 
-
-def repo_root() -> Path:
-    """The repository holding `experiments/` and `results/`: the package's parent in a source checkout,
-    otherwise the current directory."""
-    here = Path(__file__).resolve().parents[1]
-    return here if (here / "experiments").is_dir() else Path.cwd()
-
-
-def load_experiment(name: str):
-    """Import `experiments/<name>.py` of the repository as a module."""
-    path = repo_root() / "experiments" / f"{name}.py"
-    if not path.is_file():
-        found = sorted(p.stem for p in path.parent.glob("*.py") if not p.stem.startswith("_"))
-        raise SystemExit(f"error: no experiment {name!r} ({path}); experiments: {', '.join(found) or 'none'}")
-    spec = importlib.util.spec_from_file_location(f"experiments.{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+USER_ERRORS = (ValueError, KeyError, TypeError, OSError)  # what a bad argument, config or file raises
 
 
 def parse_overrides(items: list) -> dict:
@@ -38,7 +26,7 @@ def parse_overrides(items: list) -> dict:
     out = {}
     for item in items or []:
         if "=" not in item:
-            raise SystemExit(f"error: --set expects FIELD=VALUE, got {item!r}")
+            raise ValueError(f"--set expects FIELD=VALUE, got {item!r}")
         key, value = item.split("=", 1)
         try:
             out[key] = ast.literal_eval(value)
@@ -59,12 +47,9 @@ def _cmd_profile(args) -> None:
     from .cost import profile
     from .registry import build_model
     torch.manual_seed(0)
-    try:
-        model = build_model(args.variant, args.num_classes, **parse_overrides(args.set)).to(args.device)
-    except (KeyError, TypeError, ValueError) as e:
-        raise SystemExit(f"error: {e.args[0]}")
     if len(args.size) not in (1, 2):
-        raise SystemExit(f"error: --size takes one side or H W, got {args.size}")
+        raise ValueError(f"--size takes one side or H W, got {args.size}")
+    model = build_model(args.variant, args.num_classes, **parse_overrides(args.set)).to(args.device)
     size = (args.size[0], args.size[-1])
     row = profile(model, size, args.batch, timing=not args.no_timing, repeats=args.repeats)
     print(f"{args.variant} at {size[0]}x{size[1]}, batch {args.batch}, {row['device']}")
@@ -112,10 +97,7 @@ def _add_config_options(parser: argparse.ArgumentParser, cls) -> None:
 
 def _config_from_args(args, cls, **extra):
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}
-    try:
-        return cls(**{**values, **extra})
-    except ValueError as e:
-        raise SystemExit(f"error: {e}")
+    return cls(**{**values, **extra})
 
 
 def _cmd_train(args) -> None:
@@ -133,11 +115,8 @@ def _cmd_run(args) -> None:
     names = [n for name in args.experiments for n in (ABLATIONS if name == "all" else [name])]
     modules = [load_experiment(name) for name in names]  # an unknown name fails before anything runs
     for name, module in zip(names, modules):
-        try:
-            out = run_experiment(module, args.preset, args.results, args.runs, args.data, progress=not args.quiet,
-                                 only=tuple(args.only or ()))
-        except ValueError as e:
-            raise SystemExit(f"error: {e}")
+        out = run_experiment(module, args.preset, args.results, args.runs, args.data, progress=not args.quiet,
+                             only=tuple(args.only or ()))
         print(f"{name}: {out}")
     if args.report:
         _cmd_report(argparse.Namespace(results=args.results, preset=args.preset))
@@ -145,11 +124,7 @@ def _cmd_run(args) -> None:
 
 def _cmd_prune(args) -> None:
     from .runner import prune
-    module = load_experiment(args.experiment)
-    try:
-        dropped = prune(module, args.preset, args.results, args.data)
-    except (ValueError, FileNotFoundError) as e:
-        raise SystemExit(f"error: {e}")
+    dropped = prune(load_experiment(args.experiment), args.preset, args.results, args.data)
     for r in dropped:
         print(f"dropped {r['variant']} seed {r['seed']} ({r['run_id']})")
     print(f"{args.experiment}: {len(dropped)} row(s) of the {args.preset} preset dropped")
@@ -158,7 +133,7 @@ def _cmd_prune(args) -> None:
 def _cmd_report(args) -> None:
     from .report import build_report
     if not Path(args.results).is_dir():
-        raise SystemExit(f"error: no results folder {args.results}")
+        raise FileNotFoundError(f"no results folder {args.results}")
     out = build_report(args.results, args.preset)
     print(f"report: {out}")
     if getattr(args, "notebooks", False):
@@ -183,10 +158,7 @@ def _cmd_evaluate(args) -> None:
         print(json.dumps({k: v for k, v in metrics.items() if k not in ("iou", "confusion")}, indent=2))
         return
     from .corruptions import parse_corruptions, parse_severities
-    try:  # every name and severity is checked before anything runs
-        names, severities = parse_corruptions(args.corruptions), parse_severities(args.severities)
-    except ValueError as e:
-        raise SystemExit(f"error: {e}")
+    names, severities = parse_corruptions(args.corruptions), parse_severities(args.severities)  # before anything runs
     rows = []
     print(f"{'corruption':18s} {'severity':>8s} {'mIoU':>7s} {'thing':>7s} {'s/image':>8s}")
     for name in names:
@@ -199,9 +171,20 @@ def _cmd_evaluate(args) -> None:
         Path(args.out).write_text(json.dumps(rows, indent=2))
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser with its errors (an unknown choice, a missing or malformed argument) in the command line's
+    one-line form; subcommand parsers are of the same class."""
+
+    def error(self, message):
+        print(f"segformer-lab: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.ArgumentDefaultsHelpFormatter
-    parser = argparse.ArgumentParser(prog="segformer-lab", description=__doc__, formatter_class=fmt)
+    parser = Parser(prog="segformer-lab", description=__doc__.split("\n\n")[0],
+                                     formatter_class=fmt)
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("variants", help="list the model variants", formatter_class=fmt)
@@ -293,9 +276,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def error_message(e: BaseException) -> str:
+    """One line for a user error: a KeyError's own message without the quotes str() adds."""
+    text = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+    return " ".join(str(text).split())
+
+
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    args.func(args)
+    """Run the command; 0 on success, 2 (with one line on stderr) on a user error; --debug re-raises it."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # --help (0) or an argparse error (2, its line already printed)
+        return e.code if isinstance(e.code, int) else 1
+    try:
+        args.func(args)
+    except USER_ERRORS as e:
+        if args.debug:
+            raise
+        print(f"segformer-lab: error: {error_message(e)}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -303,4 +302,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-__all__ = ["main", "build_parser", "parse_overrides", "load_experiment", "repo_root"]
+__all__ = ["main", "build_parser", "parse_overrides"]

@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -24,10 +23,12 @@ from torch import nn
 from tqdm import tqdm
 
 from .checkpoints import _atomic_save, load_encoder_weights, save_pretrained
+from .data.sampling import IterationBatches, TrainSamples
 from .data.synthetic import FAMILIES
 from .models.segformer import ABSOLUTE_PE
 from .evaluation import SegMetrics, boundary_band, infer, miou_over
-from .registry import build_model
+from .pretrain import PRETEXTS, SHARED_RECIPE, PretrainConfig, pretrain, pretrained_path, recipe_for
+from .registry import build_model, variant_config
 
 DATASETS = ("synthetic", "ade20k", "cityscapes", "folder")
 # The scenes a family's "embedded" encoders are pretrained on: the context world, a probe of reach, has no
@@ -94,12 +95,16 @@ class TrainConfig:
                              f"in pixels")
         if self.augment not in AUGMENTS:
             raise ValueError(f"TrainConfig.augment={self.augment!r}; expected one of {AUGMENTS}")
+        try:  # an unknown variant or field, or a bad value, fails here: before any run directory is made
+            variant_config(self.model, 2, **self.model_overrides)
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"TrainConfig.model={self.model!r}, model_overrides={self.model_overrides}: "
+                             f"{e.args[0] if e.args else e}") from e
         pe = self.model_overrides.get("pos_encoding")
         if pe in ABSOLUTE_PE and "pe_train_size" not in self.model_overrides:
             raise ValueError(f"TrainConfig.model_overrides: pos_encoding={pe!r} needs pe_train_size, the (H, W) its "
                              f"grid is made for, e.g. [{self.crop_size}, {self.crop_size}] for crop_size "
                              f"{self.crop_size}")
-        from .pretrain import PRETEXTS  # pretrain imports this module: a local import, as pretrain_config's
         if self.pretrain_pretext not in PRETEXTS:
             raise ValueError(f"TrainConfig.pretrain_pretext={self.pretrain_pretext!r}; expected one of {PRETEXTS}")
         if self.pretrain_recipe not in ("family", "shared"):
@@ -122,6 +127,17 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
+    @classmethod
+    def read(cls, path) -> "TrainConfig":
+        """The config saved in a run's config.json; an unreadable file raises ValueError naming it."""
+        try:
+            values = json.loads(Path(path).read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ValueError(f"{path}: not a readable config.json ({e})") from e
+        if not isinstance(values, dict):
+            raise ValueError(f"{path}: expected a JSON object of TrainConfig fields, got {type(values).__name__}")
+        return cls.from_dict(values, str(path))
+
 
 # ---------------------------------------------------------------------------------------------- data
 def open_datasets(cfg: TrainConfig):
@@ -143,50 +159,6 @@ def open_datasets(cfg: TrainConfig):
         train = open_dataset(cfg.dataset, cfg.data_root, train_split)
         val = open_dataset(cfg.dataset, cfg.data_root, val_split)
     return train, val, list(train.classes), list(train.thing_classes)
-
-
-class TrainSamples(torch.utils.data.Dataset):
-    """Training samples keyed by (epoch, index): the augmentation RNG is drawn from (seed, epoch, index)."""
-
-    def __init__(self, source, pipeline, seed: int):
-        self.source, self.pipeline, self.seed = source, pipeline, seed
-
-    def __len__(self) -> int:
-        return len(self.source)
-
-    def __getitem__(self, key):
-        epoch, index = key
-        rng = np.random.default_rng([self.seed, epoch, index])
-        if getattr(self.source, "random_view", False):
-            image, mask = self.source.load(index, rng)
-        else:
-            image, mask = self.source.load(index)
-        return self.pipeline(image, mask, rng)  # -> (float32 (3, h, w) normalised, int64 (h, w))
-
-
-class IterationBatches(torch.utils.data.Sampler):
-    """Batches of (epoch, index) keys for iterations [start, stop): each epoch is a permutation drawn from
-    (seed, epoch); with several processes each takes its slice of every global batch."""
-
-    def __init__(self, n: int, batch: int, seed: int, start: int, stop: int, rank: int = 0, world: int = 1):
-        self.n, self.batch, self.seed, self.start, self.stop = n, batch, seed, start, stop
-        self.rank, self.world = rank, world
-        self._perms = {}
-
-    def _key(self, k: int) -> tuple:
-        epoch, pos = divmod(k, self.n)
-        if epoch not in self._perms:
-            self._perms = {epoch: np.random.default_rng([self.seed, epoch, 1]).permutation(self.n)}
-        return epoch, int(self._perms[epoch][pos])
-
-    def __iter__(self):
-        share = self.batch // self.world
-        for t in range(self.start, self.stop):
-            first = t * self.batch + self.rank * share
-            yield [self._key(k) for k in range(first, first + share)]
-
-    def __len__(self) -> int:
-        return self.stop - self.start
 
 
 def train_pipeline_for(cfg: TrainConfig, source):
@@ -238,7 +210,6 @@ def pretrain_config(cfg: TrainConfig):
     """The PretrainConfig of a run's "embedded" encoder weights. One pretraining (PretrainConfig's seed) serves
     every seed of a run: the paper starts all runs from the same ImageNet weights, so the seed spread measures
     the segmentation training only. Its learning rate and weight decay follow cfg.pretrain_recipe."""
-    from .pretrain import PretrainConfig, SHARED_RECIPE, recipe_for
     recipe = recipe_for(cfg.model, cfg.model_overrides) if cfg.pretrain_recipe == "family" else SHARED_RECIPE
     return PretrainConfig(model=cfg.model, model_overrides=cfg.model_overrides, crop_size=cfg.crop_size,
                           iterations=cfg.pretrain_iterations, scene_family=PRETRAIN_FAMILY[cfg.scene_family],
@@ -250,7 +221,6 @@ def encoder_checkpoint(cfg: TrainConfig, rank: int = 0, world: int = 1, progress
     if missing)."""
     if cfg.encoder_weights != "embedded":
         return Path(cfg.encoder_weights)
-    from .pretrain import pretrain, pretrained_path
     pcfg = pretrain_config(cfg)
     path = pretrain(pcfg, progress=progress) if rank == 0 else pretrained_path(pcfg)
     if world > 1:
@@ -290,7 +260,7 @@ def train(cfg: TrainConfig, run_dir, progress: bool = True) -> dict:
     train_source, val_source, classes, things = open_datasets(cfg)  # bad data fails before anything is written
     config_file = run_dir / "config.json"
     if rank == 0 and config_file.is_file():  # rank 0 alone reads and writes it: no rank sees a half-written file
-        saved = TrainConfig.from_dict(json.loads(config_file.read_text()), str(config_file))
+        saved = TrainConfig.read(config_file)
         if saved != cfg:
             diff = {k: (v, getattr(cfg, k)) for k, v in dataclasses.asdict(saved).items() if getattr(cfg, k) != v}
             raise ValueError(f"{run_dir}: holds a run with another config (saved vs asked: {diff}); "
@@ -430,7 +400,7 @@ def evaluate_run(run_dir, mode: str | None = None, crop: int = 0, stride: int = 
     for name in ("config.json", "model.pt"):
         if not (run_dir / name).is_file():
             raise FileNotFoundError(f"{run_dir / name}: missing; is {run_dir} a finished training run?")
-    cfg = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()), str(run_dir / "config.json"))
+    cfg = TrainConfig.read(run_dir / "config.json")
     changes = {"eval_mode": mode or cfg.eval_mode, "eval_crop": crop or cfg.eval_crop,
                "eval_stride": stride or cfg.eval_stride}
     if canvas is not None:

@@ -43,8 +43,8 @@ from tqdm import tqdm
 
 from .checkpoints import _atomic_save
 from .data.synthetic import CLASSES, FAMILIES, SyntheticScenes
+from .data.sampling import IterationBatches, TrainSamples
 from .data.transforms import Compose, Normalize, RandomFlip, eval_pipeline, to_tensors
-from .engine import IterationBatches, TrainSamples
 from .models.cnn import DeepLabV3Config, ResNet, ResNetMLPConfig, init_resnet
 from .registry import build_model, variant_config
 

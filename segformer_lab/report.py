@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import analysis, plotting
-from .cli import load_experiment, repo_root
+from .repo import load_experiment, repo_root
 from .erf import load_maps
 from .runner import planned_runs
 from .verdicts import MATCHES, NOT_TESTED, validity, verdict

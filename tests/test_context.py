@@ -82,7 +82,7 @@ def test_context_runs_start_from_the_aerial_pretraining_and_old_run_ids_stay():
 
 
 def test_context_accuracy_from_a_confusion_matrix():
-    from segformer_lab.cli import load_experiment
+    from segformer_lab.repo import load_experiment
     module = load_experiment("context_distance")
     confusion = [[100, 0, 0, 0], [0, 50, 0, 0], [2, 0, 6, 2], [0, 0, 4, 4]]  # rows: truth ground, ring, a, b
     got = module.context_accuracy(confusion)

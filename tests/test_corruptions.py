@@ -102,9 +102,9 @@ def test_evaluate_a_run_under_corruptions(tmp_path, capsys):
     assert "fog" in capsys.readouterr().out
 
 
-def test_cli_refuses_bad_corruptions_before_anything_runs(tmp_path):
+def test_cli_refuses_bad_corruptions_before_anything_runs(tmp_path, cli_error):
     missing = tmp_path / "no_such_run"  # never opened: the names are checked first
-    with pytest.raises(SystemExit, match=r"error: unknown corruption\(s\) \['smog'\]; valid: all, blur, noise"):
-        main(["evaluate", str(missing), "--corruptions", "smog"])
-    with pytest.raises(SystemExit, match=r"error: severity \[6\] outside the valid ones"):
-        main(["evaluate", str(missing), "--corruptions", "all", "--severities", "3", "6"])
+    assert "unknown corruption(s) ['smog']; valid: all, blur, noise" in cli_error(
+        ["evaluate", missing, "--corruptions", "smog"])
+    assert "severity [6] outside the valid ones" in cli_error(
+        ["evaluate", missing, "--corruptions", "all", "--severities", "3", "6"])

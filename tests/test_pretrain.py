@@ -186,7 +186,7 @@ def test_each_family_gets_its_recipe_and_a_new_recipe_gives_new_run_ids(monkeypa
 def test_recipes_in_code_are_the_committed_choice():
     """RECIPES holds what experiments/pretraining.py chose at the default preset (results/pretraining.csv);
     before that sweep is committed every family keeps the shared recipe."""
-    from segformer_lab.cli import load_experiment, repo_root
+    from segformer_lab.repo import load_experiment, repo_root
     from segformer_lab.pretrain import RECIPES, SHARED_RECIPE
     from segformer_lab.results import read_rows
     module = load_experiment("pretraining")
@@ -199,7 +199,7 @@ def test_recipes_in_code_are_the_committed_choice():
 def test_pretraining_sweep_writes_one_row_per_recipe_and_resumes(tmp_path, monkeypatch):
     import pytest
 
-    from segformer_lab.cli import load_experiment
+    from segformer_lab.repo import load_experiment
     from segformer_lab.results import read_rows
     monkeypatch.setenv("SEGFORMER_LAB_CACHE", str(tmp_path / "cache"))
     module = load_experiment("pretraining")

@@ -189,10 +189,9 @@ def test_report_picks_the_largest_preset_present(tmp_path, smoke_results):
     assert quick.frame["miou"].tolist() == pytest.approx((frame["miou"] + 1).tolist())
 
 
-def test_cli_report(tmp_path, capsys):
+def test_cli_report(tmp_path, capsys, cli_error):
     from segformer_lab.cli import main
-    with pytest.raises(SystemExit, match="no results folder"):
-        main(["report", str(tmp_path / "absent")])
+    assert "no results folder" in cli_error(["report", tmp_path / "absent"])
     main(["report", str(tmp_path)])
     assert (tmp_path / "report.md").is_file() and "report:" in capsys.readouterr().out
 

@@ -46,7 +46,7 @@ def test_rows_written_once_and_skipped_when_done(tmp_path):
 
 @pytest.mark.parametrize("name", ["pe_vs_mixffn", "reduction_ratio", "decoder_vs_cnn", "erf"])
 def test_each_ablation_runs_at_smoke_preset(smoke_results, name):
-    from segformer_lab.cli import load_experiment
+    from segformer_lab.repo import load_experiment
     module = load_experiment(name)
     with (smoke_results / f"{name}.csv").open() as f:
         rows = list(csv.DictReader(f))
@@ -74,10 +74,9 @@ def test_each_ablation_runs_at_smoke_preset(smoke_results, name):
             assert float(row["attention_gmacs_measured"]) == pytest.approx(float(row["attention_gmacs_analytic"]))
 
 
-def test_cli_run_all_rejects_an_unknown_name_before_running(tmp_path, capsys):
-    from segformer_lab.cli import main
-    with pytest.raises(SystemExit, match="no experiment 'nope'"):
-        main(["run", "all", "nope", "--preset", "smoke", "--results", str(tmp_path / "r"), "--runs", str(tmp_path)])
+def test_cli_run_all_rejects_an_unknown_name_before_running(tmp_path, cli_error):
+    assert "no experiment 'nope'" in cli_error(["run", "all", "nope", "--preset", "smoke", "--results", tmp_path / "r",
+                                                "--runs", tmp_path])
     assert not (tmp_path / "r").exists()
 
 
@@ -115,7 +114,7 @@ def test_run_ids_ignore_later_fields_at_their_old_values():
 def test_committed_default_rows_belong_to_the_declared_plan(name):
     """Every committed default-preset row is a run the experiment still declares: `run` skips it, and a change
     of a declaration that would silently orphan committed results fails here."""
-    from segformer_lab.cli import load_experiment, repo_root
+    from segformer_lab.repo import load_experiment, repo_root
     module = load_experiment(name)
     planned = {run_id(cfg): variant for variant, _, cfg in planned_runs(module, "default")}
     with (repo_root() / "results" / f"{name}.csv").open() as f:
@@ -145,7 +144,7 @@ def test_variant_seeds_run_fewer_seeds_for_some_variants():
 
 
 def test_context_and_budget_sweeps_run_at_smoke_preset(tmp_path, monkeypatch):
-    from segformer_lab.cli import load_experiment
+    from segformer_lab.repo import load_experiment
     monkeypatch.setenv("SEGFORMER_LAB_CACHE", str(tmp_path / "cache"))
     context = load_experiment("context_distance")
     rows = list(csv.DictReader(run_experiment(context, "smoke", tmp_path / "r", tmp_path / "runs",

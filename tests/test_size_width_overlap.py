@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from segformer_lab import analysis
-from segformer_lab.cli import load_experiment
+from segformer_lab.repo import load_experiment
 from segformer_lab.runner import planned_runs, run_id
 
 
