@@ -321,3 +321,32 @@ def corruption_examples(images: dict, names, severities, dpi: int = 100):
     for spine in ax.spines.values():
         spine.set_visible(False)
     return fig
+
+
+def explore_figure(scene, prediction: np.ndarray, erf: np.ndarray, attention: np.ndarray, pixel, title: str = ""):
+    """Six panels of one scene: image, ground truth, prediction, errors (wrong pixels in red), the chosen pixel's
+    ERF (log scale) and one head's attention at the token holding the pixel (resized to the image). `scene`:
+    explore.Scene; `attention`: (h_kv, w_kv) weights; `pixel`: (y, x), marked with a cross."""
+    plt = _plt()
+    h, w = scene.mask.shape
+    fig, axes = plt.subplots(2, 3, figsize=(11, 2 * 3.6 * h / w + 1.4), squeeze=False)
+    errors = np.where((prediction != scene.mask)[..., None], np.array([220, 30, 30], np.uint8), scene.image // 3)
+    panels = [(scene.image, "image"), (colorize(scene.mask, scene.palette), "ground truth"),
+              (colorize(prediction, scene.palette), "prediction"),
+              (errors, f"errors ({(prediction != scene.mask).mean():.1%} of pixels)"),
+              (np.log10(erf + 1) / max(np.log10(erf + 1).max(), 1e-12), "the pixel's ERF (log scale)"),
+              (attention, "attention of the pixel's token")]
+    for ax, (data, label) in zip(axes.ravel(), panels):
+        if data.ndim == 2 and data is attention:
+            ax.imshow(data, cmap="magma", extent=(0, w, h, 0), interpolation="nearest")
+        elif data.ndim == 2:
+            ax.imshow(data, cmap="magma")
+        else:
+            ax.imshow(data, interpolation="nearest")
+        ax.plot(pixel[1], pixel[0], "c+", ms=12, mew=2)
+        ax.set_title(label, fontsize=9)
+        ax.set_xticks([]), ax.set_yticks([])
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

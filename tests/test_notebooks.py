@@ -8,6 +8,7 @@ from segformer_lab.report import ABLATIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+RESULT_NOTEBOOKS = [p for p in NOTEBOOKS if p.stem != "explore"]  # the ones that read results/ and give verdicts
 
 
 def execute(path: Path, results: Path, monkeypatch):
@@ -36,7 +37,7 @@ def outputs_text(book, marker: str) -> list:
 
 def test_the_notebooks_exist_and_are_committed_executed():
     assert [p.name for p in NOTEBOOKS] == ["00_index.ipynb", "01_erf.ipynb", "02_decoder_vs_cnn.ipynb",
-                                           "03_pe_vs_mixffn.ipynb", "04_reduction_ratio.ipynb"]
+                                           "03_pe_vs_mixffn.ipynb", "04_reduction_ratio.ipynb", "explore.ipynb"]
     import nbformat
     for path in NOTEBOOKS:
         book = nbformat.read(path, as_version=4)
@@ -45,7 +46,7 @@ def test_the_notebooks_exist_and_are_committed_executed():
         assert not [o for c in code for o in c.outputs if o.output_type == "error"], f"{path.name} holds an error"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", RESULT_NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_on_committed_results(path, monkeypatch):
     import nbformat
     book = execute(path, ROOT / "results", monkeypatch)
@@ -56,7 +57,7 @@ def test_notebook_runs_on_committed_results(path, monkeypatch):
         f"{path.name}: its committed verdicts differ from what the committed results give; re-execute it"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", RESULT_NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_on_fresh_smoke_results(path, smoke_results, monkeypatch):
     book = execute(path, smoke_results, monkeypatch)
     if path.stem == "00_index":
@@ -66,6 +67,17 @@ def test_notebook_runs_on_fresh_smoke_results(path, smoke_results, monkeypatch):
         assert "preset smoke" in "\n".join(outputs_text(book, "section(RESULTS, EXPERIMENT"))
         verdict = "\n".join(outputs_text(book, "c.sentence()"))
         assert "**Verdict:" in verdict and "not available" not in verdict
+
+
+def test_explore_notebook_runs_headless_on_a_finished_run(smoke_results, monkeypatch):
+    """explore.ipynb picks the first finished run (here the smoke runs) and draws its two views; its controls
+    display without a frontend."""
+    monkeypatch.setenv("SEGFORMER_LAB_RUNS", str(smoke_results.parent / "runs"))
+    book = execute(ROOT / "notebooks" / "explore.ipynb", smoke_results, monkeypatch)
+    outputs = [o for c in book.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert sum("image/png" in o.get("data", {}) for o in outputs) == 2
+    assert "segformer_b0" in "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
 
 
 def test_execute_notebooks_saves_outputs_with_a_relative_results_path(tmp_path):

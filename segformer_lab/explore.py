@@ -1,0 +1,154 @@
+"""Exploring one model on one scene: plain functions returning arrays, for notebooks/explore.ipynb and the tests.
+
+- `load_run(path)`: a run directory of `segformer-lab train` (its model.pt and config.json) or any checkpoint
+  `from_pretrained` reads; `find_run` / `quick_run` find a finished run or train the quick SegFormer-B0 one;
+- `render(...)`: a validation scene of either family at a chosen canvas, zoom, corruption and severity;
+- `predict(model, image)`: the label map, whole or with sliding windows;
+- `pixel_erf(model, image, pixel)`: what one output pixel depends on (captum gradients, as erf.py);
+- `attention_maps(model, image, pixel)`: every MiT block's attention at the query token holding that pixel, per
+  head, over the block's reduced key grid (the explicit attention path).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .checkpoints import from_pretrained
+from .data.synthetic import SyntheticScenes
+from .data.transforms import eval_pipeline
+from .engine import TrainConfig, eval_kwargs, train
+from .evaluation import infer
+
+
+@dataclass
+class Scene:
+    """One rendered view: image uint8 (H, W, 3), mask int64 (H, W), and its family's classes and palette."""
+
+    image: np.ndarray
+    mask: np.ndarray
+    classes: tuple
+    palette: tuple
+    thing_classes: tuple
+
+
+def load_run(path) -> tuple[nn.Module, TrainConfig | None]:
+    """(model in eval mode, its TrainConfig or None): `path` is a run directory (model.pt, config.json) or a
+    checkpoint file or folder that `from_pretrained` reads."""
+    path = Path(path)
+    if path.is_dir() and (path / "model.pt").is_file():
+        cfg = TrainConfig.read(path / "config.json") if (path / "config.json").is_file() else None
+        return from_pretrained(path / "model.pt").eval(), cfg
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no run directory (with model.pt) or checkpoint there")
+    return from_pretrained(path).eval(), None
+
+
+def find_run(runs_dir="runs", prefer: str = "mit_b0") -> Path | None:
+    """A finished run under `runs_dir` (a directory with model.pt and metrics.json), those whose name starts
+    with `prefer` first, then the most recent; None if there is none."""
+    finished = [p.parent for p in Path(runs_dir).glob("**/metrics.json") if (p.parent / "model.pt").is_file()]
+    if not finished:
+        return None
+    return sorted(finished, key=lambda p: (not p.name.startswith(prefer), -p.stat().st_mtime))[0]
+
+
+QUICK_B0 = TrainConfig(model="segformer_b0", iterations=60, warmup_iters=10, val_scenes=16)  # the quick preset's
+
+
+def quick_run(runs_dir="runs", progress: bool = True) -> Path:
+    """A finished run to explore: `find_run`'s, or else SegFormer-B0 trained for the quick preset's 60
+    iterations (about a minute on 2 CPU cores) into `<runs_dir>/explore/quick_b0`."""
+    found = find_run(runs_dir)
+    if found is not None:
+        return found
+    run_dir = Path(runs_dir) / "explore" / "quick_b0"
+    train(QUICK_B0, run_dir, progress=progress)
+    return run_dir
+
+
+def render(family: str = "aerial", index: int = 0, canvas=(128, 128), zoom: float = 1.0,
+           corruption: str | None = None, severity: int = 3, split: str = "val") -> Scene:
+    """Scene `index` of the embedded benchmark's `split`, the `canvas` (H, W) window at its centre at `zoom`
+    (pixels per world unit), optionally under a Table 5 corruption at `severity` (corruptions.py)."""
+    scenes = SyntheticScenes(split, index + 1, canvas=canvas, zoom=zoom, family=family)
+    image, mask = scenes.load(index)
+    if corruption:
+        from .corruptions import corrupt
+        image = corrupt(image, corruption, severity, index=index)
+    return Scene(image, mask, tuple(scenes.classes), tuple(scenes.palette), tuple(scenes.thing_classes))
+
+
+def _tensor(image: np.ndarray) -> torch.Tensor:
+    """uint8 (H, W, 3) -> normalised (1, 3, H, W)."""
+    x, _ = eval_pipeline()(image, np.zeros(image.shape[:2], np.int64))
+    return x[None]
+
+
+def predict(model: nn.Module, image: np.ndarray, mode: str = "whole", crop: int = 128,
+            stride: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(labels int64 (H, W), class probabilities float32 (K, H, W)) of `image` uint8 (H, W, 3); mode "whole"
+    or "slide" (windows of `crop`, stride default 2/3 of it, as the engine evaluates)."""
+    kwargs = eval_kwargs(dataclasses.replace(TrainConfig(), eval_mode=mode, crop_size=crop, eval_stride=stride or 0))
+    model.eval()
+    with torch.no_grad():
+        logits = infer(model, _tensor(image), **kwargs)[0]  # (K, H, W)
+    probs = logits.softmax(0)
+    return logits.argmax(0).numpy(), probs.numpy().astype(np.float32)
+
+
+def _check_pixel(image: np.ndarray, pixel) -> tuple[int, int]:
+    y, x = (int(v) for v in pixel)
+    h, w = image.shape[:2]
+    if not (0 <= y < h and 0 <= x < w):
+        raise ValueError(f"pixel {(y, x)} outside the {h}x{w} image; expected 0 <= y < {h}, 0 <= x < {w}")
+    return y, x
+
+
+def pixel_erf(model: nn.Module, image: np.ndarray, pixel, target: str = "head") -> np.ndarray:
+    """|d(sum_c relu(out[c] at the pixel)) / d input| summed over input channels: (H, W) float64, for the output
+    `target` ("head" = the logits, or "stage1".."stage4"); the pixel (y, x) in image coordinates maps to the
+    output location covering it."""
+    from captum.attr import Saliency
+
+    from .erf import output_of
+    y, x = _check_pixel(image, pixel)
+    h, w = image.shape[:2]
+    forward = output_of(model.eval(), target)
+
+    def at_pixel(inputs: torch.Tensor) -> torch.Tensor:
+        out = forward(inputs)  # (1, C, h', w')
+        oy, ox = y * out.shape[-2] // h, x * out.shape[-1] // w
+        return torch.relu(out[:, :, oy, ox]).sum(dim=1)
+    grads = Saliency(at_pixel).attribute(_tensor(image).requires_grad_(True), abs=True)  # (1, 3, H, W)
+    return grads[0].sum(0).double().numpy()
+
+
+def attention_maps(model: nn.Module, image: np.ndarray, pixel) -> list[dict]:
+    """One dict per MiT block, in order: {"stage", "block", "grid" (h, w) of the stage's tokens, "query" (row,
+    col) of the token holding the pixel, "maps" float32 (heads, h_kv, w_kv)}: the block's attention weights of
+    that query over its (reduced) keys, which sum to 1 per head."""
+    backbone = getattr(model, "backbone", None)
+    if backbone is None or not hasattr(backbone, "patch_embed1"):
+        raise ValueError(f"attention maps need a MiT encoder (SegFormer); got {type(model).__name__}")
+    y, x = _check_pixel(image, pixel)
+    h, w = image.shape[:2]
+    model.eval()
+    with torch.no_grad():
+        feats, weights = backbone(_tensor(image), need_weights=True)
+    cfg, out, i = backbone.cfg, [], 0
+    for stage in range(1, 5):
+        grid = tuple(feats[stage - 1].shape[-2:])  # the stage's token grid
+        sr = cfg.sr_ratios[stage - 1]
+        kv = (grid[0] // sr, grid[1] // sr) if sr > 1 else grid
+        query = (y * grid[0] // h, x * grid[1] // w)
+        for block in range(cfg.depths[stage - 1]):
+            a = weights[i][0, :, query[0] * grid[1] + query[1]]  # (heads, N / R)
+            out.append({"stage": stage, "block": block, "grid": grid, "query": query,
+                        "maps": a.reshape(-1, *kv).float().numpy()})
+            i += 1
+    return out
