@@ -9,13 +9,11 @@ MiT-B1 minus ResNet-18 gap at 250, 1000 and 2000 iterations at 128 px, and at 25
 directories are at hand); the points beyond the default budget run one seed and are judged against the
 spread of the 3-seed default runs. The gpu preset extends the budgets to 8000 and 16000 iterations.
 """
-import dataclasses
-
 from segformer_lab.repo import load_experiment
 
 EXPERIMENT = "budget_sweep"
 DECODER_VS_CNN = load_experiment("decoder_vs_cnn")
-BASE = dataclasses.replace(DECODER_VS_CNN.BASE, pretrain_recipe="family")  # each family's pretraining recipe
+BASE = DECODER_VS_CNN.BASE  # pretrained with each family's recipe
 ENCODERS = {name: DECODER_VS_CNN.VARIANTS[f"{name}_pretrained"] for name in ("mit_b1", "resnet18_mlp")}
 BUDGETS = {  # TrainConfig fields of each budget point
     "i250": {"iterations": 250},

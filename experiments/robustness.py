@@ -22,7 +22,8 @@ from segformer_lab.engine import TrainConfig, evaluate_run
 EXPERIMENT = "robustness"
 DECODER_VS_CNN, PE_VS_MIXFFN = load_experiment("decoder_vs_cnn"), load_experiment("pe_vs_mixffn")
 BASE = DECODER_VS_CNN.BASE
-AERIAL = {name: fields for name, fields in DECODER_VS_CNN.VARIANTS.items() if not name.startswith("mit_b0_s4")}
+AERIAL = {name: fields for name, fields in DECODER_VS_CNN.VARIANTS.items()
+          if not name.startswith("mit_b0_s4") and not name.endswith("_shared")}
 # Street: pe_vs_mixffn's Mix-FFN run as it is (64 validation frames, its default), and MiT-B1 and ResNet-18 + MLP
 # in the same setting.
 STREET_B0 = {**PE_VS_MIXFFN.VARIANTS["mixffn_street"], "val_scenes": 64}

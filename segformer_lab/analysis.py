@@ -228,6 +228,16 @@ def pretraining_validity(frame: pd.DataFrame, encoder: str, metric: str = "miou"
                  per_seed(frame, f"{encoder}_pretrained", metric), per_seed(frame, f"{encoder}_scratch", metric))
 
 
+def recipe_claims(frame: pd.DataFrame, metric: str = "miou") -> list[Claim]:
+    """For each encoder with runs of both: its family's pretraining recipe beats the shared first-version recipe
+    (the `*_pretrained` against the `*_shared` rows)."""
+    present = set(frame["variant"])
+    return [claim(f"{e}: its family's pretraining recipe beats the shared one (pretrained vs shared)",
+                  per_seed(frame, f"{e}_pretrained", metric), per_seed(frame, f"{e}_shared", metric))
+            for e in dict.fromkeys(v.rsplit("_", 1)[0] for v in frame["variant"])
+            if {f"{e}_pretrained", f"{e}_shared"} <= present]
+
+
 def decoder_vs_cnn_context(frame: pd.DataFrame, init: str = "pretrained", metric: str = "miou") -> list[Claim]:
     """Comparisons beside the paper's claims: the smaller MiT-B0 against ResNet-18, and a CNN with a heavy
     decoder (DeepLabV3) against the MLP decoder."""

@@ -178,6 +178,7 @@ def decoder_vs_cnn_section(out: Section, results_dir: Path, paper: pd.DataFrame)
                          f"context_distance --preset {preset}): the mechanism was not measured.")
     out.context = analysis.decoder_vs_cnn_claims(frame, "scratch", erf=erf) + analysis.decoder_vs_cnn_context(frame)
     out.context += [analysis.pretraining_validity(frame, e) for e in ("mit_b0", "mit_b0_s4")]
+    out.context += analysis.recipe_claims(frame)
     budget = companion_rows(results_dir, "budget_sweep", preset)
     if budget is not None and "mit_b1_i1000" in set(budget["variant"]):
         out.context += analysis.budget_claims(budget)
