@@ -350,3 +350,22 @@ def explore_figure(scene, prediction: np.ndarray, erf: np.ndarray, attention: np
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def loss_curves(curves, window: int = 5):
+    """Training loss against iteration, one line per variant (mean over seeds, a running mean over `window`
+    logged points) with the min-max over seeds as a band. `curves`: rows (variant, seed, iteration, loss)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for variant, rows in curves.groupby("variant", sort=False):
+        table = rows.pivot_table(index="iteration", columns="seed", values="loss")  # iteration x seed
+        smooth = table.rolling(window, min_periods=1).mean()
+        line, = ax.plot(smooth.index, smooth.mean(axis=1), label=variant)
+        ax.fill_between(smooth.index, smooth.min(axis=1), smooth.max(axis=1), color=line.get_color(), alpha=0.2)
+    ax.set_yscale("log")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("training loss")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -57,3 +57,20 @@ def test_context_reach_and_gap_figures(tmp_path):
     fig = plotting.gap_vs_budget(budget_table(budget))
     assert fig.axes[0].get_xscale() == "log" and len(fig.axes[0].get_legend().get_texts()) == 2
     assert plotting.save(fig, tmp_path / "gap.png").stat().st_size > 1000
+
+
+def test_loss_curves_severity_curves_and_corruption_examples(tmp_path):
+    curves = pd.DataFrame([{"variant": v, "seed": s, "iteration": i, "loss": 1 / i + s}
+                           for v in ("a", "b") for s in (0, 1) for i in range(10, 101, 10)])
+    fig = plotting.loss_curves(curves)
+    assert len(fig.axes[0].lines) == 2 and fig.axes[0].get_yscale() == "log"
+    rows = pd.DataFrame([{"variant": v, "seed": s, "group": g, "severity": k, "relative": 1 - k / 10}
+                         for v in ("a", "b") for s in (0, 1) for g in ("noise", "blur") for k in (1, 2, 3)])
+    fig = plotting.severity_curves(rows)
+    assert len(fig.axes) == 2 and [a.get_title() for a in fig.axes] == ["noise", "blur"]
+    images = {("clean", 0): np.zeros((40, 48, 3), np.uint8),
+              **{(n, k): np.full((40, 48, 3), 50 * k, np.uint8) for n in ("fog", "snow") for k in (1, 2)}}
+    fig = plotting.corruption_examples(images, ["fog", "snow"], [1, 2])
+    mosaic = fig.axes[0].images[0].get_array()
+    assert mosaic.shape == (2 * 40 + 4, 3 * 48 + 2 * 4, 3)  # 2 rows, clean + 2 severities, 4 px gaps
+    assert plotting.save(fig, tmp_path / "m.png").stat().st_size > 500
