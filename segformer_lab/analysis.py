@@ -67,8 +67,9 @@ PE_VARIANTS = {"mixffn": "Mix-FFN", "learned_pe": "a learned PE", "sincos_pe": "
 
 
 def pe_variant(pe: str, family: str, init: str = "pretrained") -> str:
-    """The pe_vs_mixffn variant name of a position variant on a scene family."""
-    return f"{pe}_{family}" + ("_scratch" if init == "scratch" else "")
+    """The pe_vs_mixffn variant name of a position variant on a scene family; init "pretrained", "scratch" or
+    "shared" (pretrained with the first, shared recipe)."""
+    return f"{pe}_{family}" + {"scratch": "_scratch", "shared": "_shared"}.get(init, "")
 
 
 def pe_validity(frame: pd.DataFrame, pe: str, family: str, init: str = "pretrained") -> Claim:

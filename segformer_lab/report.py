@@ -234,7 +234,7 @@ def key_figure(experiment: str, frame: pd.DataFrame, results_dir):
     raise ValueError(f"no key figure for experiment {experiment!r}; ablations: {ABLATIONS}")
 
 
-PE_SETTINGS_ORDER = (("street", "pretrained"), ("aerial", "pretrained"), ("aerial", "scratch"))
+PE_SETTINGS_ORDER = (("street", "pretrained"), ("street", "shared"), ("aerial", "pretrained"), ("aerial", "scratch"))
 PE_SETTINGS = {"training size": "", "256x512 slide": "slide_256x512_",
                "256x512 whole": "whole_256x512_", "frame at zoom 0.5": "whole_128x256_zoom_0.5_"}
 PE_SETTINGS_AERIAL = {"128 whole": "", "256x512 slide": "slide_256x512_",
