@@ -356,6 +356,7 @@ def eval_kwargs(cfg: TrainConfig) -> dict:
 
 
 BOUNDARY_WIDTH = 3  # boundary mIoU: over the pixels within this many pixels of a ground-truth class boundary
+EVAL_BATCH = 8  # validation images per forward pass (images of one size; a model in eval mode scores each alone)
 
 
 def evaluate_model(model: nn.Module, source, cfg: TrainConfig, classes: list, things: list, **infer_kwargs) -> dict:
@@ -369,14 +370,24 @@ def evaluate_model(model: nn.Module, source, cfg: TrainConfig, classes: list, th
     metrics, boundary = SegMetrics(len(classes)), SegMetrics(len(classes))
     was_training = model.training
     model.eval()
-    with torch.no_grad():
-        for i in range(len(source)):
-            image, mask = prepare(*source.load(i))
-            logits = infer(model, image[None].to(device), num_classes=len(classes), **kwargs)
-            pred = logits.argmax(1)[0].cpu()
+
+    def score(images: list, masks: list) -> None:
+        logits = infer(model, torch.stack(images).to(device), num_classes=len(classes), **kwargs)
+        for pred, mask in zip(logits.argmax(1).cpu(), masks):
             metrics.update(pred, mask)
             band = boundary_band(mask, BOUNDARY_WIDTH)
             boundary.update(pred[band], mask[band])
+    with torch.no_grad():
+        images, masks = [], []
+        for i in range(len(source)):  # batches of up to EVAL_BATCH images of one size
+            image, mask = prepare(*source.load(i))
+            if images and (len(images) == EVAL_BATCH or image.shape != images[0].shape):
+                score(images, masks)
+                images, masks = [], []
+            images.append(image)
+            masks.append(mask)
+        if images:
+            score(images, masks)
     model.train(was_training)
     result = metrics.compute()
     stuff = [c for c in range(len(classes)) if c not in things]
