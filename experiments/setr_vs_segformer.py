@@ -1,6 +1,7 @@
-"""SETR beside SegFormer (the paper's Table 2 comparison, at our scale): SETR-Naive, PUP and MLA on ViT-S/16
-(21.7 M encoder params, with SETR's auxiliary heads in training; its learned PE made for the 128 px crop and
-bilinearly interpolated elsewhere) and SegFormer-B0 / B1, each from the embedded pretraining with its family's
+"""SETR beside SegFormer (the paper's Table 2 comparison, at our scale): SETR-Naive, PUP and MLA on a ViT of
+MiT-B1's size (`vit_s8`: ViT-S/16's width, 8 layers, 14.2 M encoder params against MiT-B1's 13.1 M; decoders at
+128 channels; SETR's auxiliary heads in training; its learned PE made for the 128 px crop and bilinearly
+interpolated elsewhere) and SegFormer-B0 / B1, each from the embedded pretraining with its family's
 recipe, 3 seeds at decoder_vs_cnn's budget (SegFormer's runs are decoder_vs_cnn's: reused). Each row carries
 GMACs (1 per multiply-accumulate) and CPU latency at 128 and 512 px, and the PE ablation's resolution test:
 the same model on whole 256x512 canvases (and with 128 px sliding windows), at the training pixel scale.
@@ -21,7 +22,7 @@ from segformer_lab.registry import build_model
 EXPERIMENT = "setr_vs_segformer"
 DECODER_VS_CNN = load_experiment("decoder_vs_cnn")
 BASE = DECODER_VS_CNN.BASE
-SETR = {f"setr_{d}": {"model": f"setr_{d}_vit_s", "model_overrides": {"img_size": [128, 128]}}
+SETR = {f"setr_{d}": {"model": f"setr_{d}_vit_s8", "model_overrides": {"img_size": [128, 128]}}
         for d in ("naive", "pup", "mla")}
 VARIANTS = {"segformer_b0": {"model": "segformer_b0"}, "segformer_b1": {"model": "segformer_b1"}, **SETR}
 VARIANTS = {name: {**fields, "encoder_weights": "embedded"} for name, fields in VARIANTS.items()}
