@@ -16,7 +16,7 @@ import torch
 
 from segformer_lab.repo import load_experiment
 from segformer_lab.engine import TrainConfig, pretrain_config
-from segformer_lab.pretrain import pretrained_path
+from segformer_lab.pretrain import SHARED_RECIPE, pretrained_path, recipe_for
 from segformer_lab.results import provenance, write_csv
 from segformer_lab.runner import planned_runs, standard_presets
 
@@ -34,7 +34,9 @@ ENCODERS = {
 INITS = {"scratch": {"encoder_weights": ""}, "pretrained": {"encoder_weights": "embedded"},
          "shared": {"encoder_weights": "embedded", "pretrain_recipe": "shared"}}
 VARIANTS = {f"{enc}_{init}": {**e, **i} for enc, e in ENCODERS.items() for init, i in INITS.items()
-            if (enc, init) != ("deeplabv3_r18", "scratch")}  # the reference is pretrained, as in the paper
+            if (enc, init) != ("deeplabv3_r18", "scratch")  # the reference is pretrained, as in the paper
+            and not (init == "shared" and recipe_for(e["model"], e.get("model_overrides")) == SHARED_RECIPE)}
+# (a family whose own recipe is the shared one has no "shared" variant: those runs are its "pretrained" ones)
 PRESETS = standard_presets(
     smoke={"crop_size": 64, "val_canvas": [64, 64], "pretrain_iterations": 2, "val_scenes": 4},
     quick={"pretrain_iterations": 25, "val_scenes": 50}, default={"pretrain_iterations": 1000, "val_scenes": 100},

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from .cost import count_flops, count_params, peak_memory
 from .engine import TrainConfig, evaluate_run, train
-from .pretrain import recipe_for
+from .pretrain import SHARED_RECIPE, recipe_for
 from .registry import build_model
 from .results import git_commit, provenance, read_rows, write_csv
 
@@ -68,13 +68,18 @@ LATER_FIELDS = {"scene_family": "aerial", "pretrain_pretext": "presence", "conte
 
 def run_id(cfg: TrainConfig) -> str:
     """A short hash of the full training config. For "embedded" encoder weights pretrain_recipe="family" stands
-    for the family's recipe itself (its lr and weight decay), so a new choice of recipe gives new run ids; for
-    other weights the recipe plays no part."""
+    for the family's recipe itself (its lr and weight decay), so a new choice of recipe gives new run ids, and a
+    family whose recipe is the shared one has the ids of its "shared" runs; for other weights the recipe plays
+    no part."""
     values = {k: v for k, v in cfg.to_dict().items() if not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
     if cfg.encoder_weights != "embedded":
         values.pop("pretrain_recipe", None)
     elif cfg.pretrain_recipe == "family":
-        values["pretrain_recipe"] = recipe_for(cfg.model, cfg.model_overrides)
+        recipe = recipe_for(cfg.model, cfg.model_overrides)
+        if recipe == SHARED_RECIPE:  # the same pretraining as "shared": the same run, the same id
+            values.pop("pretrain_recipe", None)
+        else:
+            values["pretrain_recipe"] = recipe
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:12]
 
 

@@ -99,6 +99,19 @@ def test_decoder_analysis_records_the_pretraining_loss(smoke_results):
     assert all(0 < float(r["final_loss"]) < 2 and r["pretrain_iterations"] == "2" for r in rows)
 
 
+def test_run_ids_follow_the_effective_pretraining_recipe(monkeypatch):
+    """A family's recipe is part of the id of its pretrained runs; where it equals the shared recipe, the
+    "family" and "shared" runs are one run with one id."""
+    from segformer_lab import pretrain
+    cfg = TrainConfig(model="resnet18_mlp", encoder_weights="embedded")
+    shared = TrainConfig(model="resnet18_mlp", encoder_weights="embedded", pretrain_recipe="shared")
+    monkeypatch.setitem(pretrain.RECIPES, "ResNet", dict(pretrain.SHARED_RECIPE))
+    assert run_id(cfg) == run_id(shared)
+    monkeypatch.setitem(pretrain.RECIPES, "ResNet", {"lr": 3e-4, "weight_decay": 0.5})
+    assert run_id(cfg) != run_id(shared)
+    assert run_id(TrainConfig(model="resnet18_mlp")) == run_id(TrainConfig(model="resnet18_mlp", pretrain_recipe="shared"))
+
+
 def test_run_ids_ignore_later_fields_at_their_old_values():
     """Fields added to TrainConfig after results were committed leave the ids of older runs unchanged."""
     import hashlib
