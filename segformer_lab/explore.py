@@ -48,13 +48,16 @@ def load_run(path) -> tuple[nn.Module, TrainConfig | None]:
     return from_pretrained(path).eval(), None
 
 
-def find_run(runs_dir="runs", prefer: str = "mit_b0") -> Path | None:
-    """A finished run under `runs_dir` (a directory with model.pt and metrics.json), those whose name starts
-    with `prefer` first, then the most recent; None if there is none."""
+def finished_runs(runs_dir="runs", prefer: str = "mit_b0_pretrained") -> list:
+    """The finished runs under `runs_dir` (directories with model.pt and metrics.json), those whose name starts
+    with `prefer` first, then the most recent first."""
     finished = [p.parent for p in Path(runs_dir).glob("**/metrics.json") if (p.parent / "model.pt").is_file()]
-    if not finished:
-        return None
-    return sorted(finished, key=lambda p: (not p.name.startswith(prefer), -p.stat().st_mtime))[0]
+    return sorted(finished, key=lambda p: (not p.name.startswith(prefer), -p.stat().st_mtime))
+
+
+def find_run(runs_dir="runs", prefer: str = "mit_b0_pretrained") -> Path | None:
+    """The first of `finished_runs`, or None if there is none."""
+    return next(iter(finished_runs(runs_dir, prefer)), None)
 
 
 QUICK_B0 = TrainConfig(model="segformer_b0", iterations=60, warmup_iters=10, val_scenes=16)  # the quick preset's
