@@ -476,7 +476,7 @@ def corruption_cost(frame: pd.DataFrame, variant: str) -> Claim:
     rows = corrupted_rows(frame)
     rows = rows[rows["variant"] == variant]
     corrupted = rows.groupby(["seed", "corruption"])["corrupted_miou"].mean().groupby(level="seed").mean()
-    clean = frame[(frame["variant"] == variant) & (frame["corruption"] == "clean")].set_index("seed")["corrupted_miou"]
+    clean = rows.groupby("seed")["clean"].first()  # one clean row per run, hence per seed
     return claim(f"The corruptions cost {variant} accuracy (clean vs mean corrupted mIoU)",
                  clean.loc[corrupted.index].tolist(), corrupted.tolist())
 
@@ -489,6 +489,7 @@ def robustness_claims(frame: pd.DataFrame, family: str = "aerial", init: str = "
     both models accuracy beyond the seed spread."""
     present = set(frame["variant"])
     mit = robustness_variant("mit_b1", family, init)
+    present_groups = list(dict.fromkeys(corrupted_rows(frame)["group"])) if groups else []
     claims = []
     for cnn in ROBUSTNESS_CNNS:
         other = robustness_variant(cnn, family, init)
@@ -496,7 +497,6 @@ def robustness_claims(frame: pd.DataFrame, family: str = "aerial", init: str = "
             continue
         conditions = (corruption_cost(frame, mit), corruption_cost(frame, other))
         names = f"MiT-B1 + MLP keeps more of its clean mIoU than {ROBUSTNESS_ENCODERS[cnn]} ({family}, {init})"
-        present_groups = list(dict.fromkeys(corrupted_rows(frame)["group"])) if groups else []
         claims += requiring([claim(f"{names}: all corruptions", relative_robustness(frame, mit),
                                    relative_robustness(frame, other))], *conditions)
         claims += requiring([claim(f"{names}: {g}", relative_robustness(frame, mit, g),
@@ -542,10 +542,10 @@ def relative_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 def relative_paper(paper: pd.DataFrame) -> pd.DataFrame:
     """The paper's relative robustness per model, over all corruptions and per group, from its Table 5."""
-    from .corruptions import GROUPS, PAPER_NAMES
+    from .corruptions import CORRUPTIONS, GROUPS, PAPER_NAMES
     table = robustness_paper(paper)
     out = pd.DataFrame(index=table.index)
-    out["all"] = table[[PAPER_NAMES[c] for g in GROUPS.values() for c in g]].mean(axis=1) / table["clean"]
+    out["all"] = table[[PAPER_NAMES[c] for c in CORRUPTIONS]].mean(axis=1) / table["clean"]
     for group, names in GROUPS.items():
         out[group] = table[[PAPER_NAMES[c] for c in names]].mean(axis=1) / table["clean"]
     return out
@@ -557,11 +557,11 @@ def robustness_note(frame: pd.DataFrame, family: str = "aerial", init: str = "pr
     variants = [robustness_variant(e, family, init) for e in ("mit_b1", *ROBUSTNESS_CNNS)]
     variants = [v for v in variants if v in set(frame["variant"])]
     clean = frame[frame["corruption"] == "clean"]
-    parts = [f"{v} {clean[clean['variant'] == v]['corrupted_miou'].mean():.1f} (range "
-             f"{seed_range(clean[clean['variant'] == v]['corrupted_miou']):.1f})" for v in variants]
-    values = [clean[clean["variant"] == v]["corrupted_miou"].tolist() for v in variants]
-    gap = max(sum(v) / len(v) for v in values) - min(sum(v) / len(v) for v in values) if values else 0.0
-    spread = max((seed_range(v) for v in values), default=0.0)
+    values = {v: clean.loc[clean["variant"] == v, "corrupted_miou"].tolist() for v in variants}
+    means = {v: sum(x) / len(x) for v, x in values.items()}
+    parts = [f"{v} {means[v]:.1f} (range {seed_range(x):.1f})" for v, x in values.items()]
+    gap = max(means.values()) - min(means.values()) if means else 0.0
+    spread = max((seed_range(x) for x in values.values()), default=0.0)
     kind = ("within the seed spread, so absolute and relative robustness compare alike" if gap <= spread else
             f"{gap:.1f} apart, beyond the seed spread ({spread:.1f}), so the claims compare relative robustness "
             "(corrupted / clean mIoU), which asks what share of its own clean accuracy each model keeps")

@@ -182,8 +182,7 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.ArgumentDefaultsHelpFormatter
-    parser = Parser(prog="segformer-lab", description=__doc__.split("\n\n")[0],
-                                     formatter_class=fmt)
+    parser = Parser(prog="segformer-lab", description=__doc__.split("\n\n")[0], formatter_class=fmt)
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -30,10 +30,11 @@ def output_of(model: nn.Module, target: str):
     return lambda x: model.backbone(x)[index]
 
 
-def erf_map(model: nn.Module, images: Iterable[torch.Tensor], target: str = "stage4") -> np.ndarray:
+def erf_map(model: nn.Module, images: Iterable[torch.Tensor], target: str = "stage4", pixel=None) -> np.ndarray:
     """Mean over images of sum over input channels of |d(sum_c relu(out[c, centre])) / d input|: (H, W) float64.
 
-    images: batches (B, 3, H, W), all of one size; the model is put in eval mode."""
+    images: batches (B, 3, H, W), all of one size; the model is put in eval mode. pixel: (y, x) in input
+    coordinates, whose covering output location replaces the centre."""
     from captum.attr import Saliency
     model.eval()
     forward = output_of(model, target)
@@ -41,7 +42,11 @@ def erf_map(model: nn.Module, images: Iterable[torch.Tensor], target: str = "sta
     def centre_sum(x: torch.Tensor) -> torch.Tensor:
         out = forward(x)  # (B, C, h, w)
         h, w = out.shape[-2:]
-        return torch.relu(out[:, :, h // 2, w // 2]).sum(dim=1)  # (B,)
+        if pixel is None:
+            oy, ox = h // 2, w // 2
+        else:  # the output location covering the input pixel
+            oy, ox = pixel[0] * h // x.shape[-2], pixel[1] * w // x.shape[-1]
+        return torch.relu(out[:, :, oy, ox]).sum(dim=1)  # (B,)
 
     saliency = Saliency(centre_sum)
     total, count = None, 0

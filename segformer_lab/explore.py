@@ -116,19 +116,8 @@ def pixel_erf(model: nn.Module, image: np.ndarray, pixel, target: str = "head") 
     """|d(sum_c relu(out[c] at the pixel)) / d input| summed over input channels: (H, W) float64, for the output
     `target` ("head" = the logits, or "stage1".."stage4"); the pixel (y, x) in image coordinates maps to the
     output location covering it."""
-    from captum.attr import Saliency
-
-    from .erf import output_of
-    y, x = _check_pixel(image, pixel)
-    h, w = image.shape[:2]
-    forward = output_of(model.eval(), target)
-
-    def at_pixel(inputs: torch.Tensor) -> torch.Tensor:
-        out = forward(inputs)  # (1, C, h', w')
-        oy, ox = y * out.shape[-2] // h, x * out.shape[-1] // w
-        return torch.relu(out[:, :, oy, ox]).sum(dim=1)
-    grads = Saliency(at_pixel).attribute(_tensor(image).requires_grad_(True), abs=True)  # (1, 3, H, W)
-    return grads[0].sum(0).double().numpy()
+    from .erf import erf_map
+    return erf_map(model, [_tensor(image)], target, _check_pixel(image, pixel))
 
 
 def attention_maps(model: nn.Module, image: np.ndarray, pixel) -> list[dict]:
