@@ -5,7 +5,8 @@ The paper trains 160k iterations at batch 16 on ADE20K (80k at batch 8 on Citysc
 batch 8. A Transformer is known to need more data and steps than a CNN before it catches up, so the gap
 between them at one small budget may say more about the budget than about the decoder. This sweep measures the
 MiT-B1 minus ResNet-18 gap at 250, 1000 and 2000 iterations at 128 px, and at 256 px crops (and views) for
-1000 iterations. The 1000-iteration 128 px runs are decoder_vs_cnn's (the same configs, reused when their run
+1000 iterations, starting from the 128 px pretraining (as the paper's 512 px training starts from weights made
+on 224 px ImageNet crops). The 1000-iteration 128 px runs are decoder_vs_cnn's (the same configs, reused when their run
 directories are at hand); the points beyond the default budget run one seed and are judged against the
 spread of the 3-seed default runs. The gpu preset extends the budgets to 8000 and 16000 iterations.
 """
@@ -19,7 +20,8 @@ BUDGETS = {  # TrainConfig fields of each budget point
     "i250": {"iterations": 250},
     "i1000": {"iterations": 1000},  # at the default preset: decoder_vs_cnn's default runs
     "i2000": {"iterations": 2000},
-    "i1000_256px": {"iterations": 1000, "crop_size": 256, "val_canvas": [256, 256]},
+    # 256 px crops from the 128 px pretraining, as the paper's 512 px training starts from 224 px ImageNet weights
+    "i1000_256px": {"iterations": 1000, "crop_size": 256, "val_canvas": [256, 256], "pretrain_crop": 128},
     "i8000": {"iterations": 8000},
     "i16000": {"iterations": 16000},
 }

@@ -62,20 +62,33 @@ def context_accuracy(confusion: list) -> dict:
             "token_recall": as_token / tokens if tokens else float("nan")}
 
 
-def erf_images(cfg: TrainConfig, batch: int = 8) -> list:
-    """Batches of normalised 128 px windows, each centred on a token of a validation scene."""
-    import torch
-
+def token_windows(cfg: TrainConfig) -> list:
+    """(scene, x0, y0) of crop-size windows centred on a token of each of `ERF_IMAGES` validation scenes, the
+    first token whose window lies inside its scene (a scene with none is skipped)."""
     from segformer_lab.data.synthetic import ContextConfig, SyntheticScenes
-    from segformer_lab.data.transforms import eval_pipeline
+    context = ContextConfig(distance=cfg.context_distance)
     scenes = SyntheticScenes("val", ERF_IMAGES, cfg.seed, canvas=(cfg.crop_size, cfg.crop_size),
-                             family="context", context=ContextConfig(distance=cfg.context_distance))
-    prepare, size, images = eval_pipeline(), cfg.crop_size, []
+                             family="context", context=context)
+    half, windows = cfg.crop_size / 2, []
     for i in range(ERF_IMAGES):
         scene = scenes.scene(i)
-        cx, cy, _ = scene.tokens[0]
-        image, _ = prepare(*scene.render(cx - size / 2, cy - size / 2, size, size))
-        images.append(image)
+        inside = [(cx, cy) for cx, cy, _ in scene.tokens
+                  if half <= min(cx, cy) and max(cx, cy) <= context.world_size - half]
+        if inside:
+            windows.append((scene, inside[0][0] - half, inside[0][1] - half))
+    if not windows:
+        raise ValueError(f"no token of {ERF_IMAGES} validation scenes lies {half:g} units inside its scene "
+                         f"(ContextConfig.world_size {context.world_size:g}): no ERF window to measure")
+    return windows
+
+
+def erf_images(cfg: TrainConfig, batch: int = 8) -> list:
+    """Batches of normalised token-centred windows (token_windows)."""
+    import torch
+
+    from segformer_lab.data.transforms import eval_pipeline
+    prepare, size = eval_pipeline(), cfg.crop_size
+    images = [prepare(*scene.render(x0, y0, size, size))[0] for scene, x0, y0 in token_windows(cfg)]
     return [torch.stack(images[i:i + batch]) for i in range(0, len(images), batch)]
 
 

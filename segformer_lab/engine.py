@@ -77,6 +77,8 @@ class TrainConfig:
     pretrain_pretext: str = "presence"  # its task: "presence" or "region_presence" (where classes are; PE ablation)
     pretrain_recipe: str = "family"  # its lr and weight decay: "family" (each encoder family's, pretrain.RECIPES)
     # or "shared" (lr 1e-3, weight decay 0.05 for every family: the first version)
+    pretrain_crop: int = 0  # its crop side (0 = crop_size); e.g. 128 for a 256 px run, as ImageNet weights made at
+    # 224 px start the paper's 512 px training
     device: str = "auto"  # "auto" (cuda if available), "cpu", "cuda", ...
     amp: bool = True  # bf16 autocast on CUDA (ignored on the CPU)
     eval_mode: str = "whole"  # inference mode for the final evaluation: whole or slide
@@ -114,6 +116,9 @@ class TrainConfig:
         for name in ("iterations", "batch_size", "crop_size", "checkpoint_every", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"TrainConfig.{name}={getattr(self, name)}; expected a positive integer")
+        if self.pretrain_crop < 0:
+            raise ValueError(f"TrainConfig.pretrain_crop={self.pretrain_crop}; expected a crop side in pixels, or 0 "
+                             f"for crop_size")
 
     @classmethod
     def from_dict(cls, values: dict, source: str = "config") -> "TrainConfig":
@@ -211,7 +216,8 @@ def pretrain_config(cfg: TrainConfig):
     every seed of a run: the paper starts all runs from the same ImageNet weights, so the seed spread measures
     the segmentation training only. Its learning rate and weight decay follow cfg.pretrain_recipe."""
     recipe = recipe_for(cfg.model, cfg.model_overrides) if cfg.pretrain_recipe == "family" else SHARED_RECIPE
-    return PretrainConfig(model=cfg.model, model_overrides=cfg.model_overrides, crop_size=cfg.crop_size,
+    return PretrainConfig(model=cfg.model, model_overrides=cfg.model_overrides,
+                          crop_size=cfg.pretrain_crop or cfg.crop_size,
                           iterations=cfg.pretrain_iterations, scene_family=PRETRAIN_FAMILY[cfg.scene_family],
                           pretext=cfg.pretrain_pretext, **recipe)
 

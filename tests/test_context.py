@@ -73,7 +73,7 @@ def test_context_runs_start_from_the_aerial_pretraining_and_old_run_ids_stay():
     aerial = TrainConfig(model="segformer_b1", encoder_weights="embedded")
     assert pretrain_config(cfg) == pretrain_config(aerial)
     aerial = dataclasses.replace(aerial, pretrain_recipe="shared")  # as the first results were made
-    earlier = ("context_distance", "scene_family", "pretrain_pretext", "pretrain_recipe")  # fields added later
+    earlier = ("context_distance", "scene_family", "pretrain_pretext", "pretrain_recipe", "pretrain_crop")  # added later
     values = {k: v for k, v in aerial.to_dict().items() if k not in earlier}  # a config made before them
     import hashlib
     import json
@@ -102,3 +102,26 @@ def test_erf_mass_within_a_radius():
     assert mass_within(erf, 9.9) == pytest.approx(0.5) and mass_within(erf, 10) == pytest.approx(1.0)
     assert radius_holding(erf, 0.5) == 0.0 and radius_holding(erf, 0.75) == pytest.approx(10.0)
 
+
+
+@pytest.mark.parametrize("distance", [8.0, 48.0])
+def test_erf_windows_are_centred_on_a_token_inside_the_scene(distance):
+    from segformer_lab.repo import load_experiment
+    module = load_experiment("context_distance")
+    cfg = TrainConfig(model="segformer_b1", scene_family="context", context_distance=distance)
+    windows = module.token_windows(cfg)
+    assert len(windows) == module.ERF_IMAGES  # 512-unit scenes of 12 tokens: every one has such a token
+    world, size = ContextConfig().world_size, cfg.crop_size
+    for scene, x0, y0 in windows:
+        assert 0 <= x0 and 0 <= y0 and x0 + size <= world and y0 + size <= world
+        _, mask = scene.render(x0, y0, size, size)
+        assert mask[size // 2, size // 2] in (C_TOKEN_A, C_TOKEN_B)
+    batches = module.erf_images(cfg)
+    assert sum(len(b) for b in batches) == module.ERF_IMAGES and batches[0].shape[1:] == (3, size, size)
+
+
+def test_a_window_may_start_outside_the_scene_and_renders_repeatably():
+    scene = ContextScene(0, 0, ContextConfig(distance=8.0))
+    (a, mask_a), (b, _) = scene.render(-40.5, -3, 64, 64), scene.render(-40.5, -3, 64, 64)
+    assert np.array_equal(a, b) and a.shape == (64, 64, 3) and mask_a.shape == (64, 64)
+    assert not np.array_equal(a, scene.render(40.5, 3, 64, 64)[0])  # not the mirrored window's noise

@@ -1,4 +1,7 @@
 """Encoder pretraining on the embedded world: equal budget, caching, reuse, loading."""
+import dataclasses
+
+import pytest
 import torch
 
 from segformer_lab import build_model, load_encoder_weights
@@ -66,7 +69,6 @@ def test_region_presence_targets_say_where_each_class_is():
 
 def test_cache_keys_made_before_the_new_fields_are_unchanged():
     """Fields added later (scene family, pretext) at their old behaviour leave the cache key as it was."""
-    import dataclasses
     import hashlib
     import json
 
@@ -83,7 +85,6 @@ def test_cache_keys_made_before_the_new_fields_are_unchanged():
 
 
 def test_region_pretraining_on_street_scenes_and_errors(tmp_path, monkeypatch):
-    import pytest
     monkeypatch.setenv("SEGFORMER_LAB_CACHE", str(tmp_path))
     cfg = PretrainConfig(model="segformer_tiny", scene_family="street", pretext="region_presence",
                          model_overrides={"pos_encoding": "learned", "pe_train_size": (64, 64)}, **SMALL)
@@ -101,7 +102,6 @@ def test_region_pretraining_on_street_scenes_and_errors(tmp_path, monkeypatch):
 def test_a_cached_file_that_does_not_match_its_key_is_refused(tmp_path, monkeypatch):
     import shutil
 
-    import pytest
 
     from segformer_lab.pretrain import pretrained_path
     monkeypatch.setenv("SEGFORMER_LAB_CACHE", str(tmp_path))
@@ -153,9 +153,7 @@ def test_linear_probe_trains_only_its_classifier_and_is_deterministic():
 
 
 def test_each_family_gets_its_recipe_and_a_new_recipe_gives_new_run_ids(monkeypatch):
-    import dataclasses
 
-    import pytest
     from segformer_lab import pretrain as pt
     from segformer_lab.engine import pretrain_config
     from segformer_lab.runner import run_id
@@ -175,7 +173,8 @@ def test_each_family_gets_its_recipe_and_a_new_recipe_gives_new_run_ids(monkeypa
     assert (pretrain_config(shared).lr, pretrain_config(shared).weight_decay) == (1e-3, 0.05)
     import hashlib
     import json
-    earlier = ("pretrain_recipe", "scene_family", "pretrain_pretext", "context_distance")  # fields added later
+    earlier = ("pretrain_recipe", "scene_family", "pretrain_pretext", "context_distance",
+               "pretrain_crop")  # fields added later
     old = {k: v for k, v in shared.to_dict().items() if k not in earlier}  # the id of a run made before them
     assert run_id(shared) == hashlib.sha256(json.dumps(old, sort_keys=True).encode()).hexdigest()[:12]
     assert run_id(shared) != run_id(mit)
@@ -197,7 +196,6 @@ def test_recipes_in_code_are_the_committed_choice():
 
 
 def test_pretraining_sweep_writes_one_row_per_recipe_and_resumes(tmp_path, monkeypatch):
-    import pytest
 
     from segformer_lab.repo import load_experiment
     from segformer_lab.results import read_rows
@@ -219,3 +217,16 @@ def test_pretraining_sweep_writes_one_row_per_recipe_and_resumes(tmp_path, monke
     with pytest.raises(ValueError, match=r"GRID\['weight_decay'\] is empty"):
         module.main("smoke", tmp_path / "other", grid={"lr": (1e-3,), "weight_decay": ()})
     assert not (tmp_path / "other").exists()
+
+
+def test_a_run_may_start_from_a_pretraining_at_a_smaller_crop():
+    from segformer_lab.engine import pretrain_config
+    from segformer_lab.runner import run_id
+    small = TrainConfig(model="segformer_b1", encoder_weights="embedded")
+    large = dataclasses.replace(small, crop_size=256, val_canvas=(256, 256))
+    from_small = dataclasses.replace(large, pretrain_crop=128)
+    assert pretrain_config(small).crop_size == 128 and pretrain_config(large).crop_size == 256
+    assert pretrain_config(from_small) == pretrain_config(small)  # the same cached weights
+    assert len({run_id(small), run_id(large), run_id(from_small)}) == 3
+    with pytest.raises(ValueError, match=r"TrainConfig.pretrain_crop=-1; expected a crop side in pixels, or 0"):
+        TrainConfig(pretrain_crop=-1)

@@ -217,8 +217,9 @@ def finish_render(image: np.ndarray, gain: np.ndarray, sigma: float, window: tup
     fixes it by the window (x0, y0, height, width, zoom), so that a render is repeatable."""
     x0, y0, height, width, zoom = window
     image *= gain
-    if rng is None:
-        rng = np.random.default_rng([int(x0 * 16), int(y0 * 16), height, width, int(zoom * 1000)])
+    if rng is None:  # a window may start left of or above the scene: negative offsets wrap to 64-bit words
+        rng = np.random.default_rng([int(x0 * 16) % 2 ** 64, int(y0 * 16) % 2 ** 64, height, width,
+                                     int(zoom * 1000)])
     image += sigma * noise_window(height, width, rng)
     return np.clip(image, 0, 255).astype(np.uint8)
 
