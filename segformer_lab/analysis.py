@@ -313,7 +313,13 @@ def context_claims(frame: pd.DataFrame, conditions: tuple = ()) -> list[Claim]:
     the same runs, is below d for every seed) and both encoders learnt the task where the ring is nearest
     (context accuracy above CONTEXT_LEARNT at the smallest d; a run that calls no pixel a token, whose accuracy
     is undefined, names none right); `conditions` adds more (e.g. the pretraining check of both encoders)."""
-    distances = sorted(frame["context_distance"].astype(float).unique())
+    def has(encoder, d):
+        return f"{encoder}_d{d:g}" in set(frame["variant"])
+    # A sweep in progress: only the distances both encoders have reached are compared.
+    distances = [d for d in sorted(frame["context_distance"].astype(float).unique())
+                 if has("mit_b1", d) and has("resnet18_mlp", d)]
+    if not distances:
+        return []
     nearest = distances[0]
 
     def values(encoder, d, column="context_accuracy"):
@@ -343,14 +349,17 @@ def context_table(frame: pd.DataFrame) -> pd.DataFrame:
 def budget_table(frame: pd.DataFrame, a: str = "mit_b1", b: str = "resnet18_mlp", metric: str = "miou") -> pd.DataFrame:
     """Per budget point (the variant suffix after the encoder, e.g. "i1000"): iterations, crop, the mean of
     `metric` for encoders a and b, the gap a - b, its seed spread (the larger range of either side) and seeds."""
-    rows = []
+    rows, present = [], set(frame["variant"])
     for budget in dict.fromkeys(v.removeprefix(f"{a}_") for v in frame["variant"] if v.startswith(f"{a}_")):
+        if f"{b}_{budget}" not in present:  # a sweep in progress: a point is compared once both encoders have it
+            continue
         va, vb = per_seed(frame, f"{a}_{budget}", metric), per_seed(frame, f"{b}_{budget}", metric)
         first = frame[frame["variant"] == f"{a}_{budget}"].iloc[0]
         rows.append({"budget": budget, "iterations": int(first["iterations"]), "crop_size": int(first["crop_size"]),
                      a: sum(va) / len(va), b: sum(vb) / len(vb), "gap": sum(va) / len(va) - sum(vb) / len(vb),
                      "spread": max(seed_range(va), seed_range(vb)), "seeds": min(len(va), len(vb))})
-    return pd.DataFrame(rows).set_index("budget")
+    columns = ["budget", "iterations", "crop_size", a, b, "gap", "spread", "seeds"]
+    return pd.DataFrame(rows, columns=columns).set_index("budget")
 
 
 def budget_claims(frame: pd.DataFrame, reference: str = "i1000", a: str = "mit_b1", b: str = "resnet18_mlp",
@@ -359,6 +368,8 @@ def budget_claims(frame: pd.DataFrame, reference: str = "i1000", a: str = "mit_b
     MiT-B1 minus ResNet-18 gap is larger (the Transformer closes in) than at the reference budget. Points run
     with one seed are judged against the seed spread of the reference runs, as are the others."""
     table = budget_table(frame, a, b, metric)
+    if reference not in table.index:
+        return []
     ref = table.loc[reference]
     claims = []
     for budget, row in table.iterrows():

@@ -172,7 +172,11 @@ def decoder_vs_cnn_section(out: Section, results_dir: Path, paper: pd.DataFrame)
     checks = tuple(analysis.pretraining_validity(frame, e) for e in ("mit_b1", "resnet18_mlp"))
     context = companion_rows(results_dir, "context_distance", preset)
     if context is not None:
-        out.claims += analysis.context_claims(context, checks)
+        distance_claims = analysis.context_claims(context, checks)
+        out.claims += distance_claims
+        if not distance_claims:
+            out.notes.append(f"The context-distance sweep is in progress ({len(context)} runs at the {preset} "
+                             f"preset): no distance has runs of both MiT-B1 and ResNet-18 + MLP yet.")
     else:
         out.notes.append(f"The context-distance sweep has no rows at the {preset} preset (segformer-lab run "
                          f"context_distance --preset {preset}): the mechanism was not measured.")

@@ -174,3 +174,17 @@ def test_an_unmeasured_condition_leaves_its_claim_not_tested():
     gated = requiring([claim("a beats b", [2.0, 2.1], [1.0, 1.1])], missing)
     assert gated[0].outcome == NOT_TESTED and verdict(gated) == NOT_TESTED
     assert "(condition not met: the CNN's reach)" in gated[0].sentence()
+
+
+def test_sweeps_in_progress_compare_only_what_both_encoders_have():
+    """Runs go seed by seed and variant by variant: a partial sweep is judged where both encoders have rows."""
+    from segformer_lab.analysis import budget_claims, budget_table, context_claims
+    partial = context_frame()
+    partial = partial[~partial["variant"].isin(["resnet18_mlp_d8", "resnet18_mlp_d48"])]
+    assert [c.text.split("at d = ")[1] for c in context_claims(partial)] == ["24 px (context accuracy)"]
+    assert context_claims(partial[partial["variant"].str.startswith("mit_b1")]) == []
+    frame = budget_frame({"i250": -20.0, "i1000": -15.0, "i2000": -10.0}, {})
+    frame = frame[frame["variant"] != "resnet18_mlp_i2000"]
+    assert list(budget_table(frame).index) == ["i250", "i1000"] and budget_claims(frame) == []
+    only_mit = frame[frame["variant"].str.startswith("mit_b1")]
+    assert budget_table(only_mit).empty and budget_claims(only_mit) == []
