@@ -72,10 +72,10 @@ def token_windows(cfg: TrainConfig) -> list:
     half, windows = cfg.crop_size / 2, []
     for i in range(ERF_IMAGES):
         scene = scenes.scene(i)
-        inside = [(cx, cy) for cx, cy, _ in scene.tokens
-                  if half <= min(cx, cy) and max(cx, cy) <= context.world_size - half]
-        if inside:
-            windows.append((scene, inside[0][0] - half, inside[0][1] - half))
+        inside = next(((cx, cy) for cx, cy, _ in scene.tokens
+                       if half <= min(cx, cy) and max(cx, cy) <= context.world_size - half), None)
+        if inside is not None:
+            windows.append((scene, inside[0] - half, inside[1] - half))
     if not windows:
         raise ValueError(f"no token of {ERF_IMAGES} validation scenes lies {half:g} units inside its scene "
                          f"(ContextConfig.world_size {context.world_size:g}): no ERF window to measure")

@@ -313,11 +313,9 @@ def context_claims(frame: pd.DataFrame, conditions: tuple = ()) -> list[Claim]:
     the same runs, is below d for every seed) and both encoders learnt the task where the ring is nearest
     (context accuracy above CONTEXT_LEARNT at the smallest d; a run that calls no pixel a token, whose accuracy
     is undefined, names none right); `conditions` adds more (e.g. the pretraining check of both encoders)."""
-    def has(encoder, d):
-        return f"{encoder}_d{d:g}" in set(frame["variant"])
-    # A sweep in progress: only the distances both encoders have reached are compared.
+    present = set(frame["variant"])  # a sweep in progress: only the distances both encoders have are compared
     distances = [d for d in sorted(frame["context_distance"].astype(float).unique())
-                 if has("mit_b1", d) and has("resnet18_mlp", d)]
+                 if {f"mit_b1_d{d:g}", f"resnet18_mlp_d{d:g}"} <= present]
     if not distances:
         return []
     nearest = distances[0]
