@@ -1,11 +1,14 @@
-"""Benchmark: SegFormer-B0 inference at 512x512, ours against transformers' implementation, same weights.
+"""Benchmark: SegFormer inference or one training step, ours against transformers' implementation, same weights.
 
-Builds a randomly initialised `transformers.SegformerForSemanticSegmentation` (B0, 150 classes) offline,
-saves it, loads it with `segformer_lab.from_pretrained`, checks that both give the same logits, then times
-the two in turn (A B A B ...) and prints each median and the per-pair ratio transformers / ours.
-Appends one row to results/bench_vs_transformers.csv. Needs the `hf` extra (transformers, safetensors).
+Builds a randomly initialised `transformers.SegformerForSemanticSegmentation` (B0 or B2, 150 classes)
+offline, saves it, loads it with `segformer_lab.from_pretrained`, checks that both give the same logits, then
+times the two in turn (A B A B ...) and prints each median and the per-pair ratio transformers / ours.
+`--mode train` times one training step instead (bf16 autocast on CUDA, cross-entropy on the logits upsampled
+to the input, backward, AdamW step). Appends one row to results/bench_vs_transformers.csv. Needs the `hf`
+extra (transformers, safetensors).
 
     python benchmarks/bench_vs_transformers.py --size 512 --repeats 20
+    python benchmarks/bench_vs_transformers.py --variant b2 --mode train --batch 8 --device cuda
 """
 from __future__ import annotations
 
@@ -34,6 +37,27 @@ def timed(fn, x, device) -> float:
     return (time.perf_counter() - t0) * 1e3
 
 
+# transformers' SegformerConfig fields of each size (its defaults are B0's)
+SIZES = {"b0": {}, "b2": {"depths": [3, 4, 6, 3], "hidden_sizes": [64, 128, 320, 512], "decoder_hidden_size": 768}}
+
+
+def train_step(model, forward, target, device):
+    """One training step of `model` (forward: images -> logits at 1/4 scale) as a function of the images."""
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=6e-5)
+
+    def step(x):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            logits = forward(x)
+        logits = torch.nn.functional.interpolate(logits.float(), size=target.shape[-2:], mode="bilinear",
+                                                 align_corners=False)
+        loss = torch.nn.functional.cross_entropy(logits, target)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return step
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=512, help="input side (default 512)")
@@ -41,6 +65,9 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=20, help="timed pairs (default 20)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed pairs first (default 3)")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    parser.add_argument("--variant", choices=sorted(SIZES), default="b0", help="SegFormer size (default b0)")
+    parser.add_argument("--mode", choices=["inference", "train"], default="inference",
+                        help="time a forward pass, or a training step (default inference)")
     parser.add_argument("--out", default="results/bench_vs_transformers.csv", help="CSV to append to")
     args = parser.parse_args(argv)
 
@@ -49,7 +76,7 @@ def main(argv=None):
 
     device = torch.device(args.device)
     torch.manual_seed(0)
-    theirs = SegformerForSemanticSegmentation(SegformerConfig(num_labels=150)).eval()
+    theirs = SegformerForSemanticSegmentation(SegformerConfig(num_labels=150, **SIZES[args.variant])).eval()
     with tempfile.TemporaryDirectory() as tmp:
         theirs.save_pretrained(tmp)
         ours = from_pretrained(tmp).eval()
@@ -58,18 +85,25 @@ def main(argv=None):
 
     with torch.inference_mode():
         diff = (theirs(pixel_values=x).logits - ours(x)).abs().max().item()
-        if diff > 1e-3:
-            raise SystemExit(f"outputs disagree: max |difference| {diff:.3g} > 1e-3")
-        run_theirs = lambda t: theirs(pixel_values=t).logits  # noqa: E731
-        pairs = []
-        for i in range(args.warmup + args.repeats):
-            t_ours, t_theirs = timed(ours, x, device), timed(run_theirs, x, device)
-            if i >= args.warmup:
-                pairs.append((t_ours, t_theirs))
+    if diff > 1e-3:
+        raise SystemExit(f"outputs disagree: max |difference| {diff:.3g} > 1e-3")
+    forward_theirs = lambda t: theirs(pixel_values=t).logits  # noqa: E731
+    if args.mode == "train":
+        target = torch.randint(0, 150, (args.batch, args.size, args.size), device=device)
+        run_ours = train_step(ours, ours, target, device)
+        run_theirs = train_step(theirs, forward_theirs, target, device)
+    else:
+        run_ours, run_theirs = torch.inference_mode()(ours), torch.inference_mode()(forward_theirs)
+    pairs = []
+    for i in range(args.warmup + args.repeats):
+        t_ours, t_theirs = timed(run_ours, x, device), timed(run_theirs, x, device)
+        if i >= args.warmup:
+            pairs.append((t_ours, t_theirs))
     ours_ms = statistics.median(p[0] for p in pairs)
     theirs_ms = statistics.median(p[1] for p in pairs)
     ratios = [t / o for o, t in pairs]
-    print(f"SegFormer-B0, {args.size}x{args.size}, batch {args.batch}, {device}, {torch.get_num_threads()} threads")
+    print(f"SegFormer-{args.variant.upper()} {args.mode}, {args.size}x{args.size}, batch {args.batch}, {device}, "
+          f"{torch.get_num_threads()} threads")
     print(f"  outputs agree: max |difference| = {diff:.2e}")
     print(f"  ours          median {ours_ms:8.1f} ms")
     print(f"  transformers  median {theirs_ms:8.1f} ms  ({transformers.__version__}, "
@@ -77,8 +111,9 @@ def main(argv=None):
     print(f"  transformers / ours: median {statistics.median(ratios):.2f}x "
           f"(min {min(ratios):.2f}, max {max(ratios):.2f}) over {len(pairs)} pairs")
 
-    row = {"benchmark": "b0_inference_vs_transformers", "variant": "segformer_b0", "height": args.size,
-           "width": args.size, "batch": args.batch, "threads": torch.get_num_threads(), "repeats": args.repeats,
+    row = {"benchmark": f"{args.variant}_{args.mode}_vs_transformers", "variant": f"segformer_{args.variant}",
+           "height": args.size, "width": args.size, "batch": args.batch, "threads": torch.get_num_threads(),
+           "repeats": args.repeats,
            "ours_ms": ours_ms, "transformers_ms": theirs_ms, "ratio_transformers_over_ours": statistics.median(ratios),
            "ratio_min": min(ratios), "ratio_max": max(ratios), "max_abs_diff": diff,
            "transformers_version": transformers.__version__,

@@ -228,7 +228,8 @@ def encoder_checkpoint(cfg: TrainConfig, rank: int = 0, world: int = 1, progress
     if cfg.encoder_weights != "embedded":
         return Path(cfg.encoder_weights)
     pcfg = pretrain_config(cfg)
-    path = pretrain(pcfg, progress=progress) if rank == 0 else pretrained_path(pcfg)
+    path = (pretrain(pcfg, progress=progress, device=cfg.device, num_workers=cfg.num_workers) if rank == 0
+            else pretrained_path(pcfg))
     if world > 1:
         dist.barrier()
     return path

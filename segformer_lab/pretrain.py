@@ -210,21 +210,26 @@ def heldout_crops(cfg: PretrainConfig, count: int = 256) -> SyntheticScenes:
 def heldout_loss(net: nn.Module, cfg: PretrainConfig, num_classes: int, count: int = 256, batch: int = 32) -> float:
     """The pretext's mean binary cross-entropy on held-out crops: what the recipe grid is judged on."""
     source, prepare = heldout_crops(cfg, count), eval_pipeline()
+    device = next(net.parameters()).device
     was_training, total = net.training, 0.0
     net.eval()
     with torch.no_grad():
         for start in range(0, count, batch):
             images, masks = zip(*(prepare(*source.load(i), None) for i in range(start, min(start + batch, count))))
-            images, masks = torch.stack(images), torch.stack(masks)
+            images, masks = torch.stack(images).to(device), torch.stack(masks).to(device)
             targets = presence_targets(masks, num_classes, cfg.min_fraction, cfg.grid())
-            total += F.binary_cross_entropy_with_logits(net(images), targets, reduction="sum").item() / targets.shape[1]
+            logits = net(images).float()
+            total += F.binary_cross_entropy_with_logits(logits, targets, reduction="sum").item() / targets.shape[1]
     net.train(was_training)
     return total / count
 
 
-def pretrain(cfg: PretrainConfig, progress: bool = True, force: bool = False) -> Path:
+def pretrain(cfg: PretrainConfig, progress: bool = True, force: bool = False, device: str = "auto",
+             num_workers: int = 0) -> Path:
     """Pretrain cfg.model's encoder (or reuse the cached result); returns the checkpoint path, which
-    `load_encoder_weights` reads. The checkpoint also holds the final and held-out pretext losses."""
+    `load_encoder_weights` reads. The checkpoint also holds the final and held-out pretext losses. `device`
+    ("auto": cuda if available) and `num_workers` (data-loading processes) change where it runs, not what it
+    is: they are not part of the cache key. On CUDA the forward pass runs under bf16 autocast."""
     path = pretrained_path(cfg)
     if path.is_file() and not force:
         check_cached(path, cfg)
@@ -240,9 +245,13 @@ def pretrain(cfg: PretrainConfig, progress: bool = True, force: bool = False) ->
     decay = [p for n, p in net.named_parameters() if not (p.ndim <= 1 or "pos_embed" in n)]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
+                       "cpu" if device == "auto" else device)
+    net = net.to(dev)
     samples = TrainSamples(source, Compose([RandomFlip(0.5), Normalize(), to_tensors]), cfg.seed)
     loader = torch.utils.data.DataLoader(samples, batch_sampler=IterationBatches(
-        len(source), cfg.batch_size, cfg.seed, 0, cfg.iterations), generator=torch.Generator().manual_seed(cfg.seed))
+        len(source), cfg.batch_size, cfg.seed, 0, cfg.iterations), generator=torch.Generator().manual_seed(cfg.seed),
+        num_workers=num_workers, pin_memory=dev.type == "cuda")
     net.train()
     losses, t0 = [], time.perf_counter()
     for it, (images, masks) in enumerate(tqdm(loader, total=cfg.iterations, disable=not progress,
@@ -250,14 +259,17 @@ def pretrain(cfg: PretrainConfig, progress: bool = True, force: bool = False) ->
         lr = cfg.lr * (1 - it / cfg.iterations) * min(1.0, (it + 1) / cfg.warmup_iters)
         for g in optimizer.param_groups:
             g["lr"] = lr
+        images, masks = images.to(dev, non_blocking=True), masks.to(dev, non_blocking=True)
         targets = presence_targets(masks, num_classes, cfg.min_fraction, cfg.grid())
-        loss = F.binary_cross_entropy_with_logits(net(images), targets)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+            logits = net(images)
+        loss = F.binary_cross_entropy_with_logits(logits.float(), targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
     seconds = time.perf_counter() - t0
-    _atomic_save({"state_dict": {f"backbone.{k}": v for k, v in backbone.state_dict().items()},
+    _atomic_save({"state_dict": {f"backbone.{k}": v.cpu() for k, v in backbone.state_dict().items()},
                   "pretrain_config": dataclasses.asdict(cfg), "final_loss": float(np.mean(losses[-20:])),
                   "heldout_loss": heldout_loss(net, cfg, num_classes), "seconds": seconds}, path)
     return path

@@ -12,7 +12,8 @@ import torch
 
 
 def git_commit(cwd=None) -> str:
-    """The checkout's commit hash (with '+dirty' if it has uncommitted changes), or '' outside git."""
+    """The checkout's commit hash (with '+dirty' if it has uncommitted changes); outside git (a copied tree),
+    $SEGFORMER_LAB_COMMIT if set, else ''."""
     cwd = cwd or Path(__file__).resolve().parents[1]
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
@@ -20,12 +21,15 @@ def git_commit(cwd=None) -> str:
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
                                capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        return ""
+        return os.environ.get("SEGFORMER_LAB_COMMIT", "")
     return commit + ("+dirty" if dirty else "")
 
 
 def provenance(device: str = "cpu") -> dict:
-    """Provenance columns: git commit, torch version, device, date (UTC, ISO 8601)."""
+    """Provenance columns: git commit, torch version, device (a GPU by its name; "auto" as it resolves), date
+    (UTC, ISO 8601)."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and torch.cuda.is_available():
         device = torch.cuda.get_device_name(device)
     return {"git_commit": git_commit(), "torch_version": torch.__version__, "device": device,

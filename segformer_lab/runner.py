@@ -145,7 +145,7 @@ def run_experiment(module, preset: str = "quick", results_dir="results", runs_di
             row.update({f"{name}_miou": result["miou"], f"{name}_thing_miou": result["thing_miou"]})
         if hasattr(module, "extra_metrics"):
             row.update(module.extra_metrics(run_dir, cfg, results_dir))
-        row.update(_costs(cfg), **{**provenance(cfg.device if cfg.device != "auto" else "cpu"), "git_commit": commit})
+        row.update(_costs(cfg), **{**provenance(cfg.device), "git_commit": commit})
         row = {c: row.get(c, math.nan) for c in cols}
         if hasattr(module, "condition_rows"):
             rows += [{**row, **cond} for cond in module.condition_rows(run_dir, cfg, preset, runs_dir)]

@@ -1,0 +1,76 @@
+"""The CUDA path: bf16 autocast training, a killed run resumed on the GPU, pretraining and evaluation there.
+
+These run only where CUDA exists (the CPU tests cover everything else); on a GPU the other tests run there too,
+since TrainConfig.device defaults to "auto"."""
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from segformer_lab.engine import TrainConfig, evaluate_run, train
+from segformer_lab.pretrain import PretrainConfig, pretrain
+
+from test_engine import ROOT, TINY, cli_args
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def losses(run) -> list:
+    return [json.loads(line)["loss"] for line in (run / "log.jsonl").read_text().splitlines()]
+
+
+def test_bf16_training_steps_learn_and_match_fp32_at_the_start(tmp_path):
+    cfg = dict(TINY, iterations=40, log_every=1, device="cuda")
+    bf16 = train(TrainConfig(**cfg), tmp_path / "bf16", progress=False)
+    fp32 = train(TrainConfig(**cfg, amp=False), tmp_path / "fp32", progress=False)
+    a, b = losses(tmp_path / "bf16"), losses(tmp_path / "fp32")
+    assert all(math.isfinite(x) for x in a) and len(a) == 40
+    assert abs(a[0] - b[0]) < 0.02 * b[0]  # the same first batch and weights: bf16 rounding only
+    assert sum(a[-5:]) / 5 < sum(a[:5]) / 5  # it learns
+    assert math.isfinite(bf16["miou"]) and abs(bf16["miou"] - fp32["miou"]) < 0.25
+
+
+def test_killed_cuda_run_resumes_from_its_checkpoint(tmp_path):
+    cfg = dict(TINY, iterations=3000, checkpoint_every=20, log_every=20, device="cuda")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    command = [sys.executable, "-m", "segformer_lab.cli", "train", "--quiet", *cli_args(cfg)]
+    run = tmp_path / "killed"
+    proc = subprocess.Popen(command + [str(run)], env=env, start_new_session=True)
+    deadline = time.time() + 300
+    while not (run / "checkpoint.pt").exists() and time.time() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (run / "metrics.json").exists(), "the run finished before it could be killed"
+    saved = torch.load(run / "checkpoint.pt", map_location="cpu")
+    stopped_at = saved["iteration"]
+    assert 0 < stopped_at < 3000 and stopped_at % 20 == 0
+    subprocess.run(command + [str(run)], env=env, check=True)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["resumed_from"] == stopped_at and metrics["iterations"] == 3000
+    assert metrics["train_seconds"] > saved["train_seconds"] and math.isfinite(metrics["miou"])
+    logged = [json.loads(line)["iteration"] for line in (run / "log.jsonl").read_text().splitlines()]
+    assert logged[-1] == 3000 and all(math.isfinite(x) for x in losses(run))
+
+
+def test_pretraining_runs_on_the_gpu_and_its_weights_load_on_the_cpu(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEGFORMER_LAB_CACHE", str(tmp_path))
+    cfg = PretrainConfig(model="segformer_tiny", iterations=20, warmup_iters=2, scenes=16, batch_size=8, crop_size=64)
+    path = pretrain(cfg, progress=False, device="cuda")
+    saved = torch.load(path, map_location="cpu", weights_only=False)
+    assert all(v.device.type == "cpu" for v in saved["state_dict"].values())
+    assert math.isfinite(saved["final_loss"]) and math.isfinite(saved["heldout_loss"])
+
+
+def test_cuda_and_cpu_evaluations_of_one_model_agree(tmp_path):
+    run = tmp_path / "run"
+    train(TrainConfig(**dict(TINY, iterations=20, device="cuda")), run, progress=False)
+    gpu, cpu = evaluate_run(run, device="cuda"), evaluate_run(run, device="cpu")
+    assert abs(gpu["miou"] - cpu["miou"]) < 0.01  # fp32 inference (TF32 convolutions): a few pixels may differ
