@@ -12,8 +12,10 @@ import torch
 
 
 def git_commit(cwd=None) -> str:
-    """The checkout's commit hash (with '+dirty' if it has uncommitted changes); outside git (a copied tree),
-    $SEGFORMER_LAB_COMMIT if set, else ''."""
+    """The checkout's commit hash (with '+dirty' if it has uncommitted changes), or '' outside git.
+    $SEGFORMER_LAB_COMMIT, if set, names it instead: for a copy of the tree run where its git history is not."""
+    if os.environ.get("SEGFORMER_LAB_COMMIT"):
+        return os.environ["SEGFORMER_LAB_COMMIT"]
     cwd = cwd or Path(__file__).resolve().parents[1]
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
@@ -21,7 +23,7 @@ def git_commit(cwd=None) -> str:
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
                                capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        return os.environ.get("SEGFORMER_LAB_COMMIT", "")
+        return ""
     return commit + ("+dirty" if dirty else "")
 
 

@@ -33,7 +33,7 @@ def test_bf16_training_steps_learn_and_match_fp32_at_the_start(tmp_path):
     assert all(math.isfinite(x) for x in a) and len(a) == 40
     assert abs(a[0] - b[0]) < 0.02 * b[0]  # the same first batch and weights: bf16 rounding only
     assert sum(a[-5:]) / 5 < sum(a[:5]) / 5  # it learns
-    assert math.isfinite(bf16["miou"]) and abs(bf16["miou"] - fp32["miou"]) < 0.25
+    assert math.isfinite(bf16["miou"]) and abs(bf16["miou"] - fp32["miou"]) < 3.0  # mIoU in %
 
 
 def test_killed_cuda_run_resumes_from_its_checkpoint(tmp_path):
@@ -73,4 +73,4 @@ def test_cuda_and_cpu_evaluations_of_one_model_agree(tmp_path):
     run = tmp_path / "run"
     train(TrainConfig(**dict(TINY, iterations=20, device="cuda")), run, progress=False)
     gpu, cpu = evaluate_run(run, device="cuda"), evaluate_run(run, device="cpu")
-    assert abs(gpu["miou"] - cpu["miou"]) < 0.01  # fp32 inference (TF32 convolutions): a few pixels may differ
+    assert abs(gpu["miou"] - cpu["miou"]) < 0.5  # mIoU in %; fp32 inference (TF32 convolutions): a few pixels may differ
