@@ -39,7 +39,7 @@ PRESETS = standard_presets(
     smoke={"crop_size": 64, "val_canvas": [64, 64], "pretrain_iterations": 2, "val_scenes": 2},
     quick={"pretrain_iterations": 25, "val_scenes": 8},
     default={"iterations": 500, "pretrain_iterations": 1000, "val_scenes": 25},
-    gpu={"pretrain_iterations": 8000, "val_scenes": 50},
+    gpu={"pretrain_iterations": 2000, "val_scenes": 50},
 )
 # smoke: every encoder at the distances a 64 px crop holds; quick: the two MLP-decoder encoders at both ends.
 PRESET_VARIANTS = {"smoke": [f"{enc}_d{d}" for enc in ENCODERS for d in (8, 24)],

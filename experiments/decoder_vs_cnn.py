@@ -40,7 +40,7 @@ VARIANTS = {f"{enc}_{init}": {**e, **i} for enc, e in ENCODERS.items() for init,
 PRESETS = standard_presets(
     smoke={"crop_size": 64, "val_canvas": [64, 64], "pretrain_iterations": 2, "val_scenes": 4},
     quick={"pretrain_iterations": 25, "val_scenes": 50}, default={"pretrain_iterations": 1000, "val_scenes": 100},
-    gpu={"pretrain_iterations": 8000, "val_scenes": 100},
+    gpu={"pretrain_iterations": 2000, "val_scenes": 100},
 )
 # quick: the runs the claims and their validity compare (DeepLabV3, a reference beside them, is left out); the
 # shared-recipe record only at the default preset.

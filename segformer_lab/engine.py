@@ -244,9 +244,13 @@ def initial_model(cfg: TrainConfig, num_classes: int, rank: int = 0, world: int 
     return model
 
 
-def _save_checkpoint(path: Path, model, optimizer, it: int, cfg: TrainConfig, rng_state, seconds: float) -> None:
-    _atomic_save({"iteration": it, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                  "torch_rng": rng_state, "config": cfg.to_dict(), "train_seconds": seconds}, path)
+def _save_checkpoint(path: Path, model, optimizer, it: int, cfg: TrainConfig, rng_state, seconds: float,
+                     device: torch.device | None = None) -> None:
+    state = {"iteration": it, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+             "torch_rng": rng_state, "config": cfg.to_dict(), "train_seconds": seconds}
+    if device is not None and device.type == "cuda":  # dropout and drop-path draw from the GPU's generator there
+        state["cuda_rng"] = torch.cuda.get_rng_state(device)
+    _atomic_save(state, path)
 
 
 def train(cfg: TrainConfig, run_dir, progress: bool = True) -> dict:
@@ -285,7 +289,9 @@ def train(cfg: TrainConfig, run_dir, progress: bool = True) -> dict:
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
-        torch.set_rng_state(ckpt["torch_rng"])
+        torch.set_rng_state(ckpt["torch_rng"].cpu())  # the CPU generator's state (loaded onto `device` above)
+        if device.type == "cuda" and "cuda_rng" in ckpt:
+            torch.cuda.set_rng_state(ckpt["cuda_rng"].cpu(), device)
         start = ckpt["iteration"]
         before = ckpt.get("train_seconds", math.nan)  # unknown for checkpoints written without it
     net = nn.parallel.DistributedDataParallel(model) if world > 1 else model
@@ -326,7 +332,7 @@ def train(cfg: TrainConfig, run_dir, progress: bool = True) -> dict:
         if done % cfg.checkpoint_every == 0 or done == cfg.iterations:
             if rank == 0:
                 _save_checkpoint(ckpt_path, model, optimizer, done, cfg, torch.get_rng_state(),
-                                 before + time.perf_counter() - t0)
+                                 before + time.perf_counter() - t0, device)
             if world > 1:
                 dist.barrier()
         if rank == 0 and cfg.eval_every and done % cfg.eval_every == 0 and done < cfg.iterations:

@@ -82,7 +82,8 @@ def test_same_seed_same_metrics_and_weights(tmp_path):
 
 def test_killed_run_resumes_to_identical_result(tmp_path):
     cfg = dict(TINY, iterations=150, checkpoint_every=5, log_every=5)
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    # the conftest's 2 threads in the subprocesses too: CPU sums in another thread count round differently
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="2")
     command = [sys.executable, "-m", "segformer_lab.cli", "train", "--quiet", *cli_args(cfg)]
     killed = tmp_path / "killed"
     proc = subprocess.Popen(command + [str(killed)], env=env, start_new_session=True)
