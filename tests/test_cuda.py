@@ -37,7 +37,7 @@ def test_bf16_training_steps_learn_and_match_fp32_at_the_start(tmp_path):
 
 
 def test_killed_cuda_run_resumes_from_its_checkpoint(tmp_path):
-    cfg = dict(TINY, iterations=3000, checkpoint_every=20, log_every=20, device="cuda")
+    cfg = dict(TINY, iterations=600, checkpoint_every=20, log_every=20, device="cuda")  # about 30 s on an H100
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     command = [sys.executable, "-m", "segformer_lab.cli", "train", "--quiet", *cli_args(cfg)]
     run = tmp_path / "killed"
@@ -51,13 +51,13 @@ def test_killed_cuda_run_resumes_from_its_checkpoint(tmp_path):
     assert not (run / "metrics.json").exists(), "the run finished before it could be killed"
     saved = torch.load(run / "checkpoint.pt", map_location="cpu")
     stopped_at = saved["iteration"]
-    assert 0 < stopped_at < 3000 and stopped_at % 20 == 0
+    assert 0 < stopped_at < 600 and stopped_at % 20 == 0
     subprocess.run(command + [str(run)], env=env, check=True)
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["resumed_from"] == stopped_at and metrics["iterations"] == 3000
+    assert metrics["resumed_from"] == stopped_at and metrics["iterations"] == 600
     assert metrics["train_seconds"] > saved["train_seconds"] and math.isfinite(metrics["miou"])
     logged = [json.loads(line)["iteration"] for line in (run / "log.jsonl").read_text().splitlines()]
-    assert logged[-1] == 3000 and all(math.isfinite(x) for x in losses(run))
+    assert logged[-1] == 600 and all(math.isfinite(x) for x in losses(run))
 
 
 def test_pretraining_runs_on_the_gpu_and_its_weights_load_on_the_cpu(tmp_path, monkeypatch):
