@@ -304,6 +304,7 @@ def decoder_vs_cnn_paper(paper: pd.DataFrame) -> pd.DataFrame:
 # How far each encoder reaches (context_distance, the mechanism behind Table 1d) -----------------------------
 
 CONTEXT_LEARNT = 0.9  # validity: where the ring is nearest, each encoder names the tokens right this often
+TOKENS_FOUND = 0.5  # validity at each d: each encoder calls at least this share of the token pixels a token
 
 
 def context_claims(frame: pd.DataFrame, conditions: tuple = ()) -> list[Claim]:
@@ -312,7 +313,10 @@ def context_claims(frame: pd.DataFrame, conditions: tuple = ()) -> list[Claim]:
     where the context lies beyond the CNN's reach (the radius holding half of its head's ERF mass, measured on
     the same runs, is below d for every seed) and both encoders learnt the task where the ring is nearest
     (context accuracy above CONTEXT_LEARNT at the smallest d; a run that calls no pixel a token, whose accuracy
-    is undefined, names none right); `conditions` adds more (e.g. the pretraining check of both encoders)."""
+    is undefined, names none right), and at each d both encoders find the tokens they are asked to name (token
+    recall, the share of token pixels called some token class, at least TOKENS_FOUND for every seed: context
+    accuracy is measured over the token pixels a model calls tokens, and over a handful of pixels it says nothing
+    of how far the model integrates); `conditions` adds more (e.g. the pretraining check of both encoders)."""
     present = set(frame["variant"])  # a sweep in progress: only the distances both encoders have are compared
     distances = [d for d in sorted(frame["context_distance"].astype(float).unique())
                  if {f"mit_b1_d{d:g}", f"resnet18_mlp_d{d:g}"} <= present]
@@ -329,9 +333,12 @@ def context_claims(frame: pd.DataFrame, conditions: tuple = ()) -> list[Claim]:
     for d in distances:
         beyond = below(f"The context at d = {d:g} px lies beyond ResNet-18 + MLP's reach (radius holding half of "
                        f"its head's ERF mass, px)", values("resnet18_mlp", d, "erf_head_r50"), d)
+        found = [above(f"{name} finds the tokens at d = {d:g} px (token recall)",
+                       [0.0 if pd.isna(v) else v for v in values(encoder, d, "token_recall")], TOKENS_FOUND)
+                 for encoder, name in (("mit_b1", "MiT-B1 + MLP"), ("resnet18_mlp", "ResNet-18 + MLP"))]
         claims += requiring([claim(f"MiT-B1 + MLP names context tokens more accurately than ResNet-18 + MLP at "
                                    f"d = {d:g} px (context accuracy)", values("mit_b1", d), values("resnet18_mlp", d))],
-                            beyond, *learnt, *conditions)
+                            beyond, *learnt, *found, *conditions)
     return claims
 
 
