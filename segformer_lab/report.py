@@ -296,9 +296,45 @@ def build_report(results_dir="results", preset: str | None = None) -> Path:
             lines += ["", "Beside the paper's numbers (results/paper_reference.csv):", "", _markdown_table(s.paper)]
         if s.figure:
             lines += ["", f"![{s.experiment}]({s.figure})"]
+    lines += gpu_lines(results_dir)
     out = results_dir / "report.md"
     out.write_text("\n".join(lines) + "\n")
     return out
+
+
+def _mean_range(values: pd.Series) -> str:
+    return f"{values.mean():.2f} ({values.min():.2f}-{values.max():.2f})" if len(values) > 1 else f"{values.mean():.2f}"
+
+
+def gpu_table(gpu_csv: Path, cpu_csv: Path) -> pd.DataFrame:
+    """Per variant of a results/gpu/ CSV: its budget, seeds and mIoU (mean and seed range) on the GPU, beside the
+    same variant's seeds and mIoU at the CPU default preset (from `cpu_csv`, if it has them)."""
+    gpu = pd.read_csv(gpu_csv)
+    cpu = pd.read_csv(cpu_csv) if cpu_csv.is_file() else pd.DataFrame(columns=["variant", "preset", "miou"])
+    cpu = cpu[cpu["preset"] == "default"]
+    rows = []
+    for variant, runs in gpu.groupby("variant", sort=False):
+        same = cpu[cpu["variant"] == variant]["miou"].astype(float)
+        rows.append({"variant": variant, "device": runs["device"].iloc[0],
+                     "budget": f"{runs['iterations'].iloc[0]} x {runs['batch_size'].iloc[0]}",
+                     "gpu seeds": len(runs), "gpu mIoU": _mean_range(runs["miou"].astype(float)),
+                     "default seeds": len(same), "default mIoU": _mean_range(same) if len(same) else "-"})
+    return pd.DataFrame(rows).set_index("variant")
+
+
+def gpu_lines(results_dir: Path) -> list[str]:
+    """The report's section on the gpu preset's runs in `<results_dir>/gpu/`, if any, beside the CPU ones."""
+    files = sorted((results_dir / "gpu").glob("*.csv")) if (results_dir / "gpu").is_dir() else []
+    if not files:
+        return []
+    lines = ["", "## On a GPU (gpu/)", "",
+             "The gpu preset's runs so far (iterations x batch), beside the same variants at the CPU default preset "
+             "(1000 x 8). The verdicts above are computed from the CPU runs; the gpu preset's claims join them once "
+             "an experiment's gpu runs are complete. mIoU: mean (seed range)."]
+    for path in files:
+        lines += ["", f"### {TITLES.get(path.stem, path.stem)}", "",
+                  gpu_table(path, results_dir / path.name).to_markdown()]
+    return lines
 
 
 def execute_notebooks(notebook_dir, results_dir) -> list:

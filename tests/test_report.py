@@ -208,3 +208,25 @@ def test_pe_notes_say_what_the_pe_weighs_and_what_removing_it_costs():
                                 "final_loss": [0.141, 0.189], "pe_token_ratio": [float("nan"), 0.0223]})
     assert analysis.pe_pretraining_note(pretraining).endswith(
         "mixffn_street 0.141; learned_pe_street 0.189, PE at 0.022 of the tokens.")
+
+
+def test_gpu_runs_are_reported_beside_the_cpu_default_ones(tmp_path):
+    import pandas as pd
+
+    from segformer_lab.report import gpu_lines
+    assert gpu_lines(tmp_path) == []  # no gpu/ folder: no section
+    base = {"experiment": "decoder_vs_cnn", "iterations": 2000, "batch_size": 32, "device": "NVIDIA H100"}
+    (tmp_path / "gpu").mkdir()
+    pd.DataFrame([{**base, "variant": "mit_b1_pretrained", "seed": s, "preset": "gpu", "miou": 60.0 + s}
+                  for s in range(3)] + [{**base, "variant": "resnet18_mlp_scratch", "seed": 0, "preset": "gpu",
+                                         "miou": 50.0}]).to_csv(tmp_path / "gpu" / "decoder_vs_cnn.csv", index=False)
+    pd.DataFrame([{"variant": "mit_b1_pretrained", "seed": s, "preset": p, "miou": m}
+                  for s, p, m in [(0, "default", 55.0), (1, "default", 57.0), (0, "quick", 10.0)]]).to_csv(
+        tmp_path / "decoder_vs_cnn.csv", index=False)
+    text = "\n".join(gpu_lines(tmp_path))
+    assert "## On a GPU" in text and "MLP decoder on CNN vs Transformer encoders (Table 1d)" in text
+    row = next(line for line in text.splitlines() if line.startswith("| mit_b1_pretrained"))
+    assert [c.strip() for c in row.strip("|").split("|")] == [
+        "mit_b1_pretrained", "NVIDIA H100", "2000 x 32", "3", "61.00 (60.00-62.00)", "2", "56.00 (55.00-57.00)"]
+    row = next(line for line in text.splitlines() if line.startswith("| resnet18_mlp_scratch"))
+    assert row.replace(" ", "").endswith("|1|50.00|0|-|")  # one seed: no range; no CPU default rows: a dash
