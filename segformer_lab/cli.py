@@ -116,7 +116,7 @@ def _cmd_run(args) -> None:
     modules = [load_experiment(name) for name in names]  # an unknown name fails before anything runs
     for name, module in zip(names, modules):
         out = run_experiment(module, args.preset, args.results, args.runs, args.data, progress=not args.quiet,
-                             only=tuple(args.only or ()))
+                             only=tuple(args.only or ()), jobs=args.jobs)
         print(f"{name}: {out}")
     if args.report:
         _cmd_report(argparse.Namespace(results=args.results, preset=args.preset))
@@ -226,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", action="append", metavar="PATTERN",
                    help="run only the variants matching this shell pattern, e.g. '*_street' (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="runs trained at once, in separate processes (e.g. 4 on a GPU, which one small run leaves "
+                   "mostly idle)")
     p.add_argument("--report", action="store_true", help="then write the figures and report.md of --results")
     p.set_defaults(func=_cmd_run)
 

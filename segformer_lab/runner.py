@@ -29,7 +29,7 @@ import shutil
 from pathlib import Path
 
 from .cost import count_flops, count_params, peak_memory
-from .engine import TrainConfig, evaluate_run, train
+from .engine import TrainConfig, encoder_checkpoint, evaluate_run, pretrain_config, train
 from .pretrain import SHARED_RECIPE, recipe_for
 from .registry import build_model
 from .results import git_commit, provenance, read_rows, write_csv
@@ -115,9 +115,14 @@ def planned_runs(module, preset: str) -> list:
 
 
 def run_experiment(module, preset: str = "quick", results_dir="results", runs_dir="runs", data: str = "",
-                   progress: bool = True, only: tuple = ()) -> Path:
+                   progress: bool = True, only: tuple = (), jobs: int = 1) -> Path:
     """Run every missing (variant, seed) of `module` under `preset` (with `only`, the variants matching one of
-    these shell patterns, e.g. "*_street"); returns the CSV path."""
+    these shell patterns, e.g. "*_street"); returns the CSV path. With jobs > 1, that many runs train at once in
+    separate processes (first the embedded pretrainings they need, each once), and each row is written as its run
+    finishes: for a GPU, which small models leave mostly idle (four MiT-B0 runs at once train 2.2x as many
+    images per second on an H100 as one). Each process gets an equal share of the CPU threads."""
+    if jobs < 1:
+        raise ValueError(f"jobs={jobs}; expected a positive number of runs at once")
     out = Path(results_dir) / f"{module.EXPERIMENT}.csv"
     commit = git_commit()  # the code this process runs, even if the checkout changes while it runs
     cols = columns(module)
@@ -128,13 +133,15 @@ def run_experiment(module, preset: str = "quick", results_dir="results", runs_di
         plan = [run for run in plan if any(fnmatch.fnmatchcase(run[0], p) for p in only)]
         if not plan:
             raise ValueError(f"{module.EXPERIMENT}: no variant matches {list(only)}; variants: {list(module.VARIANTS)}")
+    todo = []
     for variant, seed, cfg in plan:
         cfg = on_data(cfg, data)
         rid = run_id(cfg)
-        if rid in done:
-            continue
-        run_dir = Path(runs_dir) / module.EXPERIMENT / f"{variant}_s{seed}_{rid}"
-        metrics = reuse_finished(runs_dir, rid, run_dir) or train(cfg, run_dir, progress=progress)
+        if rid not in done:
+            todo.append((variant, seed, cfg, rid, Path(runs_dir) / module.EXPERIMENT / f"{variant}_s{seed}_{rid}"))
+            done.add(rid)
+
+    def record(variant, seed, cfg, rid, run_dir, metrics) -> None:
         row = {"experiment": module.EXPERIMENT, "variant": variant, "seed": seed, "preset": preset, "run_id": rid,
                **{k: json.dumps(v) if isinstance(v, dict) else v for k, v in cfg.to_dict().items()
                   if k in CONFIG_COLUMNS},
@@ -150,14 +157,63 @@ def run_experiment(module, preset: str = "quick", results_dir="results", runs_di
         row.update(_costs(cfg), **{**provenance(cfg.device), "git_commit": commit})
         row = {c: row.get(c, math.nan) for c in cols}
         if hasattr(module, "condition_rows"):
-            rows += [{**row, **cond} for cond in module.condition_rows(run_dir, cfg, preset, runs_dir)]
+            rows.extend({**row, **cond} for cond in module.condition_rows(run_dir, cfg, preset, runs_dir))
         else:
             rows.append(row)
         write_csv(out, rows, cols)
-        done.add(rid)
+
+    if jobs == 1:
+        for variant, seed, cfg, rid, run_dir in todo:
+            metrics = reuse_finished(runs_dir, rid, run_dir) or train(cfg, run_dir, progress=progress)
+            record(variant, seed, cfg, rid, run_dir, metrics)
+    else:
+        _run_parallel(todo, runs_dir, jobs, record)
     if hasattr(module, "analysis"):
         module.analysis(results_dir, preset, runs_dir)
     return out
+
+
+def _pool_init(threads: int) -> None:
+    import torch
+    torch.set_num_threads(threads)
+
+
+def _pretrain_job(cfg: TrainConfig) -> str:
+    return str(encoder_checkpoint(cfg, progress=False))
+
+
+def _train_job(cfg: TrainConfig, run_dir: str) -> dict:
+    return train(cfg, run_dir, progress=False)
+
+
+def _run_parallel(todo: list, runs_dir, jobs: int, record) -> None:
+    """Train `todo` (variant, seed, cfg, run id, run dir) `jobs` at a time; `record` each as it finishes."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    import torch
+    threads = max(1, torch.get_num_threads() // jobs)
+    fresh = []
+    for item in todo:  # runs copied from another experiment need no process
+        metrics = reuse_finished(runs_dir, item[3], item[4])
+        if metrics is not None:
+            record(*item, metrics)
+        else:
+            fresh.append(item)
+    pretrainings = {}  # one process per embedded pretraining the runs need, before the runs that read it
+    for item in fresh:
+        if item[2].encoder_weights == "embedded":
+            pretrainings.setdefault(json.dumps(dataclasses.asdict(pretrain_config(item[2])), sort_keys=True),
+                                    item[2])
+    context = multiprocessing.get_context("spawn")  # no CUDA state shared with a forked child
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_pool_init, initargs=(threads,)) as pool:
+        for future in [pool.submit(_pretrain_job, cfg) for cfg in pretrainings.values()]:
+            future.result()
+        pending = {pool.submit(_train_job, item[2], str(item[4])): item for item in fresh}
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                record(*pending.pop(future), future.result())
 
 
 def on_data(cfg: TrainConfig, data: str) -> TrainConfig:
