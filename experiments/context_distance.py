@@ -20,7 +20,7 @@ from pathlib import Path
 
 from segformer_lab import from_pretrained
 from segformer_lab.data.synthetic import C_TOKEN_A, C_TOKEN_B
-from segformer_lab.engine import TrainConfig
+from segformer_lab.engine import TrainConfig, open_datasets
 from segformer_lab.erf import erf_map, mass_within, radius_holding
 from segformer_lab.runner import standard_presets
 
@@ -46,7 +46,7 @@ PRESET_VARIANTS = {"smoke": [f"{enc}_d{d}" for enc in ENCODERS for d in (8, 24)]
                    "quick": [f"{enc}_d{d}" for enc in ("mit_b1", "resnet18_mlp") for d in (8, 48)]}
 ERF_IMAGES = 16  # validation crops the ERF is averaged over
 ERF_TARGETS = ("stage4", "head")
-EXTRA_COLUMNS = (["context_distance", "context_accuracy", "token_recall"]
+EXTRA_COLUMNS = (["context_distance", "context_accuracy", "token_recall", "context_choice_accuracy"]
                  + [f"erf_{t}_{m}" for t in ERF_TARGETS for m in ("within_d", "r50")])
 
 
@@ -60,6 +60,29 @@ def context_accuracy(confusion: list) -> dict:
     tokens = sum(confusion[a]) + sum(confusion[b])
     return {"context_accuracy": right / as_token if as_token else float("nan"),
             "token_recall": as_token / tokens if tokens else float("nan")}
+
+
+def choice_accuracy(model, source, cfg: TrainConfig) -> float:
+    """The forced choice between the two token classes on every token pixel of `source`: the share whose
+    token_a logit beats the token_b logit when the truth is token_a, and the other way round. Unlike
+    context_accuracy it does not depend on whether the model calls the pixel a token at all: a model that
+    cannot see the ring is at 0.5 however well it finds the tokens."""
+    import torch
+
+    from segformer_lab.data.transforms import eval_pipeline
+    from segformer_lab.engine import eval_kwargs
+    from segformer_lab.evaluation import infer
+    prepare, right, total = eval_pipeline(), 0, 0
+    model.eval()
+    with torch.no_grad():
+        for i in range(len(source)):
+            image, mask = prepare(*source.load(i))
+            logits = infer(model, image[None], **eval_kwargs(cfg))[0]  # (K, H, W)
+            token = (mask == C_TOKEN_A) | (mask == C_TOKEN_B)
+            says_a = logits[C_TOKEN_A] > logits[C_TOKEN_B]
+            right += int((says_a == (mask == C_TOKEN_A))[token].sum())
+            total += int(token.sum())
+    return right / total if total else float("nan")
 
 
 def token_windows(cfg: TrainConfig) -> list:
@@ -98,8 +121,31 @@ def extra_metrics(run_dir: Path, cfg: TrainConfig, results_dir="results") -> dic
     row = {"context_distance": cfg.context_distance,
            **context_accuracy(json.loads((Path(run_dir) / "metrics.json").read_text())["confusion"])}
     model, images = from_pretrained(Path(run_dir) / "model.pt"), erf_images(cfg)
+    row["context_choice_accuracy"] = choice_accuracy(model, open_datasets(cfg)[1], cfg)
     for target in ERF_TARGETS:
         erf = erf_map(model, images, target)
         row[f"erf_{target}_within_d"] = mass_within(erf, cfg.context_distance)
         row[f"erf_{target}_r50"] = radius_holding(erf, 0.5)
     return row
+
+
+def analysis(results_dir, preset: str, runs_dir) -> None:
+    """Fill in context_choice_accuracy for rows written before it existed, from their run directories (rows
+    whose run directory is gone keep NaN)."""
+    from types import SimpleNamespace
+
+    from segformer_lab.results import read_rows, write_csv
+    from segformer_lab.runner import columns
+    out = Path(results_dir) / f"{EXPERIMENT}.csv"
+    rows = read_rows(out)
+    missing = [r for r in rows if r["preset"] == preset and r.get("context_choice_accuracy", "") in ("", "nan")]
+    changed = False
+    for row in missing:
+        run_dir = Path(runs_dir) / EXPERIMENT / f"{row['variant']}_s{row['seed']}_{row['run_id']}"
+        if (run_dir / "model.pt").is_file():
+            cfg = TrainConfig.read(run_dir / "config.json")
+            row["context_choice_accuracy"] = choice_accuracy(from_pretrained(run_dir / "model.pt"),
+                                                             open_datasets(cfg)[1], cfg)
+            changed = True
+    if changed:
+        write_csv(out, rows, columns(SimpleNamespace(EXTRA_COLUMNS=EXTRA_COLUMNS)))

@@ -222,24 +222,27 @@ def grouped_bars(frame, x: str, hue: str, metrics=("miou", "thing_miou")):
 
 
 def context_reach(frame, encoders: dict | None = None):
-    """Two panels against the context distance d: the context accuracy of each encoder (mean line, a dot per
-    seed; 0.5 is a coin flip) with a dashed line at the radius holding half of its head's ERF mass, and the
+    """Two panels against the context distance d: the forced-choice accuracy between the token classes of each
+    encoder (the context accuracy where that is not measured; mean line, a dot per seed; 0.5 is a coin flip) with a dashed line at the radius holding half of its head's ERF mass, and the
     share of that ERF's mass within d. `frame`: context_distance rows; `encoders`: {variant prefix: label}."""
     plt = _plt()
     encoders = encoders or {p: p for p in dict.fromkeys(v.rsplit("_d", 1)[0] for v in frame["variant"])}
+    # the forced choice between the token classes where measured, else the older context accuracy
+    forced = "context_choice_accuracy" in frame and frame["context_choice_accuracy"].notna().any()
+    accuracy = "context_choice_accuracy" if forced else "context_accuracy"
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for (prefix, label), colour in zip(encoders.items(), colours):
         rows = frame[frame["variant"].str.rsplit("_d", n=1).str[0] == prefix]
         if rows.empty:
             continue
-        for ax, column in zip(axes, ("context_accuracy", "erf_head_within_d")):
+        for ax, column in zip(axes, (accuracy, "erf_head_within_d")):
             means = rows.groupby("context_distance")[column].mean()
             ax.plot(means.index, means.values, "-o", color=colour, label=label)
             ax.scatter(rows["context_distance"], rows[column], color="black", s=8, zorder=3)
         axes[0].axvline(rows["erf_head_r50"].mean(), color=colour, ls="--", lw=1)
     axes[0].axhline(0.5, color="grey", lw=1, ls=":")
-    axes[0].set_ylabel("context accuracy (right token class)")
+    axes[0].set_ylabel("forced-choice accuracy (token a vs b)" if forced else "context accuracy (right token class)")
     axes[1].set_ylabel("head ERF mass within d")
     for ax in axes:
         ax.set_xlabel("context distance d (px at the training scale)")

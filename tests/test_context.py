@@ -81,6 +81,36 @@ def test_context_runs_start_from_the_aerial_pretraining_and_old_run_ids_stay():
     assert run_id(dataclasses.replace(aerial, context_distance=8.0)) != run_id(aerial)
 
 
+def test_forced_choice_accuracy_compares_the_two_token_logits_on_token_pixels():
+    import torch
+    from torch import nn
+
+    from segformer_lab.data.synthetic import C_TOKEN_A, C_TOKEN_B
+    from segformer_lab.engine import TrainConfig, open_datasets
+    from segformer_lab.repo import load_experiment
+    module = load_experiment("context_distance")
+    cfg = TrainConfig(scene_family="context", context_distance=8.0, val_scenes=2, val_canvas=(512, 512))
+    source = open_datasets(cfg)[1]
+
+    class Says(nn.Module):  # token_a's logit above token_b's everywhere (or below), calling every pixel ground
+        def __init__(self, a_wins):
+            super().__init__()
+            self.a_wins = a_wins
+
+        def forward(self, x):
+            logits = torch.zeros(x.shape[0], 4, x.shape[2] // 4, x.shape[3] // 4)
+            logits[:, 0] = 10.0
+            logits[:, C_TOKEN_A if self.a_wins else C_TOKEN_B] = 1.0
+            return logits
+    masks = [source.load(i)[1] for i in range(len(source))]
+    a = sum(int((m == C_TOKEN_A).sum()) for m in masks)
+    b = sum(int((m == C_TOKEN_B).sum()) for m in masks)
+    assert a > 0 and b > 0
+    assert module.choice_accuracy(Says(True), source, cfg) == pytest.approx(a / (a + b))
+    assert module.choice_accuracy(Says(False), source, cfg) == pytest.approx(b / (a + b))
+    assert "context_choice_accuracy" in module.EXTRA_COLUMNS
+
+
 def test_context_accuracy_from_a_confusion_matrix():
     from segformer_lab.repo import load_experiment
     module = load_experiment("context_distance")
