@@ -318,8 +318,7 @@ def context_claims(frame: pd.DataFrame, conditions: tuple = ()) -> list[Claim]:
     A distance is compared once both encoders have it measured on every run (a sweep in progress)."""
     if CONTEXT_METRIC not in frame:
         return []
-    measured = frame[frame[CONTEXT_METRIC].notna()]
-    present = set(measured["variant"]) - set(frame[frame[CONTEXT_METRIC].isna()]["variant"])
+    present = set(frame["variant"]) - set(frame[frame[CONTEXT_METRIC].isna()]["variant"])  # measured on every run
     distances = [d for d in sorted(frame["context_distance"].astype(float).unique())
                  if {f"mit_b1_d{d:g}", f"resnet18_mlp_d{d:g}"} <= present]
     if not distances:

@@ -27,7 +27,8 @@ from .data.sampling import IterationBatches, TrainSamples
 from .data.synthetic import FAMILIES
 from .models.segformer import ABSOLUTE_PE
 from .evaluation import SegMetrics, boundary_band, infer, miou_over
-from .pretrain import PRETEXTS, SHARED_RECIPE, PretrainConfig, pretrain, pretrained_path, recipe_for
+from .pretrain import (PRETEXTS, SHARED_RECIPE, PretrainConfig, pretrain, pretrained_path, recipe_for,
+                       resolve_device)
 from .registry import build_model, variant_config
 
 DATASETS = ("synthetic", "ade20k", "cityscapes", "folder")
@@ -200,12 +201,6 @@ def lr_at(it: int, cfg: TrainConfig) -> float:
 
 
 # ---------------------------------------------------------------------------------------------- training
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def _dist_info() -> tuple:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     return int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0"))
@@ -260,7 +255,7 @@ def train(cfg: TrainConfig, run_dir, progress: bool = True) -> dict:
     DistributedDataParallel (gloo on the CPU, nccl on CUDA); rank 0 writes the run directory."""
     run_dir = Path(run_dir)
     rank, world, local_rank = _dist_info()
-    device = _device(cfg.device)
+    device = resolve_device(cfg.device)
     if world > 1:
         if not dist.is_initialized():
             dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
@@ -435,7 +430,7 @@ def evaluate_run(run_dir, mode: str | None = None, crop: int = 0, stride: int = 
     _, val_source, classes, things = open_datasets(cfg)
     if corruption is not None:
         val_source = CorruptedSource(val_source, corruption, severity, cache_dir=corruption_cache)
-    model = from_pretrained(run_dir / "model.pt").to(_device(device))
+    model = from_pretrained(run_dir / "model.pt").to(resolve_device(device))
     kwargs = eval_kwargs(cfg)
     if tuple(scales) != (1.0,) or flip:
         kwargs.update(scales=tuple(scales), flip=flip)

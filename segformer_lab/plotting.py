@@ -223,8 +223,9 @@ def grouped_bars(frame, x: str, hue: str, metrics=("miou", "thing_miou")):
 
 def context_reach(frame, encoders: dict | None = None):
     """Two panels against the context distance d: the forced-choice accuracy between the token classes of each
-    encoder (the context accuracy where that is not measured; mean line, a dot per seed; 0.5 is a coin flip) with a dashed line at the radius holding half of its head's ERF mass, and the
-    share of that ERF's mass within d. `frame`: context_distance rows; `encoders`: {variant prefix: label}."""
+    encoder (the context accuracy where that is not measured; mean line, a dot per seed; 0.5 is a coin flip)
+    with a dashed line at the radius holding half of its head's ERF mass, and the share of that ERF's mass
+    within d. `frame`: context_distance rows; `encoders`: {variant prefix: label}."""
     plt = _plt()
     encoders = encoders or {p: p for p in dict.fromkeys(v.rsplit("_d", 1)[0] for v in frame["variant"])}
     # the forced choice between the token classes where measured, else the older context accuracy

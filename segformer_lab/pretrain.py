@@ -124,6 +124,13 @@ def recipe_for(model: str, overrides: dict | None = None) -> dict:
     return dict(RECIPES.get(encoder_family(model, overrides), SHARED_RECIPE))
 
 
+def resolve_device(name: str) -> torch.device:
+    """A torch device from a config's name: "auto" is cuda where available, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
 def cache_dir() -> Path:
     """Where pretrained encoders are kept: $SEGFORMER_LAB_CACHE, else ~/.cache/segformer_lab/pretrained."""
     return Path(os.environ.get("SEGFORMER_LAB_CACHE", Path.home() / ".cache" / "segformer_lab")) / "pretrained"
@@ -245,8 +252,7 @@ def pretrain(cfg: PretrainConfig, progress: bool = True, force: bool = False, de
     decay = [p for n, p in net.named_parameters() if not (p.ndim <= 1 or "pos_embed" in n)]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
-    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
-                       "cpu" if device == "auto" else device)
+    dev = resolve_device(device)
     net = net.to(dev)
     samples = TrainSamples(source, Compose([RandomFlip(0.5), Normalize(), to_tensors]), cfg.seed)
     loader = torch.utils.data.DataLoader(samples, batch_sampler=IterationBatches(

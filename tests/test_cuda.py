@@ -5,10 +5,8 @@ since TrainConfig.device defaults to "auto"."""
 import json
 import math
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
@@ -16,7 +14,7 @@ import torch
 from segformer_lab.engine import TrainConfig, evaluate_run, train
 from segformer_lab.pretrain import PretrainConfig, pretrain
 
-from test_engine import ROOT, TINY, cli_args
+from test_engine import ROOT, TINY, cli_args, kill_after_first_checkpoint
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -41,15 +39,7 @@ def test_killed_cuda_run_resumes_from_its_checkpoint(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     command = [sys.executable, "-m", "segformer_lab.cli", "train", "--quiet", *cli_args(cfg)]
     run = tmp_path / "killed"
-    proc = subprocess.Popen(command + [str(run)], env=env, start_new_session=True)
-    deadline = time.time() + 300
-    while not (run / "checkpoint.pt").exists() and time.time() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.5)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert not (run / "metrics.json").exists(), "the run finished before it could be killed"
-    saved = torch.load(run / "checkpoint.pt", map_location="cpu")
+    saved = kill_after_first_checkpoint(command, env, run, wait_s=300, linger_s=0.5)
     stopped_at = saved["iteration"]
     assert 0 < stopped_at < 600 and stopped_at % 20 == 0
     subprocess.run(command + [str(run)], env=env, check=True)
@@ -73,4 +63,5 @@ def test_cuda_and_cpu_evaluations_of_one_model_agree(tmp_path):
     run = tmp_path / "run"
     train(TrainConfig(**dict(TINY, iterations=20, device="cuda")), run, progress=False)
     gpu, cpu = evaluate_run(run, device="cuda"), evaluate_run(run, device="cpu")
-    assert abs(gpu["miou"] - cpu["miou"]) < 0.5  # mIoU in %; fp32 inference (TF32 convolutions): a few pixels may differ
+    # mIoU in %; fp32 inference (TF32 convolutions): a few pixels may differ
+    assert abs(gpu["miou"] - cpu["miou"]) < 0.5

@@ -80,21 +80,27 @@ def test_same_seed_same_metrics_and_weights(tmp_path):
     assert json.loads((run / "log.jsonl").read_text().splitlines()[-1])["iteration"] == 6
 
 
+def kill_after_first_checkpoint(command: list, env: dict, run: Path, wait_s: float, linger_s: float) -> dict:
+    """Start the training `command` on `run` in its own process group, kill the group `linger_s` after the first
+    checkpoint lands (waiting at most `wait_s` for it) and return that checkpoint, loaded on the CPU."""
+    proc = subprocess.Popen(command + [str(run)], env=env, start_new_session=True)
+    deadline = time.time() + wait_s
+    while not (run / "checkpoint.pt").exists() and time.time() < deadline:
+        time.sleep(0.01)
+    time.sleep(linger_s)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (run / "metrics.json").exists(), "the run finished before it could be killed"
+    return torch.load(run / "checkpoint.pt", map_location="cpu")
+
+
 def test_killed_run_resumes_to_identical_result(tmp_path):
     cfg = dict(TINY, iterations=150, checkpoint_every=5, log_every=5)
     # the conftest's 2 threads in the subprocesses too: CPU sums in another thread count round differently
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="2")
     command = [sys.executable, "-m", "segformer_lab.cli", "train", "--quiet", *cli_args(cfg)]
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(command + [str(killed)], env=env, start_new_session=True)
-    deadline = time.time() + 120
-    while not (killed / "checkpoint.pt").exists() and time.time() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert not (killed / "metrics.json").exists(), "the run finished before it could be killed"
-    saved = torch.load(killed / "checkpoint.pt")
+    saved = kill_after_first_checkpoint(command, env, killed, wait_s=120, linger_s=0.3)
     stopped_at = saved["iteration"]
     assert 0 < stopped_at < 150 and saved["train_seconds"] > 0
     subprocess.run(command + [str(killed)], env=env, check=True)
