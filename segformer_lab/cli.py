@@ -114,12 +114,37 @@ def _cmd_run(args) -> None:
     from .runner import run_experiment
     names = [n for name in args.experiments for n in (ABLATIONS if name == "all" else [name])]
     modules = [load_experiment(name) for name in names]  # an unknown name fails before anything runs
+    if args.plan:
+        _print_plan(modules, args)
+        return
     for name, module in zip(names, modules):
         out = run_experiment(module, args.preset, args.results, args.runs, args.data, progress=not args.quiet,
                              only=tuple(args.only or ()), jobs=args.jobs)
         print(f"{name}: {out}")
     if args.report:
         _cmd_report(argparse.Namespace(results=args.results, preset=args.preset))
+
+
+def _print_plan(modules, args) -> None:
+    """One line per experiment of what `run` would do (nothing is trained or written), then the total. A run that
+    an earlier experiment of the command trains (erf reuses decoder_vs_cnn's) counts as reused."""
+    import pandas as pd
+
+    from .runner import plan_experiment
+    lines, trained, pretrainings = [], set(), set()
+    for module in modules:
+        plan = plan_experiment(module, args.preset, args.results, args.runs, args.data, tuple(args.only or ()),
+                               trained_before=trained)
+        models = pd.Series([cfg.model for _, _, cfg in plan.pop("runs")], dtype=str).value_counts()
+        new = set(plan.pop("pretrainings")) - pretrainings
+        pretrainings |= new
+        lines.append({**plan, "pretrain": len(new), "models": ", ".join(f"{m} {n}" for m, n in models.items()) or "-"})
+    table = pd.DataFrame(lines).set_index("experiment").drop(columns="preset")
+    print(table.to_string())
+    total = table.drop(columns="models").sum()
+    print(f"total at the {args.preset} preset: {total['train']} runs to train, {total['resume']} to resume, "
+          f"{total['reuse']} from finished runs, {total['pretrain']} pretrainings; "
+          f"{total['images_128px'] / 1e6:.2f} M training images (counted in 128 px crops)")
 
 
 def _cmd_prune(args) -> None:
@@ -230,6 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="runs trained at once, in separate processes (e.g. 4 on a GPU, which one small run leaves "
                    "mostly idle)")
     p.add_argument("--report", action="store_true", help="then write the figures and report.md of --results")
+    p.add_argument("--plan", action="store_true",
+                   help="print what would run (runs done, to reuse, resume or train, pretrainings, training images) "
+                   "and stop: size a sitting before it starts")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("prune", help="drop the rows (and ERF maps) of a preset that an experiment no longer "

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from .cost import count_flops, count_params, peak_memory
 from .engine import TrainConfig, encoder_checkpoint, evaluate_run, pretrain_config, train
-from .pretrain import SHARED_RECIPE, recipe_for
+from .pretrain import SHARED_RECIPE, pretrained_path, recipe_for
 from .registry import build_model
 from .results import git_commit, provenance, read_rows, write_csv
 
@@ -127,19 +127,7 @@ def run_experiment(module, preset: str = "quick", results_dir="results", runs_di
     commit = git_commit()  # the code this process runs, even if the checkout changes while it runs
     cols = columns(module)
     rows = read_rows(out)
-    done = {row["run_id"] for row in rows}
-    plan = planned_runs(module, preset)
-    if only:
-        plan = [run for run in plan if any(fnmatch.fnmatchcase(run[0], p) for p in only)]
-        if not plan:
-            raise ValueError(f"{module.EXPERIMENT}: no variant matches {list(only)}; variants: {list(module.VARIANTS)}")
-    todo = []
-    for variant, seed, cfg in plan:
-        cfg = on_data(cfg, data)
-        rid = run_id(cfg)
-        if rid not in done:
-            todo.append((variant, seed, cfg, rid, Path(runs_dir) / module.EXPERIMENT / f"{variant}_s{seed}_{rid}"))
-            done.add(rid)
+    todo = _missing_runs(module, preset, rows, runs_dir, data, only)
 
     def record(variant, seed, cfg, rid, run_dir, metrics) -> None:
         row = {"experiment": module.EXPERIMENT, "variant": variant, "seed": seed, "preset": preset, "run_id": rid,
@@ -171,6 +159,56 @@ def run_experiment(module, preset: str = "quick", results_dir="results", runs_di
     if hasattr(module, "analysis"):
         module.analysis(results_dir, preset, runs_dir)
     return out
+
+
+def _missing_runs(module, preset: str, rows: list, runs_dir, data: str, only: tuple) -> list:
+    """[(variant, seed, cfg, run id, run dir)] of the planned runs (matching `only`) without a row in `rows`."""
+    plan = planned_runs(module, preset)
+    if only:
+        plan = [run for run in plan if any(fnmatch.fnmatchcase(run[0], p) for p in only)]
+        if not plan:
+            raise ValueError(f"{module.EXPERIMENT}: no variant matches {list(only)}; variants: {list(module.VARIANTS)}")
+    done, todo = {row["run_id"] for row in rows}, []
+    for variant, seed, cfg in plan:
+        cfg = on_data(cfg, data)
+        rid = run_id(cfg)
+        if rid not in done:
+            todo.append((variant, seed, cfg, rid, Path(runs_dir) / module.EXPERIMENT / f"{variant}_s{seed}_{rid}"))
+            done.add(rid)
+    return todo
+
+
+def plan_experiment(module, preset: str = "quick", results_dir="results", runs_dir="runs", data: str = "",
+                    only: tuple = (), trained_before: set | None = None) -> dict:
+    """What `run_experiment` would do, without doing it: the planned runs, those with a row already, and of the
+    missing ones those it would take from a finished run directory (its own, another experiment's, or one of
+    `trained_before`: run ids an earlier experiment of the same command trains), resume from a checkpoint or
+    train from the start; the embedded pretrainings missing from the cache; and the training images
+    (iterations x batch, counted in 128 px crops: a 256 px crop counts 4) of the runs to resume or train (a
+    resumed run counts whole: an upper bound). The ids of the runs to resume or train are added to
+    `trained_before`."""
+    trained_before = set() if trained_before is None else trained_before
+    rows = read_rows(Path(results_dir) / f"{module.EXPERIMENT}.csv")
+    todo = _missing_runs(module, preset, rows, runs_dir, data, only)
+    planned = len(_missing_runs(module, preset, [], runs_dir, data, only))
+    reuse, resume, fresh = [], [], []
+    for item in todo:
+        rid, run_dir = item[3], item[4]
+        finished = [d for d in ([run_dir] if run_dir.exists() else sorted(Path(runs_dir).glob(f"*/*_{rid}")))
+                    if (d / "metrics.json").is_file() and (d / "model.pt").is_file()]
+        if finished or rid in trained_before:
+            reuse.append(item)
+        else:
+            (resume if (run_dir / "checkpoint.pt").is_file() else fresh).append(item)
+    pretrainings = set()
+    for item in resume + fresh:
+        trained_before.add(item[3])
+        if item[2].encoder_weights == "embedded" and not pretrained_path(pretrain_config(item[2])).is_file():
+            pretrainings.add(pretrained_path(pretrain_config(item[2])).name)
+    images = sum(cfg.iterations * cfg.batch_size * (cfg.crop_size / 128) ** 2 for _, _, cfg, _, _ in resume + fresh)
+    return {"experiment": module.EXPERIMENT, "preset": preset, "planned": planned, "done": planned - len(todo),
+            "reuse": len(reuse), "resume": len(resume), "train": len(fresh), "pretrainings": sorted(pretrainings),
+            "images_128px": int(images), "runs": [item[:3] for item in resume + fresh]}
 
 
 def _pool_init(threads: int) -> None:

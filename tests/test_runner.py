@@ -65,6 +65,35 @@ def test_runs_trained_in_parallel_give_the_rows_of_serial_ones(tmp_path, monkeyp
         run_experiment(module, "smoke", tmp_path / "r", tmp_path / "runs", progress=False, jobs=0)
 
 
+def test_plan_counts_what_a_run_would_do_without_doing_it(tmp_path, monkeypatch, capsys):
+    from segformer_lab.cli import main
+    from segformer_lab.runner import plan_experiment
+    monkeypatch.setenv("SEGFORMER_LAB_CACHE", str(tmp_path / "cache"))
+    module = toy_experiment()
+    module.VARIANTS = {**module.VARIANTS, "pretrained": {"encoder_weights": "embedded", "pretrain_iterations": 2}}
+    results, runs = tmp_path / "results", tmp_path / "runs"
+    plan = plan_experiment(module, "smoke", results, runs)
+    assert (plan["planned"], plan["done"], plan["reuse"], plan["resume"], plan["train"]) == (3, 0, 0, 0, 3)
+    assert len(plan["pretrainings"]) == 1 and plan["images_128px"] == 3 * 2 * 2 // 4  # 64 px crops count 1/4
+    assert [v for v, _, _ in plan["runs"]] == ["mixffn", "no_pe", "pretrained"]
+    assert not results.exists() and not runs.exists() and not (tmp_path / "cache").exists()  # nothing written
+    ids = set()
+    assert plan_experiment(module, "smoke", results, runs, trained_before=ids)["train"] == 3 and len(ids) == 3
+    assert plan_experiment(module, "smoke", results, runs, trained_before=ids)["reuse"] == 3  # an earlier one trains
+    run_experiment(module, "smoke", results, runs, progress=False, only=("mixffn",))
+    plan = plan_experiment(module, "smoke", results, runs)
+    assert (plan["done"], plan["train"], len(plan["pretrainings"])) == (1, 2, 1)  # the pretraining is still to make
+    other = types.SimpleNamespace(**{**vars(module), "EXPERIMENT": "other"})  # the same configs elsewhere
+    plan = plan_experiment(other, "smoke", results, runs)
+    assert (plan["done"], plan["reuse"], plan["train"]) == (0, 1, 2)
+    # the command line: one line per experiment and a total, nothing trained or written
+    assert main(["run", "reduction_ratio", "--preset", "smoke", "--plan", "--results", str(results), "--runs",
+                 str(runs)]) == 0
+    out = capsys.readouterr().out
+    assert "reduction_ratio" in out and "total at the smoke preset: 4 runs to train" in out
+    assert not (results / "reduction_ratio.csv").exists() and not (runs / "reduction_ratio").exists()
+
+
 @pytest.mark.parametrize("name", ["pe_vs_mixffn", "reduction_ratio", "decoder_vs_cnn", "erf"])
 def test_each_ablation_runs_at_smoke_preset(smoke_results, name):
     from segformer_lab.repo import load_experiment
