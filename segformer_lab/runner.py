@@ -188,14 +188,13 @@ def plan_experiment(module, preset: str = "quick", results_dir="results", runs_d
     resumed run counts whole: an upper bound). The ids of the runs to resume or train are added to
     `trained_before`."""
     trained_before = set() if trained_before is None else trained_before
-    rows = read_rows(Path(results_dir) / f"{module.EXPERIMENT}.csv")
-    todo = _missing_runs(module, preset, rows, runs_dir, data, only)
-    planned = len(_missing_runs(module, preset, [], runs_dir, data, only))
+    done = {row["run_id"] for row in read_rows(Path(results_dir) / f"{module.EXPERIMENT}.csv")}
+    planned = _missing_runs(module, preset, [], runs_dir, data, only)
+    todo = [item for item in planned if item[3] not in done]
     reuse, resume, fresh = [], [], []
     for item in todo:
         rid, run_dir = item[3], item[4]
-        finished = [d for d in ([run_dir] if run_dir.exists() else sorted(Path(runs_dir).glob(f"*/*_{rid}")))
-                    if (d / "metrics.json").is_file() and (d / "model.pt").is_file()]
+        finished = _is_finished(run_dir) if run_dir.exists() else _finished_elsewhere(runs_dir, rid) is not None
         if finished or rid in trained_before:
             reuse.append(item)
         else:
@@ -203,10 +202,12 @@ def plan_experiment(module, preset: str = "quick", results_dir="results", runs_d
     pretrainings = set()
     for item in resume + fresh:
         trained_before.add(item[3])
-        if item[2].encoder_weights == "embedded" and not pretrained_path(pretrain_config(item[2])).is_file():
-            pretrainings.add(pretrained_path(pretrain_config(item[2])).name)
+        path = pretrained_path(pretrain_config(item[2])) if item[2].encoder_weights == "embedded" else None
+        if path is not None and not path.is_file():
+            pretrainings.add(path.name)
     images = sum(cfg.iterations * cfg.batch_size * (cfg.crop_size / 128) ** 2 for _, _, cfg, _, _ in resume + fresh)
-    return {"experiment": module.EXPERIMENT, "preset": preset, "planned": planned, "done": planned - len(todo),
+    return {"experiment": module.EXPERIMENT, "preset": preset, "planned": len(planned),
+            "done": len(planned) - len(todo),
             "reuse": len(reuse), "resume": len(resume), "train": len(fresh), "pretrainings": sorted(pretrainings),
             "images_128px": int(images), "runs": [item[:3] for item in resume + fresh]}
 
@@ -285,16 +286,23 @@ def prune(module, preset: str, results_dir="results", data: str = "") -> list:
 def reuse_finished(runs_dir, rid: str, run_dir: Path) -> dict | None:
     """The metrics of a finished run with the same config (run id) in another experiment, copied to `run_dir`
     (training is deterministic: the same config gives the same model), or None."""
-    if run_dir.exists():
+    other = None if run_dir.exists() else _finished_elsewhere(runs_dir, rid)
+    if other is None:
         return None
-    for other in sorted(Path(runs_dir).glob(f"*/*_{rid}")):
-        if (other / "metrics.json").is_file() and (other / "model.pt").is_file():
-            tmp = run_dir.with_name(run_dir.name + ".partial")
-            shutil.rmtree(tmp, ignore_errors=True)
-            shutil.copytree(other, tmp)
-            tmp.rename(run_dir)  # a kill during the copy leaves no half-copied run directory
-            return json.loads((run_dir / "metrics.json").read_text())
-    return None
+    tmp = run_dir.with_name(run_dir.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(other, tmp)
+    tmp.rename(run_dir)  # a kill during the copy leaves no half-copied run directory
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+def _is_finished(run_dir: Path) -> bool:
+    return (run_dir / "metrics.json").is_file() and (run_dir / "model.pt").is_file()
+
+
+def _finished_elsewhere(runs_dir, rid: str) -> Path | None:
+    """The first finished run directory of run id `rid` under `runs_dir` (any experiment), or None."""
+    return next((d for d in sorted(Path(runs_dir).glob(f"*/*_{rid}")) if _is_finished(d)), None)
 
 
 def _costs(cfg: TrainConfig) -> dict:
