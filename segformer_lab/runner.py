@@ -25,7 +25,10 @@ import fnmatch
 import hashlib
 import json
 import math
+import os
 import shutil
+import threading
+import time
 from pathlib import Path
 
 from .cost import count_flops, count_params, peak_memory
@@ -212,9 +215,18 @@ def plan_experiment(module, preset: str = "quick", results_dir="results", runs_d
             "images_128px": int(images), "runs": [item[:3] for item in resume + fresh]}
 
 
-def _pool_init(threads: int) -> None:
+def _pool_init(threads: int, parent: int) -> None:
     import torch
     torch.set_num_threads(threads)
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+
+
+def _exit_with_parent(parent: int, every: float = 1.0) -> None:
+    """End this pool worker once the process that started it is gone (a killed `run --jobs N` would otherwise
+    leave its workers training); the worker is reparented, so its parent pid changes."""
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(1)
 
 
 def _pretrain_job(cfg: TrainConfig) -> str:
@@ -245,7 +257,7 @@ def _run_parallel(todo: list, runs_dir, jobs: int, record) -> None:
             pretrainings.setdefault(json.dumps(dataclasses.asdict(pretrain_config(item[2])), sort_keys=True),
                                     item[2])
     context = multiprocessing.get_context("spawn")  # no CUDA state shared with a forked child
-    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_pool_init, initargs=(threads,)) as pool:
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_pool_init, initargs=(threads, os.getpid())) as pool:
         for future in [pool.submit(_pretrain_job, cfg) for cfg in pretrainings.values()]:
             future.result()
         pending = {pool.submit(_train_job, item[2], str(item[4])): item for item in fresh}

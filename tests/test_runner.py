@@ -1,6 +1,12 @@
 """The experiment runner: planned runs, one row per finished run, skipping done runs, a valid CSV."""
 import csv
+import os
+import signal
+import subprocess
+import sys
+import time
 import types
+from pathlib import Path
 
 import pytest
 
@@ -63,6 +69,71 @@ def test_runs_trained_in_parallel_give_the_rows_of_serial_ones(tmp_path, monkeyp
     assert len(list((tmp_path / "cache" / "pretrained").glob("*.pt"))) == 1  # pretrained once, before the runs
     with pytest.raises(ValueError, match="jobs=0; expected a positive number"):
         run_experiment(module, "smoke", tmp_path / "r", tmp_path / "runs", progress=False, jobs=0)
+
+
+KILLED_PARENT = """
+import sys, types
+from segformer_lab.engine import TrainConfig
+from segformer_lab.runner import run_experiment
+if __name__ == "__main__":
+    toy = types.SimpleNamespace(
+        EXPERIMENT="toy", BASE=TrainConfig(model="segformer_tiny", crop_size=64, batch_size=2, train_scenes=4,
+                                           val_scenes=2, val_canvas=(64, 64), warmup_iters=1),
+        VARIANTS={"a": {}, "b": {"model_overrides": {"pos_encoding": "none"}}},
+        PRESETS={"smoke": {"iterations": 10**6}})
+    run_experiment(toy, "smoke", sys.argv[1] + "/results", sys.argv[1] + "/runs", progress=False, jobs=2)
+"""
+
+
+def _children(pid: int) -> list:
+    """Pids of the live (not zombie) processes whose parent is `pid`, read from /proc."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text()
+    except OSError:
+        return ""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process parents from /proc")
+def test_pool_workers_stop_when_the_run_is_killed(tmp_path):
+    script = tmp_path / "killed_parent.py"
+    script.write_text(KILLED_PARENT)
+    parent, workers = subprocess.Popen([sys.executable, str(script), str(tmp_path)]), []
+    try:
+        deadline = time.monotonic() + 120
+        while len(workers) < 2 and time.monotonic() < deadline:  # two training workers (and a resource tracker)
+            time.sleep(0.5)
+            workers = [p for p in _children(parent.pid) if "spawn_main" in _cmdline(p)]
+        assert len(workers) == 2, "the pool did not start its two workers"
+        time.sleep(2)  # both past their initializer, training
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 30
+        while any(map(_alive, workers)) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not any(map(_alive, workers)), "pool workers kept training after their parent was killed"
+    finally:
+        parent.kill()
+        for pid in filter(_alive, workers):
+            os.kill(pid, signal.SIGKILL)
 
 
 def test_plan_counts_what_a_run_would_do_without_doing_it(tmp_path, monkeypatch, capsys):
