@@ -21,6 +21,8 @@ keeps its values and removes only where they are).
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from segformer_lab import from_pretrained
@@ -30,7 +32,7 @@ from segformer_lab.engine import TrainConfig, evaluate_model, open_datasets, pre
 from segformer_lab.models.segformer import ABSOLUTE_PE
 from segformer_lab.pretrain import pretrained_path
 from segformer_lab.registry import build_model
-from segformer_lab.results import provenance, write_csv
+from segformer_lab.results import provenance, read_rows, write_csv
 from segformer_lab.runner import planned_runs, standard_presets
 
 EXPERIMENT = "pe_vs_mixffn"
@@ -110,7 +112,8 @@ def pe_token_ratio(backbone, image: torch.Tensor) -> float:
 def analysis(results_dir="results", preset: str = "quick", runs_dir="runs") -> None:
     """What the embedded pretraining did to each position variant, from the cached pretrainings at hand (one per
     variant, shared by its seeds): the pretext's final loss and, for an absolute PE, its size against the tokens
-    when segmentation starts. Writes results/pe_vs_mixffn_pretraining.csv."""
+    when segmentation starts. Writes results/pe_vs_mixffn_pretraining.csv, keeping the rows of variants whose
+    pretraining is not in this machine's cache."""
     rows, seen = [], set()
     for variant, _, cfg in planned_runs(load_experiment(EXPERIMENT), preset):  # the configs the runner trains
         path = pretrained_path(pretrain_config(cfg)) if cfg.encoder_weights == "embedded" else None
@@ -128,5 +131,8 @@ def analysis(results_dir="results", preset: str = "quick", runs_dir="runs") -> N
         rows.append({"experiment": EXPERIMENT, "variant": variant, "preset": preset, "cache_key": path.stem,
                      "pretext": cfg.pretrain_pretext, "pretrain_iterations": cfg.pretrain_iterations,
                      "final_loss": saved["final_loss"], "pe_token_ratio": ratio, **provenance("cpu")})
-    if rows:
-        write_csv(f"{results_dir}/{EXPERIMENT}_pretraining.csv", rows, PRETRAINING_COLUMNS)
+    out = Path(results_dir) / f"{EXPERIMENT}_pretraining.csv"
+    done = {(r["variant"], r["preset"]) for r in rows}
+    kept = [r for r in read_rows(out) if (r["variant"], r["preset"]) not in done]
+    if rows:  # the rows of variants whose pretraining is not at hand here stay as they were
+        write_csv(out, kept + rows, PRETRAINING_COLUMNS)

@@ -220,6 +220,20 @@ def test_decoder_analysis_records_the_pretraining_loss(smoke_results):
     assert all(0 < float(r["final_loss"]) < 2 and r["pretrain_iterations"] == "2" for r in rows)
 
 
+def test_pe_pretraining_rows_of_pretrainings_not_at_hand_are_kept(smoke_results, tmp_path, monkeypatch):
+    """A results folder made on another machine keeps its rows for pretrainings this machine's cache lacks."""
+    from segformer_lab.repo import load_experiment
+    from segformer_lab.results import read_rows, write_csv
+    monkeypatch.setenv("SEGFORMER_LAB_CACHE", str(smoke_results.parent / "cache"))
+    smoke = read_rows(smoke_results / "pe_vs_mixffn_pretraining.csv")
+    elsewhere = {**smoke[0], "variant": "mixffn_street_shared", "preset": "default", "final_loss": "0.5"}
+    write_csv(tmp_path / "pe_vs_mixffn_pretraining.csv", [elsewhere, {**smoke[0], "final_loss": "9"}], list(smoke[0]))
+    load_experiment("pe_vs_mixffn").analysis(tmp_path, "smoke", smoke_results.parent / "runs")
+    rows = read_rows(tmp_path / "pe_vs_mixffn_pretraining.csv")
+    assert rows[0] == elsewhere and len(rows) == len(smoke) + 1  # kept, and the smoke rows once each
+    assert [r["final_loss"] for r in rows[1:]] == [r["final_loss"] for r in smoke]  # recomputed, not kept
+
+
 def test_run_ids_follow_the_effective_pretraining_recipe(monkeypatch):
     """A family's recipe is part of the id of its pretrained runs; where it equals the shared recipe, the
     "family" and "shared" runs are one run with one id."""
