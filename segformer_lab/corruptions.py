@@ -93,7 +93,9 @@ class CorruptedSource:
     """A dataset view whose `load(i)` returns (corrupted image, mask) of `source.load(i)`; `len` as the source's.
 
     With `cache_dir`, the corrupted images are kept as one .npy per image there (for a validation set shared by
-    several runs, e.g. the robustness experiment's), so each is computed once."""
+    several runs, e.g. the robustness experiment's), so each is computed once. A cached file is named by a hash of
+    the clean image it was made from, so runs whose validation sets differ at an index (the embedded benchmark
+    draws its validation scenes from the run's seed) never read each other's images."""
 
     def __init__(self, source, name: str, severity: int, seed: int = 0, cache_dir=None):
         (self.name,), (self.severity,) = parse_corruptions([name]), parse_severities([severity])
@@ -105,11 +107,12 @@ class CorruptedSource:
 
     def load(self, i: int):
         image, mask = self.source.load(i)
-        path = Path(self.cache_dir) / f"{self.name}_s{self.severity}_{i}.npy" if self.cache_dir else None
+        path = None
+        if self.cache_dir:
+            digest = hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest()[:16]
+            path = Path(self.cache_dir) / f"{self.name}_s{self.severity}_{i}_{digest}.npy"
         if path is not None and path.is_file():
-            cached = np.load(path)
-            if cached.shape == image.shape:
-                return cached, mask
+            return np.load(path), mask
         start = time.perf_counter()
         out = corrupt(image, self.name, self.severity, self.seed, i)
         self.seconds += time.perf_counter() - start

@@ -86,6 +86,18 @@ def test_cached_source_computes_each_image_once(tmp_path):
     assert again.seconds == 0  # every image came from the cache
 
 
+def test_a_shared_cache_never_serves_another_validation_sets_image(tmp_path):
+    """Runs of different seeds draw different validation scenes at the same index: each gets the corruption of its
+    own image from a cache they share (seed 1 once read seed 0's images, whose masks did not fit)."""
+    sets = [SyntheticScenes("val", 2, canvas=(64, 64), seed=seed) for seed in (0, 1)]
+    assert not np.array_equal(sets[0].load(0)[0], sets[1].load(0)[0])
+    for scenes in sets + sets:  # the second pass reads the cache
+        source = CorruptedSource(scenes, "gaussian_noise", 1, cache_dir=tmp_path)
+        for i in range(len(scenes)):
+            assert np.array_equal(source.load(i)[0], corrupt(scenes.load(i)[0], "gaussian_noise", 1, index=i))
+    assert len(list(tmp_path.glob("gaussian_noise_s1_*.npy"))) == 4
+
+
 def test_evaluate_a_run_under_corruptions(tmp_path, capsys):
     cfg = TrainConfig(model="segformer_tiny", crop_size=64, batch_size=4, train_scenes=8, val_scenes=3,
                       val_canvas=(64, 64), iterations=2, warmup_iters=1)
