@@ -257,14 +257,23 @@ def _run_parallel(todo: list, runs_dir, jobs: int, record) -> None:
             pretrainings.setdefault(json.dumps(dataclasses.asdict(pretrain_config(item[2])), sort_keys=True),
                                     item[2])
     context = multiprocessing.get_context("spawn")  # no CUDA state shared with a forked child
-    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_pool_init, initargs=(threads, os.getpid())) as pool:
-        for future in [pool.submit(_pretrain_job, cfg) for cfg in pretrainings.values()]:
-            future.result()
-        pending = {pool.submit(_train_job, item[2], str(item[4])): item for item in fresh}
-        while pending:
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                record(*pending.pop(future), future.result())
+    # This process evaluates each finished run (`record`) while the workers train: with its own share of the
+    # threads, not all of them (on 2 cores, 2 threads here beside two 1-thread workers made a robustness
+    # evaluation 3.7x slower than 1 thread: 0.171 against 0.046 s per image).
+    own_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with ProcessPoolExecutor(jobs, mp_context=context, initializer=_pool_init,
+                                 initargs=(threads, os.getpid())) as pool:
+            for future in [pool.submit(_pretrain_job, cfg) for cfg in pretrainings.values()]:
+                future.result()
+            pending = {pool.submit(_train_job, item[2], str(item[4])): item for item in fresh}
+            while pending:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    record(*pending.pop(future), future.result())
+    finally:
+        torch.set_num_threads(own_threads)
 
 
 def on_data(cfg: TrainConfig, data: str) -> TrainConfig:

@@ -71,6 +71,22 @@ def test_runs_trained_in_parallel_give_the_rows_of_serial_ones(tmp_path, monkeyp
         run_experiment(module, "smoke", tmp_path / "r", tmp_path / "runs", progress=False, jobs=0)
 
 
+def test_parallel_runs_are_evaluated_with_the_workers_share_of_threads(tmp_path):
+    """The process that evaluates finished runs beside the training workers takes one worker's share of the CPU
+    threads while they train (more threads than cores made a robustness evaluation 3.7x slower), and gets its
+    own back afterwards."""
+    import torch
+    module, seen = toy_experiment(), []
+    module.extra_metrics = lambda run_dir, cfg, results_dir: seen.append(torch.get_num_threads()) or {}
+    before = torch.get_num_threads()
+    torch.set_num_threads(4)
+    try:
+        run_experiment(module, "smoke", tmp_path / "results", tmp_path / "runs", progress=False, jobs=2)
+        assert seen == [2, 2] and torch.get_num_threads() == 4
+    finally:
+        torch.set_num_threads(before)
+
+
 KILLED_PARENT = """
 import sys, types
 from segformer_lab.engine import TrainConfig
