@@ -49,8 +49,9 @@ EXTRA_COLUMNS = ["corruption", "group", "severity", "corrupted_miou", "corrupted
 
 
 def val_key(cfg: TrainConfig, setting: dict) -> str:
-    """A short hash of what decides the validation images (the config's fields and the evaluation's canvas and
-    zoom), naming their corruption cache."""
+    """A short hash of the validation set's config fields and the evaluation's canvas and zoom, naming the folder
+    of their corruption cache. The run's seed is left out, so the seeds share one folder: each cached image is
+    named by a hash of its clean image (CorruptedSource), which tells the seeds' validation scenes apart."""
     fields = ("dataset", "data_root", "val_split", "scene_family", "val_scenes", "val_canvas", "val_zoom",
               "context_distance")
     values = {**{k: v for k, v in cfg.to_dict().items() if k in fields}, **setting}
