@@ -652,8 +652,9 @@ def decoder_width_claims(frame: pd.DataFrame, metric: str = "miou") -> list[Clai
 
 
 def decoder_width_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per width: params (M), GMACs at the crop and at 512x512, CPU latency at 512x512 and the headline metrics."""
-    frame = frame.assign(params_m=frame["params"] / 1e6)
+    """Per width, narrowest first: params (M), GMACs at the crop and at 512x512, CPU latency at 512x512 and the
+    headline metrics."""
+    frame = frame.sort_values("decoder_dim", kind="stable").assign(params_m=frame["params"] / 1e6)
     return summarise(frame, ["decoder_dim", "params_m", "gmacs", "gmacs_512", "latency_512_ms", *HEADLINE])
 
 

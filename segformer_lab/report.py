@@ -16,7 +16,7 @@ from . import analysis, plotting
 from .repo import load_experiment, repo_root
 from .erf import load_maps
 from .runner import planned_runs
-from .verdicts import MATCHES, NOT_TESTED, validity, verdict
+from .verdicts import GREATER, NO_WORSE, NOT_TESTED, validity, verdict
 
 ABLATIONS = ("pe_vs_mixffn", "decoder_vs_cnn", "reduction_ratio", "erf", "robustness", "model_size", "decoder_width",
              "setr_vs_segformer", "overlap_patch_embed")
@@ -74,7 +74,8 @@ class Section:
             label += f" ({len(untested)} of {len(self.claims)} claims not tested)"
         if self.runs < self.planned:
             label += f" (incomplete: {self.runs}/{self.planned} runs)"
-        if min((c.seeds for c in self.claims if c.kind != MATCHES), default=2) < 2:
+        # only the claims judged against the seed spread need seeds; a limit or an expected value does not
+        if min((c.seeds for c in self.claims if c.kind in (GREATER, NO_WORSE)), default=2) < 2:
             label += " (one seed: no spread to judge against)"
         return label
 

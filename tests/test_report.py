@@ -230,3 +230,14 @@ def test_gpu_runs_are_reported_beside_the_cpu_default_ones(tmp_path):
         "mit_b1_pretrained", "NVIDIA H100", "2000 x 32", "3", "61.00 (60.00-62.00)", "2", "56.00 (55.00-57.00)"]
     row = next(line for line in text.splitlines() if line.startswith("| resnet18_mlp_scratch"))
     assert row.replace(" ", "").endswith("|1|50.00|0|-|")  # one seed: no range; no CPU default rows: a dash
+
+
+def test_the_one_seed_note_concerns_only_claims_judged_against_the_seed_spread():
+    from segformer_lab.report import Section
+    from segformer_lab.verdicts import above, claim
+    s = Section("decoder_width", runs=3, planned=3)
+    s.claims = [claim("c256 beats c64", [52.0, 52.5, 53.0], [50.0, 50.5, 51.0]),
+                above("the cost keeps rising", [1.25], 1.0)]  # one measurement against a limit: no seeds involved
+    assert s.verdict == "reproduces"
+    s.claims[0] = claim("c256 beats c64", [52.0], [50.0])
+    assert s.verdict == "reproduces (one seed: no spread to judge against)"
