@@ -118,3 +118,34 @@ def test_benchmark_script_runs_and_agrees(tmp_path, capsys):
     assert "outputs agree" in capsys.readouterr().out
     lines = out.read_text().splitlines()
     assert lines[0].split(",") == bench.COLUMNS and len(lines) == 2
+
+
+def test_latency_benchmark_times_every_variant_of_an_experiment_in_turn(tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    import pandas as pd
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_latency.py"
+    spec = importlib.util.spec_from_file_location("bench_latency", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    calls = []
+
+    class Probe(torch.nn.Module):
+        def __init__(self, name):
+            super().__init__()
+            self.name = name
+
+        def forward(self, x):
+            calls.append((self.name, tuple(x.shape)))
+            return x
+
+    times = bench.time_round_robin({"a": Probe("a"), "b": Probe("b")}, size=16, rounds=2, warmup=1)
+    assert calls == [("a", (1, 3, 16, 16)), ("b", (1, 3, 16, 16))] * 3  # round-robin, warm-up round untimed
+    assert [len(v) for v in times.values()] == [2, 2]
+    out = tmp_path / "latency.csv"
+    bench.main(["--experiments", "decoder_width", "--sizes", "32", "--rounds", "1", "--out", str(out)])
+    frame = pd.read_csv(out)
+    assert list(frame.columns) == bench.COLUMNS
+    assert list(frame["variant"]) == ["c64", "c128", "c256", "c512", "c768"] and (frame["latency_ms"] > 0).all()
+    assert "c768" in capsys.readouterr().out
