@@ -242,7 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run an experiment of experiments/ (what is missing), one CSV row per run",
                        formatter_class=fmt)
     p.add_argument("experiments", nargs="+",
-                   help="experiment names (files in experiments/); 'all' is the four core ablations")
+                   help="experiment names (files in experiments/); 'all' is the report's nine ablations (the four "
+                        "core ones, then robustness, model_size, decoder_width, setr_vs_segformer and "
+                        "overlap_patch_embed)")
     p.add_argument("--preset", choices=["smoke", "quick", "default", "gpu"], default="quick", help="budget preset")
     p.add_argument("--data", default="", metavar="DATASET:ROOT",
                    help="a real dataset instead of the embedded one, e.g. cityscapes:/data/cityscapes")
