@@ -29,11 +29,12 @@ EXPERIMENTS = ("decoder_width", "model_size", "setr_vs_segformer")
 
 
 def models_of(experiment: str, preset: str = "default") -> dict:
-    """{variant: (model name, model)} for the variants an experiment plans at `preset` (one per variant)."""
+    """{variant: model} for the variants an experiment plans at `preset` (one per variant; `model.variant` names
+    the registry's model)."""
     out = {}
     for variant, _, cfg in planned_runs(load_experiment(experiment), preset):
         if variant not in out:
-            out[variant] = (cfg.model, build_model(cfg.model, 9, **cfg.model_overrides).eval())
+            out[variant] = build_model(cfg.model, 9, **cfg.model_overrides).eval()
     return out
 
 
@@ -64,10 +65,10 @@ def main(argv=None):
     for experiment in args.experiments:
         models = models_of(experiment)
         for size in args.sizes:
-            times = time_round_robin({v: m for v, (_, m) in models.items()}, size, args.rounds)
+            times = time_round_robin(models, size, args.rounds)
             for variant, ms in times.items():
                 row = {"benchmark": "latency", "experiment": experiment, "variant": variant,
-                       "model": models[variant][0], "size": size, "threads": torch.get_num_threads(),
+                       "model": models[variant].variant, "size": size, "threads": torch.get_num_threads(),
                        "rounds": args.rounds, "latency_ms": statistics.median(ms), "latency_min_ms": min(ms),
                        "latency_max_ms": max(ms), **provenance()}
                 print(f"{experiment:18s} {variant:14s} {size:4d} px: {row['latency_ms']:8.1f} ms "
