@@ -105,14 +105,20 @@ def test_cli_help_shows_defaults(capsys):
     assert "(default: [512])" in out and "(default: 10)" in out
 
 
-def test_benchmark_script_runs_and_agrees(tmp_path, capsys):
-    pytest.importorskip("transformers")
+def load_benchmark(name: str):
+    """Import benchmarks/<name>.py (a script, not a package module)."""
     import importlib.util
     from pathlib import Path
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_vs_transformers.py"
-    spec = importlib.util.spec_from_file_location("bench_vs_transformers", path)
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
+    return bench
+
+
+def test_benchmark_script_runs_and_agrees(tmp_path, capsys):
+    pytest.importorskip("transformers")
+    bench = load_benchmark("bench_vs_transformers")
     out = tmp_path / "bench.csv"
     bench.main(["--size", "64", "--repeats", "1", "--warmup", "0", "--out", str(out)])
     assert "outputs agree" in capsys.readouterr().out
@@ -121,14 +127,8 @@ def test_benchmark_script_runs_and_agrees(tmp_path, capsys):
 
 
 def test_latency_benchmark_times_every_variant_of_an_experiment_in_turn(tmp_path, capsys):
-    import importlib.util
-    from pathlib import Path
-
     import pandas as pd
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_latency.py"
-    spec = importlib.util.spec_from_file_location("bench_latency", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_benchmark("bench_latency")
     calls = []
 
     class Probe(torch.nn.Module):
