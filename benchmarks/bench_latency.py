@@ -13,11 +13,10 @@ appended to results/bench_latency.csv: the median, min and max over the rounds, 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 
+from segformer_lab.cost import latency_round_robin
 from segformer_lab.registry import build_model
 from segformer_lab.repo import load_experiment
 from segformer_lab.results import append_csv, provenance
@@ -38,20 +37,6 @@ def models_of(experiment: str, preset: str = "default") -> dict:
     return out
 
 
-def time_round_robin(models: dict, size: int, rounds: int, warmup: int = 2) -> dict:
-    """{key: [ms per forward pass]}: each round times every model once, in turn, after `warmup` untimed rounds."""
-    x = torch.randn(1, 3, size, size)
-    times = {key: [] for key in models}
-    with torch.inference_mode():
-        for r in range(warmup + rounds):
-            for key, model in models.items():
-                t0 = time.perf_counter()
-                model(x)
-                if r >= warmup:
-                    times[key].append((time.perf_counter() - t0) * 1e3)
-    return times
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--experiments", nargs="+", default=list(EXPERIMENTS), choices=EXPERIMENTS)
@@ -65,12 +50,10 @@ def main(argv=None):
     for experiment in args.experiments:
         models = models_of(experiment)
         for size in args.sizes:
-            times = time_round_robin(models, size, args.rounds)
-            for variant, ms in times.items():
+            for variant, latency in latency_round_robin(models, size, repeats=args.rounds).items():
                 row = {"benchmark": "latency", "experiment": experiment, "variant": variant,
                        "model": models[variant].variant, "size": size, "threads": torch.get_num_threads(),
-                       "rounds": args.rounds, "latency_ms": statistics.median(ms), "latency_min_ms": min(ms),
-                       "latency_max_ms": max(ms), **provenance()}
+                       "rounds": args.rounds, **latency, **provenance()}
                 print(f"{experiment:18s} {variant:14s} {size:4d} px: {row['latency_ms']:8.1f} ms "
                       f"(min {row['latency_min_ms']:.1f}, max {row['latency_max_ms']:.1f})")
                 append_csv(args.out, row, COLUMNS)

@@ -112,23 +112,35 @@ def peak_memory(model: nn.Module, size=512, batch: int = 1, in_channels: int = 3
         return {"peak_bytes": tracker.peak, "method": "live_tensors"}
 
 
+def latency_round_robin(models: dict, size=512, batch: int = 1, in_channels: int = 3,
+                        warmup: int = 2, repeats: int = 10) -> dict:
+    """{key: inference latency of one batch in milliseconds: median, min and max over `repeats` timed rounds}.
+
+    Each round times every model once, in turn, after `warmup` untimed rounds, so that drift in the machine's
+    speed touches every model alike. The models must sit on one device."""
+    device = next(next(iter(models.values())).parameters()).device
+    x = torch.randn(batch, in_channels, *_size(size), device=device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    times = {key: [] for key in models}
+    for model in models.values():
+        model.eval()
+    with torch.inference_mode():
+        for i in range(warmup + repeats):
+            for key, model in models.items():
+                sync()
+                t0 = time.perf_counter()
+                model(x)
+                sync()
+                if i >= warmup:
+                    times[key].append((time.perf_counter() - t0) * 1e3)
+    return {key: {"latency_ms": statistics.median(ms), "latency_min_ms": min(ms), "latency_max_ms": max(ms)}
+            for key, ms in times.items()}
+
+
 def measure_latency(model: nn.Module, size=512, batch: int = 1, in_channels: int = 3,
                     warmup: int = 2, repeats: int = 10) -> dict:
     """Inference latency of one batch, in milliseconds: median, min and max over `repeats` timed runs."""
-    device = next(model.parameters()).device
-    x = torch.randn(batch, in_channels, *_size(size), device=device)
-    model.eval()
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    times = []
-    with torch.inference_mode():
-        for i in range(warmup + repeats):
-            sync()
-            t0 = time.perf_counter()
-            model(x)
-            sync()
-            if i >= warmup:
-                times.append((time.perf_counter() - t0) * 1e3)
-    return {"latency_ms": statistics.median(times), "latency_min_ms": min(times), "latency_max_ms": max(times)}
+    return latency_round_robin({"model": model}, size, batch, in_channels, warmup, repeats)["model"]
 
 
 def profile(model: nn.Module, size=512, batch: int = 1, timing: bool = True, repeats: int = 10) -> dict:

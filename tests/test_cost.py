@@ -4,7 +4,7 @@ import torch
 
 from segformer_lab import build_model
 from segformer_lab.cli import main, parse_overrides
-from segformer_lab.cost import _LiveBytes, count_flops, peak_memory, profile
+from segformer_lab.cost import _LiveBytes, count_flops, latency_round_robin, peak_memory, profile
 
 
 def analytic_segformer_macs(cfg, height, width):
@@ -135,14 +135,16 @@ def test_latency_benchmark_times_every_variant_of_an_experiment_in_turn(tmp_path
         def __init__(self, name):
             super().__init__()
             self.name = name
+            self.weight = torch.nn.Parameter(torch.zeros(1))
 
         def forward(self, x):
             calls.append((self.name, tuple(x.shape)))
             return x
 
-    times = bench.time_round_robin({"a": Probe("a"), "b": Probe("b")}, size=16, rounds=2, warmup=1)
+    times = latency_round_robin({"a": Probe("a"), "b": Probe("b")}, size=16, repeats=2, warmup=1)
     assert calls == [("a", (1, 3, 16, 16)), ("b", (1, 3, 16, 16))] * 3  # round-robin, warm-up round untimed
-    assert [len(v) for v in times.values()] == [2, 2]
+    assert list(times) == ["a", "b"]
+    assert all(0 < t["latency_min_ms"] <= t["latency_ms"] <= t["latency_max_ms"] for t in times.values())
     out = tmp_path / "latency.csv"
     bench.main(["--experiments", "decoder_width", "--sizes", "32", "--rounds", "1", "--out", str(out)])
     frame = pd.read_csv(out)
