@@ -23,6 +23,8 @@ from .data.synthetic import SyntheticScenes
 from .data.transforms import eval_pipeline
 from .engine import TrainConfig, eval_kwargs, train
 from .evaluation import infer
+from .models.segformer import SegFormerConfig
+from .registry import VARIANTS, variant_config
 
 
 @dataclass
@@ -48,10 +50,21 @@ def load_run(path) -> tuple[nn.Module, TrainConfig | None]:
     return from_pretrained(path).eval(), None
 
 
+def _is_segformer_run(run_dir: Path) -> bool:
+    """Whether the run's config.json names a SegFormer (MiT encoder) model: the only kind the attention view
+    reads. A run without config.json is kept (its checkpoint says what it is)."""
+    if not (run_dir / "config.json").is_file():
+        return True
+    name = TrainConfig.read(run_dir / "config.json").model
+    return name in VARIANTS and isinstance(variant_config(name, 2), SegFormerConfig)
+
+
 def finished_runs(runs_dir="runs", prefer: str = "mit_b0_pretrained") -> list:
-    """The finished runs under `runs_dir` (directories with model.pt and metrics.json), those whose name starts
-    with `prefer` first, then the most recent first."""
-    finished = [p.parent for p in Path(runs_dir).glob("**/metrics.json") if (p.parent / "model.pt").is_file()]
+    """The finished SegFormer runs under `runs_dir` (directories with model.pt and metrics.json whose model has a
+    MiT encoder; SETR and CNN runs are left out), those whose name starts with `prefer` first, then the most
+    recent first."""
+    finished = [p.parent for p in Path(runs_dir).glob("**/metrics.json")
+                if (p.parent / "model.pt").is_file() and _is_segformer_run(p.parent)]
     return sorted(finished, key=lambda p: (not p.name.startswith(prefer), -p.stat().st_mtime))
 
 

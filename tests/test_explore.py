@@ -80,3 +80,15 @@ def test_quick_run_trains_once_then_finds_it(tmp_path, monkeypatch):
     assert none is None and type(model2) is type(model)
     with pytest.raises(FileNotFoundError, match="no run directory"):
         explore.load_run(tmp_path / "absent")
+
+
+def test_finished_runs_lists_only_segformer_runs_the_attention_view_can_read(tmp_path):
+    import json
+    for name, model in [("setr", "setr_naive_vit_s8"), ("cnn", "resnet_tiny_mlp"), ("b0", "segformer_b0")]:
+        run = tmp_path / "exp" / name
+        run.mkdir(parents=True)
+        (run / "config.json").write_text(json.dumps(TrainConfig(model=model).to_dict()))
+        (run / "metrics.json").write_text("{}")
+        (run / "model.pt").write_bytes(b"")
+    assert explore.finished_runs(tmp_path) == [tmp_path / "exp" / "b0"]
+    assert explore.find_run(tmp_path) == tmp_path / "exp" / "b0"
