@@ -39,7 +39,8 @@ def test_the_notebooks_exist_and_are_committed_executed():
     assert [p.name for p in NOTEBOOKS] == ["00_index.ipynb", "01_erf.ipynb", "02_decoder_vs_cnn.ipynb",
                                            "03_pe_vs_mixffn.ipynb", "04_reduction_ratio.ipynb", "05_robustness.ipynb",
                                            "06_model_size.ipynb", "07_decoder_width.ipynb",
-                                           "09_overlap_patch_embed.ipynb", "explore.ipynb"]
+                                           "08_setr_vs_segformer.ipynb", "09_overlap_patch_embed.ipynb",
+                                           "explore.ipynb"]
     import nbformat
     for path in NOTEBOOKS:
         book = nbformat.read(path, as_version=4)
