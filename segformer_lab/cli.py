@@ -15,9 +15,11 @@ import re
 import sys
 from pathlib import Path
 
+from .protocols import PROTOCOLS
 from .registry import VARIANTS, variant_config
 from .repo import load_experiment, repo_root
 
+PROTOCOL_NAMES = list(PROTOCOLS)
 USER_ERRORS = (ValueError, KeyError, TypeError, OSError)  # what a bad argument, config or file raises
 
 
@@ -174,12 +176,29 @@ def _cmd_pretrain(args) -> None:
     print(f"pretrained encoder of {cfg.model}: {path}")
 
 
+def _pair_option(values, flag):
+    """A CLI size given as one side or H W -> (h, w); None when not given."""
+    if values is None:
+        return None
+    if len(values) not in (1, 2) or min(values) <= 0:
+        raise ValueError(f"{flag} takes one positive size or H W, got {values}")
+    return (values[0], values[-1])
+
+
 def _cmd_evaluate(args) -> None:
+    if args.data:
+        _cmd_evaluate_data(args)
+        return
     from .engine import evaluate_run
-    kwargs = dict(mode=args.mode, crop=args.crop, stride=args.stride, canvas=args.canvas, zoom=args.zoom,
-                  scales=tuple(args.scales), flip=args.flip)
+    source = Path(args.source)
+    if source.is_file() or any((source / n).is_file() for n in ("model.safetensors", "pytorch_model.bin")):
+        raise ValueError(f"{source}: not a run directory of `segformer-lab train`; to evaluate a checkpoint, give "
+                         "the dataset: --data NAME:ROOT[:SPLIT] (ade20k, cityscapes or folder)")
+    crop, stride = _pair_option(args.crop, "--crop"), _pair_option(args.stride, "--stride")
+    kwargs = dict(mode=args.mode, crop=crop[0] if crop else 0, stride=stride[0] if stride else 0,
+                  canvas=args.canvas, zoom=args.zoom, scales=tuple(args.scales or (1.0,)), flip=args.flip)
     if not args.corruptions:
-        metrics = evaluate_run(args.run_dir, out=args.out, **kwargs)
+        metrics = evaluate_run(source, out=args.out, **kwargs)
         print(json.dumps({k: v for k, v in metrics.items() if k not in ("iou", "confusion")}, indent=2))
         return
     from .corruptions import parse_corruptions, parse_severities
@@ -188,12 +207,31 @@ def _cmd_evaluate(args) -> None:
     print(f"{'corruption':18s} {'severity':>8s} {'mIoU':>7s} {'thing':>7s} {'s/image':>8s}")
     for name in names:
         for severity in severities:
-            m = evaluate_run(args.run_dir, corruption=name, severity=severity, **kwargs)
+            m = evaluate_run(source, corruption=name, severity=severity, **kwargs)
             rows.append({"corruption": name, "severity": severity,
                          **{k: v for k, v in m.items() if k not in ("iou", "confusion")}})
             print(f"{name:18s} {severity:8d} {m['miou']:7.2f} {m['thing_miou']:7.2f} {m['seconds_per_image']:8.4f}")
     if args.out:
         Path(args.out).write_text(json.dumps(rows, indent=2))
+
+
+def _cmd_evaluate_data(args) -> None:
+    """`evaluate SOURCE --data NAME:ROOT[:SPLIT]`: any loadable model on a dataset the user holds."""
+    from .study import evaluate_source
+    if args.canvas is not None or args.zoom is not None:
+        raise ValueError("--canvas and --zoom draw the embedded scenes; with --data the dataset's images are used")
+    if args.out:
+        raise ValueError("--out writes a run directory's metrics; with --data the results go to --results")
+    resize = args.resize
+    if resize is not None and (len(resize) != 2 or min(resize) <= 0):
+        raise ValueError(f"--resize takes two positive sizes LONG SHORT, got {resize}")
+    evaluate_source(args.source, args.data, out=args.results, protocol=args.protocol, max_images=args.max_images,
+                    save_predictions=args.save_predictions, corruptions=args.corruptions, severities=args.severities,
+                    resolutions=args.resolutions, device=args.device, force=args.force, progress=not args.quiet,
+                    mode=args.mode, crop=_pair_option(args.crop, "--crop"),
+                    stride=_pair_option(args.stride, "--stride"), scale=tuple(resize) if resize else None,
+                    ratios=tuple(args.scales) if args.scales else None, flip=True if args.flip else None)
+    print(f"results: {args.results}")
 
 
 class Parser(argparse.ArgumentParser):
@@ -288,22 +326,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_pretrain)
 
-    p = sub.add_parser("evaluate", help="evaluate a finished run, optionally at another canvas, zoom or mode",
+    p = sub.add_parser("evaluate", help="evaluate a run, or any checkpoint on a dataset you hold (--data), under "
+                       "the dataset's standard protocol, optionally with corruptions or other resolutions",
                        formatter_class=fmt)
-    p.add_argument("run_dir", help="a run directory written by `segformer-lab train`")
-    p.add_argument("--mode", choices=["whole", "slide"], default=None, help="inference mode (default: the run's)")
-    p.add_argument("--crop", type=int, default=0, help="slide window side (0 = the training crop)")
-    p.add_argument("--stride", type=int, default=0, help="slide stride (0 = 2/3 of the window)")
-    p.add_argument("--canvas", type=int, nargs=2, default=None, metavar=("H", "W"),
-                   help="synthetic: size of each view (default: the run's val_canvas)")
-    p.add_argument("--zoom", type=float, default=None, help="synthetic: pixels per world unit (default: the run's)")
-    p.add_argument("--scales", type=float, nargs="+", default=[1.0], help="multi-scale factors")
+    p.add_argument("source", help="a run directory of `segformer-lab train`, or (with --data) a checkpoint: ours, a "
+                   "transformers folder, an NVlabs / mmseg / torchvision .pth")
+    p.add_argument("--data", default=None, metavar="NAME:ROOT[:SPLIT]",
+                   help="a dataset you hold: ade20k:/data/ADEChallengeData2016, cityscapes:/data/cityscapes, "
+                   "folder:/data/mine (default split: the protocol's, e.g. validation / val)")
+    p.add_argument("--protocol", default=None,
+                   help="test protocol (default: the dataset's standard one): " + ", ".join(PROTOCOL_NAMES))
+    p.add_argument("--mode", choices=["whole", "slide"], default=None, help="inference mode (default: the protocol's "
+                   "or the run's)")
+    p.add_argument("--crop", type=int, nargs="+", default=None, metavar="SIZE",
+                   help="slide window: one side or H W (default: the protocol's, or the run's training crop)")
+    p.add_argument("--stride", type=int, nargs="+", default=None, metavar="SIZE",
+                   help="slide stride: one side or H W (default: the protocol's; for a run 2/3 of the window)")
+    p.add_argument("--resize", type=int, nargs=2, default=None, metavar=("LONG", "SHORT"),
+                   help="--data: keep-ratio resize to fit LONG x SHORT (default: the protocol's)")
+    p.add_argument("--scales", type=float, nargs="+", default=None, help="multi-scale ratios, e.g. 0.5 0.75 1 1.25 "
+                   "1.5 1.75 (softmax averaged)")
     p.add_argument("--flip", action="store_true", help="add horizontally flipped inputs")
     p.add_argument("--corruptions", nargs="+", default=None, metavar="NAME",
                    help="evaluate under Table 5's corruptions: 'all', a group (blur, noise, digital, weather) or "
                    "corruption names")
     p.add_argument("--severities", type=int, nargs="+", default=[1, 2, 3, 4, 5], help="corruption severities, 1-5")
-    p.add_argument("--out", default=None, help="JSON file for the metrics (default: none)")
+    p.add_argument("--resolutions", type=float, nargs="+", default=None, metavar="FACTOR",
+                   help="--data: also evaluate at these factors of the protocol's test size (e.g. 0.5 0.75 1 1.5 2)")
+    p.add_argument("--max-images", type=int, default=None, help="--data: only the first N images of the split")
+    p.add_argument("--save-predictions", default=None, metavar="DIR",
+                   help="--data: write labels/<image>.png (class indices) and overlays/<image>.png for every image")
+    p.add_argument("--results", default=str(repo_root() / "results" / "evaluations"),
+                   help="--data: folder of evaluations.csv, evaluations_per_class.csv and one <id>.md per evaluation")
+    p.add_argument("--force", action="store_true", help="--data: evaluate again what evaluations.csv already holds")
+    p.add_argument("--device", default="auto", help="--data: torch device (auto: cuda if available)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--canvas", type=int, nargs=2, default=None, metavar=("H", "W"),
+                   help="a run on the embedded scenes: size of each view (default: the run's val_canvas)")
+    p.add_argument("--zoom", type=float, default=None,
+                   help="a run on the embedded scenes: pixels per world unit (default: the run's)")
+    p.add_argument("--out", default=None, help="a run: JSON file for the metrics (default: none)")
     p.set_defaults(func=_cmd_evaluate)
     return parser
 

@@ -194,8 +194,10 @@ class ADE20K(_PairedDataset):
 
 
 class Cityscapes(_PairedDataset):
-    """Cityscapes fine annotations: `leftImg8bit/{split}/{city}/*_leftImg8bit.png` and
-    `gtFine/{split}/{city}/*_gtFine_labelIds.png`; labelIds 0..33 are mapped to the 19 train ids, others to 255.
+    """Cityscapes fine annotations: `leftImg8bit/{split}/{city}/*_leftImg8bit.png` and, beside each image's
+    name in `gtFine/{split}/{city}/`, `*_gtFine_labelTrainIds.png` (0..18, 255 ignored) where mmseg's converter
+    wrote them for the whole split, else `*_gtFine_labelIds.png` with labelIds 0..33 mapped to the 19 train ids
+    (others to 255). `label_files` says which was read.
     """
 
     classes, palette, thing_classes = CITYSCAPES_CLASSES, CITYSCAPES_PALETTE, CITYSCAPES_THING_CLASSES
@@ -208,17 +210,24 @@ class Cityscapes(_PairedDataset):
         image_dir = _require_dir(root / "leftImg8bit" / split, "Cityscapes images")
         mask_dir = _require_dir(root / "gtFine" / split, "Cityscapes fine annotations")
 
-        def mask_for(image: Path) -> Path:
-            stem = image.name[: -len("_leftImg8bit.png")]
-            return mask_dir / image.parent.name / f"{stem}_gtFine_labelIds.png"
+        images = sorted(image_dir.glob("*/*_leftImg8bit.png"))
 
-        super().__init__(_pair(list(image_dir.glob("*/*_leftImg8bit.png")), image_dir, mask_for))
+        def mask_for(image: Path, kind: str) -> Path:
+            stem = image.name[: -len("_leftImg8bit.png")]
+            return mask_dir / image.parent.name / f"{stem}_gtFine_{kind}.png"
+
+        train_ids = bool(images) and all(mask_for(p, "labelTrainIds").is_file() for p in images)
+        self.label_files = "labelTrainIds" if train_ids else "labelIds"
+        super().__init__(_pair(images, image_dir, lambda p: mask_for(p, self.label_files)))
         # Lookup table labelId -> trainId over 0..33.
         self._train_id = np.full(CITYSCAPES_MAX_LABEL_ID + 1, IGNORE_INDEX, dtype=np.int64)
         for label_id, train_id in CITYSCAPES_LABEL_TO_TRAIN_ID.items():
             self._train_id[label_id] = train_id
 
     def _to_labels(self, raw: np.ndarray, path: Path) -> np.ndarray:
+        if self.label_files == "labelTrainIds":
+            _check_labels(raw, path, len(self.classes), note=" (a labelTrainIds file holds train ids)")
+            return raw
         bad = np.unique(raw[((raw < 0) | (raw > CITYSCAPES_MAX_LABEL_ID)) & (raw != -1) & (raw != IGNORE_INDEX)])
         if bad.size:
             raise DatasetError(f"mask {path} has labelId(s) {bad[:10].tolist()} outside the valid range "

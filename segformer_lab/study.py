@@ -1,0 +1,269 @@
+"""The lab's instruments on the models and datasets a user holds: evaluate any loadable model on ADE20K,
+Cityscapes or a folder dataset under its standard protocol (segformer_lab/protocols.py), with Table 5's
+corruptions and test-time resolution changes as extra evaluations.
+
+SOURCE is a run directory of `segformer-lab train`, a checkpoint file of ours, a transformers folder, or an
+NVlabs / mmseg / torchvision `.pth` (segformer_lab/checkpoints.py). Images stream one at a time: only the
+(K, K) confusion matrix grows with the dataset, so memory stays flat. Every evaluation writes, under `out`:
+- `evaluations.csv`: one tidy row (identity, protocol, study, metrics, cost, provenance incl. the weights' sha256);
+- `evaluations_per_class.csv`: one row per (evaluation, class) with IoU and accuracy;
+- `<eval_id>.md`: the same as a markdown table.
+An evaluation already in `evaluations.csv` (same weights, data, protocol and study) is skipped, so a long
+corruption grid resumes where it stopped. Inputs are checked before anything is written.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .data.real import DATASETS, DatasetError, open_dataset
+from .evaluation import SegMetrics
+from .protocols import Protocol, predict_labels, protocol_for
+from .results import provenance, read_rows, write_csv
+
+COLUMNS = ["eval_id", "source", "format", "variant", "sha256", "dataset", "root", "split", "protocol", "mode",
+           "scale", "size_divisor", "crop", "stride", "ratios", "flip", "resolution", "corruption", "severity",
+           "images", "miou", "macc", "aacc", "seconds", "seconds_per_image", "git_commit", "torch_version",
+           "device", "date"]
+CLASS_COLUMNS = ["eval_id", "class_index", "class_name", "iou", "acc"]
+
+
+@dataclass(frozen=True)
+class Study:
+    """One evaluation's test-time change: a Table 5 corruption at a severity, and/or a rescale of the protocol's
+    size (the Mix-FFN resolution study)."""
+
+    corruption: str | None = None  # a name of segformer_lab.corruptions.CORRUPTIONS, or None (clean)
+    severity: int | None = None  # 1-5 with a corruption
+    resolution: float = 1.0  # times the protocol's test size
+
+    def label(self) -> str:
+        parts = [f"{self.corruption}_s{self.severity}"] if self.corruption else []
+        if self.resolution != 1.0 or not parts:
+            parts.append(f"res{self.resolution:g}")
+        return "_".join(parts)
+
+
+def plan_studies(corruptions=None, severities=(1, 2, 3, 4, 5), resolutions=None) -> list:
+    """The evaluations of a command: the clean one, one per (corruption, severity), one per resolution."""
+    from .corruptions import parse_corruptions, parse_severities
+    studies = [Study()]
+    if corruptions:
+        names, levels = parse_corruptions(corruptions), parse_severities(severities)
+        studies += [Study(name, s) for name in names for s in levels]
+    for r in resolutions or ():
+        if not (isinstance(r, (int, float)) and math.isfinite(r) and r > 0):
+            raise ValueError(f"--resolutions: {r!r} is not a positive factor of the protocol's size")
+        if Study(resolution=float(r)) not in studies:
+            studies.append(Study(resolution=float(r)))
+    return studies
+
+
+def parse_data(spec: str) -> tuple:
+    """"NAME:ROOT[:SPLIT]" -> (name, root, split or None); an unknown name or a missing root raises ValueError."""
+    name, sep, rest = spec.partition(":")
+    if not sep or not rest:
+        raise ValueError(f"--data {spec!r}: expected NAME:ROOT[:SPLIT] with NAME one of {sorted(DATASETS)}")
+    if name not in DATASETS:
+        raise ValueError(f"--data {spec!r}: unknown dataset {name!r}; expected one of {sorted(DATASETS)}")
+    root, split = rest, None
+    head, sep, tail = rest.rpartition(":")
+    if sep and head and "/" not in tail and not Path(rest).exists():
+        root, split = head, tail
+    return name, root, split
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def weights_file(source: Path) -> Path:
+    """The file holding a SOURCE's weights: a run's model.pt, a transformers folder's weights file, or the file."""
+    if source.is_dir():
+        for name in ("model.pt", "model.safetensors", "pytorch_model.bin"):
+            if (source / name).is_file():
+                return source / name
+        raise FileNotFoundError(f"{source}: a run directory (model.pt) or a transformers folder "
+                                f"(model.safetensors or pytorch_model.bin) was expected; found "
+                                f"{sorted(p.name for p in source.iterdir())[:10]}")
+    if not source.is_file():
+        raise FileNotFoundError(f"{source}: no such checkpoint file or folder")
+    return source
+
+
+def load_source(source, num_classes: int | None = None, device: str = "cpu") -> tuple:
+    """Any SOURCE -> (model in eval mode on `device`, info dict: source, format, variant, sha256, num_classes)."""
+    from .checkpoints import from_pretrained
+    path = Path(source)
+    weights = weights_file(path)
+    load_path = weights if weights.name == "model.pt" else path
+    model = from_pretrained(load_path, num_classes=num_classes).to(device).eval()
+    info = {"source": str(path), "format": getattr(model, "checkpoint_format", ""),
+            "variant": getattr(model, "variant", "") or "", "sha256": sha256_of(weights),
+            "num_classes": model.config.num_classes}
+    return model, info
+
+
+def check_fit(info: dict, dataset, name: str) -> None:
+    """A model whose class count does not fit the dataset's is refused before anything runs."""
+    if info["num_classes"] != len(dataset.classes):
+        raise ValueError(f"{info['source']}: the checkpoint predicts {info['num_classes']} classes but {name} has "
+                         f"{len(dataset.classes)} ({', '.join(dataset.classes[:3])}, ...); evaluate it on the dataset "
+                         "it was trained for")
+
+
+def eval_id(info: dict, name: str, root, split, protocol: Protocol, study: Study, max_images) -> str:
+    """A short hash naming one evaluation: the weights, the data, the protocol, the study and the image count."""
+    key = json.dumps([info["sha256"], name, str(Path(root).resolve()), split, dataclasses.asdict(protocol),
+                      dataclasses.asdict(study), max_images], sort_keys=True, default=str)
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def save_prediction(out_dir: Path, stem: str, image: np.ndarray, labels: np.ndarray, palette) -> None:
+    """`labels/<stem>.png` (class indices as evaluated) and `overlays/<stem>.png` (half image, half class colour)."""
+    from PIL import Image
+    mode = "L" if labels.max(initial=0) < 256 else "I"
+    Image.fromarray(labels.astype(np.uint8 if mode == "L" else np.int32), mode=mode).save(out_dir / "labels" / f"{stem}.png")
+    colours = np.asarray(palette, dtype=np.float32)[labels]  # (H, W, 3)
+    overlay = (0.5 * image.astype(np.float32) + 0.5 * colours).round().astype(np.uint8)
+    Image.fromarray(overlay).save(out_dir / "overlays" / f"{stem}.png")
+
+
+def score(model: nn.Module, dataset, protocol: Protocol, study: Study, max_images: int | None = None,
+          predictions: Path | None = None, progress: bool = True, desc: str = "") -> dict:
+    """Stream the dataset through the model: {"confusion", "miou", "macc", "aacc", "iou", "acc", "images",
+    "seconds"}; with `predictions`, the label and overlay PNGs of each image are written there."""
+    from tqdm.auto import tqdm
+
+    from .corruptions import CorruptedSource
+    source = CorruptedSource(dataset, study.corruption, study.severity) if study.corruption else dataset
+    n = len(dataset) if max_images is None else min(max_images, len(dataset))
+    metrics = SegMetrics(len(dataset.classes), dataset.ignore_index)
+    start = time.perf_counter()
+    for i in tqdm(range(n), desc=desc, unit="image", disable=not progress, leave=False):
+        image, mask = source.load(i)
+        labels = predict_labels(model, image, protocol, study.resolution, len(dataset.classes)).cpu()
+        metrics.update(labels, torch.from_numpy(mask))
+        if predictions is not None:
+            save_prediction(predictions, dataset.name(i), image, labels.numpy(), dataset.palette)
+    result = metrics.compute()
+    return {**result, "confusion": metrics.confusion, "images": n, "seconds": time.perf_counter() - start}
+
+
+def markdown(row: dict, classes: list, result: dict) -> str:
+    """One evaluation as markdown: its identity, the three metrics and the per-class table."""
+    lines = [f"# {Path(row['source']).name} on {row['dataset']} ({row['split'] or 'all'})", "",
+             f"- protocol: {row['protocol_text']}",
+             f"- study: {row['study']}",
+             f"- weights: {row['format']} {row['variant']}, sha256 {row['sha256']}",
+             f"- images: {row['images']}; {row['seconds_per_image']:.3f} s per image on {row['device']}", "",
+             "| mIoU | mAcc | aAcc |", "|---|---|---|",
+             f"| {row['miou']:.2f} | {row['macc']:.2f} | {row['aacc']:.2f} |", "",
+             "| class | IoU | Acc |", "|---|---|---|"]
+    fmt = lambda v: "n/a" if math.isnan(v) else f"{v:.2f}"
+    lines += [f"| {name} | {fmt(iou)} | {fmt(acc)} |" for name, iou, acc in zip(classes, result["iou"], result["acc"])]
+    return "\n".join(lines) + "\n"
+
+
+def evaluate_source(source, data: str, out="results/evaluations", protocol: str | None = None,
+                    max_images: int | None = None, save_predictions=None, corruptions=None,
+                    severities=(1, 2, 3, 4, 5), resolutions=None, device: str = "auto", force: bool = False,
+                    progress: bool = True, log=print, **overrides) -> list:
+    """Evaluate SOURCE on `data` ("NAME:ROOT[:SPLIT]") under the dataset's protocol (or `protocol`, with
+    `overrides` of its fields: mode, crop, stride, scale, size_divisor, ratios, flip, split); one row per study.
+
+    Everything is checked first (dataset layout, checkpoint, class count, protocol, studies); the rows of finished
+    evaluations are written as each ends, predictions (if asked) go to `save_predictions` only once complete.
+    Returns the rows (dicts), skipped evaluations included as they were written before."""
+    from .engine import resolve_device
+    name, root, split = parse_data(data)
+    if max_images is not None and max_images < 1:
+        raise ValueError(f"--max-images {max_images}: expected a positive number of images")
+    chosen = protocol_for(name, protocol, split=split, **overrides)
+    dataset = open_dataset(name, root, chosen.split)
+    studies = plan_studies(corruptions, severities, resolutions)
+    device = str(resolve_device(device))
+    model, info = load_source(source, device=device)
+    check_fit(info, dataset, f"{name} ({root})")
+    out = Path(out)
+    predictions = Path(save_predictions) if save_predictions else None
+    if predictions is not None and predictions.exists() and any(predictions.iterdir()):
+        raise FileExistsError(f"--save-predictions {predictions}: the folder exists and is not empty")
+    log(f"protocol: {chosen.describe()} [{chosen.source}]")
+    log(f"model: {info['source']} ({info['format']}, {info['variant']}, {info['num_classes']} classes, "
+        f"sha256 {info['sha256'][:12]}); {len(dataset)} images in {root}")
+
+    rows, done = [], {r["eval_id"]: r for r in read_rows(out / "evaluations.csv")}
+    for study in studies:
+        eid = eval_id(info, name, root, chosen.split, chosen, study, max_images)
+        if eid in done and not force:
+            log(f"{study.label()}: done before ({eid}), mIoU {float(done[eid]['miou']):.2f}")
+            rows.append(done[eid])
+            continue
+        target = None
+        if predictions is not None:
+            final = predictions / study.label() if len(studies) > 1 else predictions
+            target = final.with_name(final.name + ".partial")
+            shutil.rmtree(target, ignore_errors=True)
+            for sub in ("labels", "overlays"):
+                (target / sub).mkdir(parents=True)
+        try:
+            result = score(model, dataset, chosen, study, max_images, target, progress, desc=study.label())
+        except BaseException:
+            if target is not None:
+                shutil.rmtree(target, ignore_errors=True)
+            raise
+        if target is not None:
+            if final.exists():
+                final.rmdir()  # the empty folder checked above
+            target.rename(final)
+        row = {"eval_id": eid, **{k: info[k] for k in ("source", "format", "variant", "sha256")}, "dataset": name,
+               "root": str(root), "split": chosen.split or "", "protocol": chosen.name, "mode": chosen.mode,
+               "scale": _text(chosen.scale), "size_divisor": chosen.size_divisor or "", "crop": _text(chosen.crop),
+               "stride": _text(chosen.stride), "ratios": _text(chosen.ratios), "flip": chosen.flip,
+               "resolution": study.resolution, "corruption": study.corruption or "", "severity": study.severity or "",
+               "images": result["images"], "miou": result["miou"], "macc": result["macc"], "aacc": result["aacc"],
+               "seconds": result["seconds"], "seconds_per_image": result["seconds"] / max(result["images"], 1),
+               **provenance(device)}
+        _write(out, row, dataset.classes, result, {**row, "protocol_text": chosen.describe(), "study": study.label()})
+        log(f"{study.label()}: mIoU {row['miou']:.2f}  mAcc {row['macc']:.2f}  aAcc {row['aacc']:.2f}  "
+            f"({row['seconds_per_image']:.3f} s/image) -> {out / (eid + '.md')}")
+        rows.append(row)
+    return rows
+
+
+def _text(value) -> str:
+    """A tuple as 'a x b' text for the CSV ('' for None)."""
+    return "" if value is None else "x".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
+
+
+def _write(out: Path, row: dict, classes: list, result: dict, md_row: dict) -> None:
+    """Replace this evaluation's rows in the two CSVs and write its markdown table (each file atomically)."""
+    out.mkdir(parents=True, exist_ok=True)
+    eid = row["eval_id"]
+    rows = [r for r in read_rows(out / "evaluations.csv") if r["eval_id"] != eid] + [row]
+    per_class = [r for r in read_rows(out / "evaluations_per_class.csv") if r["eval_id"] != eid]
+    per_class += [{"eval_id": eid, "class_index": i, "class_name": c, "iou": iou, "acc": acc}
+                  for i, (c, iou, acc) in enumerate(zip(classes, result["iou"], result["acc"]))]
+    write_csv(out / "evaluations_per_class.csv", per_class, CLASS_COLUMNS)
+    (out / f"{eid}.md").write_text(markdown(md_row, classes, result))
+    write_csv(out / "evaluations.csv", rows, COLUMNS)
+
+
+__all__ = ["Study", "plan_studies", "parse_data", "load_source", "evaluate_source", "score", "COLUMNS",
+           "CLASS_COLUMNS", "DatasetError"]
