@@ -234,6 +234,13 @@ def _cmd_evaluate_data(args) -> None:
     print(f"results: {args.results}")
 
 
+def _cmd_erf(args) -> None:
+    from .study import erf_source
+    erf_source(args.source, args.data, out=args.results, images=args.images,
+               canvas=_pair_option(args.canvas, "--canvas"), protocol=args.protocol, device=args.device,
+               progress=not args.quiet)
+
+
 class Parser(argparse.ArgumentParser):
     """argparse's parser with its errors (an unknown choice, a missing or malformed argument) in the command line's
     one-line form; subcommand parsers are of the same class."""
@@ -367,6 +374,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a run on the embedded scenes: pixels per world unit (default: the run's)")
     p.add_argument("--out", default=None, help="a run: JSON file for the metrics (default: none)")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("erf", help="Figure 3 for any model you hold: the ERF of the four encoder stages and the head "
+                       "at the central output pixel, averaged over images of a dataset", formatter_class=fmt)
+    p.add_argument("source", help="a run directory or a checkpoint: ours, a transformers folder, an NVlabs / mmseg / "
+                   "torchvision .pth")
+    p.add_argument("--data", required=True, metavar="NAME:ROOT[:SPLIT]", help="the images: ade20k:ROOT, "
+                   "cityscapes:ROOT or folder:ROOT (labels are read and checked, not used)")
+    p.add_argument("--images", type=int, default=100, help="average over the first N images of the split")
+    p.add_argument("--canvas", type=int, nargs="+", default=None, metavar="SIZE",
+                   help="centred window of each prepared image (H W, or one side); default: ADE20K 512x512, "
+                   "Cityscapes the whole 1024x2048, a folder its smallest image")
+    p.add_argument("--protocol", default=None, help="how images are prepared (default: the dataset's standard one): "
+                   + ", ".join(PROTOCOL_NAMES))
+    p.add_argument("--results", default=str(repo_root() / "results" / "erf_held"),
+                   help="folder of erf_held.csv, the .npy maps and the figure")
+    p.add_argument("--device", default="auto", help="torch device (auto: cuda if available)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_erf)
     return parser
 
 

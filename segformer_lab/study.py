@@ -247,6 +247,95 @@ def evaluate_source(source, data: str, out="results/evaluations", protocol: str 
     return rows
 
 
+ERF_CANVAS = {"ade20k": (512, 512), "cityscapes": (1024, 2048)}  # (h, w); a folder's: its smallest protocol input
+ERF_COLUMNS_HEAD = ["erf_id", "source", "format", "variant", "sha256", "dataset", "root", "split", "protocol",
+                    "canvas_h", "canvas_w", "images", "skipped", "seconds"]
+
+
+def erf_columns() -> list:
+    """The ERF CSV's columns: identity, then per target and threshold the side of the centred square holding that
+    share of the mass, as a fraction of the canvas height and in pixels, then provenance."""
+    from .erf import TARGETS, THRESHOLDS
+    sides = [f"erf_{target}_t{t}{unit}" for target in TARGETS for t in THRESHOLDS for unit in ("", "_px")]
+    return ERF_COLUMNS_HEAD + sides + ["git_commit", "torch_version", "device", "date"]
+
+
+def centre_crop(x: torch.Tensor, size) -> torch.Tensor | None:
+    """(B, C, H, W) -> its centred (B, C, h, w) window, or None when the image is smaller than `size`."""
+    (h, w), (height, width) = size, x.shape[-2:]
+    if height < h or width < w:
+        return None
+    top, left = (height - h) // 2, (width - w) // 2
+    return x[..., top:top + h, left:left + w]
+
+
+def erf_source(source, data: str, out="results/erf_held", images: int = 100, canvas=None,
+               protocol: str | None = None, device: str = "auto", progress: bool = True, log=print,
+               **overrides) -> dict:
+    """Figure 3 for any loadable model: the ERF of the four encoder stages and the head at the central output
+    location, averaged over the first `images` images of `data` ("NAME:ROOT[:SPLIT]"), each prepared as the
+    protocol prepares it (resize, normalisation) and cut to its centred `canvas` (h, w) (default ERF_CANVAS; an
+    image smaller than the canvas is skipped and counted). Writes under `out`: `<tag>_<target>.npy` maps,
+    `<tag>_erf.png` (the Figure-3 row) and a row of `erf_held.csv` with the area ratios; returns that row."""
+    from tqdm.auto import tqdm
+
+    from .engine import resolve_device
+    from .erf import TARGETS, area_ratios, erf_map
+    from .plotting import erf_figure, save
+    from .protocols import protocol_input
+    name, root, split = parse_data(data)
+    if images < 1:
+        raise ValueError(f"--images {images}: expected a positive number of images")
+    chosen = protocol_for(name, protocol, split=split, **overrides)
+    dataset = open_dataset(name, root, chosen.split)
+    device = str(resolve_device(device))
+    model, info = load_source(source, device=device)
+    if not hasattr(model, "backbone"):
+        raise ValueError(f"{source}: the ERF of the encoder stages needs a model with a `backbone` "
+                         f"({type(model).__name__} has none)")
+    n = min(images, len(dataset))
+    inputs = (protocol_input(dataset.load(i)[0], chosen, 1.0, device) for i in range(n))
+    if canvas is None and name not in ERF_CANVAS:  # a folder: the smallest prepared image fits every one
+        sizes = [protocol_input(dataset.load(i)[0], chosen, 1.0, "cpu").shape[-2:] for i in range(n)]
+        canvas = (min(s[0] for s in sizes), min(s[1] for s in sizes))
+    canvas = tuple(canvas or ERF_CANVAS[name])
+    if len(canvas) != 2 or min(canvas) < 32:
+        raise ValueError(f"--canvas {canvas}: expected H W of at least 32 pixels each")
+    log(f"protocol: {chosen.describe()}; ERF on the centred {canvas[0]}x{canvas[1]} of each prepared image")
+    sums, used, start = {t: 0.0 for t in TARGETS}, 0, time.perf_counter()
+    for x in tqdm(inputs, total=n, desc="erf", unit="image", disable=not progress, leave=False):
+        x = centre_crop(x, canvas)
+        if x is None:
+            continue
+        for target in TARGETS:
+            sums[target] = sums[target] + erf_map(model, [x], target)
+        used += 1
+    if used == 0:
+        raise ValueError(f"no image of the first {n} in {root} covers the {canvas[0]}x{canvas[1]} canvas after "
+                         f"the protocol's resize; pass a smaller --canvas")
+    maps = {t: sums[t] / used for t in TARGETS}
+    eid = eval_id(info, name, root, chosen.split, chosen, Study(), [n, list(canvas)])
+    tag = f"{Path(info['source']).stem or Path(info['source']).name}_{eid}"
+    row = {"erf_id": eid, **{k: info[k] for k in ("source", "format", "variant", "sha256")}, "dataset": name,
+           "root": str(root), "split": chosen.split or "", "protocol": chosen.name, "canvas_h": canvas[0],
+           "canvas_w": canvas[1], "images": used, "skipped": n - used, "seconds": time.perf_counter() - start}
+    for target, erf in maps.items():
+        for t, (side, _) in area_ratios(erf).items():
+            row[f"erf_{target}_t{t}"] = side
+            row[f"erf_{target}_t{t}_px"] = round(side * canvas[0])
+    row.update(provenance(device))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for target, erf in maps.items():
+        np.save(out / f"{tag}_{target}.npy", erf.astype(np.float32))
+    label = f"{info['variant'] or Path(info['source']).name} ({used} images, {canvas[0]}x{canvas[1]})"
+    save(erf_figure({label: maps}), out / f"{tag}_erf.png")
+    rows = [r for r in read_rows(out / "erf_held.csv") if r["erf_id"] != eid] + [row]
+    write_csv(out / "erf_held.csv", rows, erf_columns())
+    log(f"ERF of {used} image(s) ({n - used} skipped): " + ", ".join(
+        f"{t} {row[f'erf_{t}_t0.5_px']} px" for t in TARGETS) + f" (side holding half the mass) -> {out}/{tag}_*")
+    return row
+
 def _text(value) -> str:
     """A tuple as 'a x b' text for the CSV ('' for None)."""
     return "" if value is None else "x".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
@@ -266,4 +355,4 @@ def _write(out: Path, row: dict, classes: list, result: dict, md_row: dict) -> N
 
 
 __all__ = ["Study", "plan_studies", "parse_data", "load_source", "evaluate_source", "score", "COLUMNS",
-           "CLASS_COLUMNS", "DatasetError"]
+           "CLASS_COLUMNS", "DatasetError", "erf_source", "ERF_CANVAS"]

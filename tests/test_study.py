@@ -297,3 +297,34 @@ def test_transformers_folder_stand_in_matches_transformers_forward(tmp_path):
     x = torch.randn(1, 3, 96, 160)
     with torch.no_grad():
         assert torch.allclose(ours(x), hf(pixel_values=x).logits, atol=1e-4)
+
+
+# ---------------------------------------------------------------- erf SOURCE --data
+
+
+def test_erf_of_a_held_checkpoint_averages_the_prepared_images(held, tmp_path):
+    from segformer_lab.erf import TARGETS, erf_map
+    from segformer_lab.protocols import protocol_input
+    from segformer_lab.study import erf_source
+    out = tmp_path / "erf"
+    assert main(["erf", str(held["ade_ckpt"]), "--data", f"ade20k:{held['ade']}", "--images", "2", "--canvas", "64",
+                 "96", "--results", str(out), "--quiet"]) == 0
+    (row,) = read_csv(out / "erf_held.csv")
+    tag = f"{held['ade_ckpt'].stem}_{row['erf_id']}"
+    assert (row["images"], row["skipped"], row["canvas_h"], row["canvas_w"]) == ("2", "0", "64", "96")
+    assert (out / f"{tag}_erf.png").is_file()
+    # by hand: the protocol's input of each image, its centred 64x96, the mean of the single-image maps
+    model = from_pretrained(held["ade_ckpt"]).eval()
+    for target in TARGETS:
+        expected = 0
+        for _, image, _ in list(ade_pairs(held["ade"]))[:2]:
+            x = protocol_input(image, PROTOCOLS["ade20k"])
+            top, left = (x.shape[2] - 64) // 2, (x.shape[3] - 96) // 2
+            expected = expected + erf_map(model, [x[..., top:top + 64, left:left + 96]], target) / 2
+        saved = np.load(out / f"{tag}_{target}.npy")
+        assert saved.shape == (64, 96) and np.allclose(saved, expected, rtol=1e-4, atol=1e-8)
+    assert 1 <= int(row["erf_stage1_t0.5_px"]) <= int(row["erf_head_t0.99_px"]) <= 64
+    with pytest.raises(ValueError, match="covers the 4000x4000 canvas"):
+        erf_source(held["ade_ckpt"], f"ade20k:{held['ade']}", out=tmp_path / "none", images=1, canvas=(4000, 4000),
+                   progress=False, log=lambda *_: None)
+    assert not (tmp_path / "none").exists()
