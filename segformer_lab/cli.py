@@ -120,6 +120,9 @@ def _cmd_run(args) -> None:
         _print_plan(modules, args)
         return
     for name, module in zip(names, modules):
+        if getattr(module, "HELD_MODELS", False):  # the models a user holds: evaluated, not trained
+            print(f"{name}: {module.main(args.config, args.results, progress=not args.quiet)}")
+            continue
         out = run_experiment(module, args.preset, args.results, args.runs, args.data, progress=not args.quiet,
                              only=tuple(args.only or ()), jobs=args.jobs)
         print(f"{name}: {out}")
@@ -301,6 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1,
                    help="runs trained at once, in separate processes (e.g. 4 on a GPU, which one small run leaves "
                    "mostly idle)")
+    p.add_argument("--config", default="released.toml",
+                   help="released_models: the file naming the checkpoints and dataset roots you hold (see "
+                   "docs/released_models.md)")
     p.add_argument("--report", action="store_true", help="then write the figures and report.md of --results")
     p.add_argument("--plan", action="store_true",
                    help="print what would run (runs done, to reuse, resume or train, pretrainings, training images) "
