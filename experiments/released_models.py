@@ -14,6 +14,7 @@ CLAIMS (computed in the notebook):
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 from segformer_lab.corruptions import GROUP_OF, TABLE5_SEVERITIES, parse_corruptions
 
@@ -47,12 +48,13 @@ def corruption_severities(names, severities=None) -> list:
     return [(tuple(group), levels) for levels, group in groups.items()]
 
 
+def plan() -> SimpleNamespace:
+    """What segformer_lab.released.run reads of this declaration."""
+    return SimpleNamespace(SETTINGS=SETTINGS, CORRUPTION_DATASETS=CORRUPTION_DATASETS, ERF_DATASETS=ERF_DATASETS,
+                           corruption_severities=corruption_severities)
+
+
 def main(config="released.toml", results="results", progress: bool = True) -> Path:
     """Read `config`, run every study on every model it names, write `<results>/released/`."""
-    from types import SimpleNamespace
-
     from segformer_lab.released import read_config, run
-    held = read_config(config)
-    plan = SimpleNamespace(SETTINGS=SETTINGS, CORRUPTION_DATASETS=CORRUPTION_DATASETS, ERF_DATASETS=ERF_DATASETS,
-                           corruption_severities=corruption_severities)
-    return run(held, Path(results) / "released", plan, progress=progress)
+    return run(read_config(config), Path(results) / "released", plan(), progress=progress)

@@ -154,6 +154,24 @@ def erf_figure(maps: dict, labels: dict | None = None, thresholds=(0.2, 0.5)):
     return fig
 
 
+def resolution_curve(curves):
+    """mIoU at each test size, as a share of the mIoU at the protocol's own size, one line per model: the Mix-FFN
+    resolution study on released models. curves: segformer_lab.released.resolution_curves()."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for name, group in curves.groupby("name", sort=False):
+        ax.plot(group["resolution"], 100 * group["relative"], marker="o", label=name)
+    ax.axhline(100, color="grey", linewidth=0.8, linestyle=":")
+    ax.axvline(1.0, color="grey", linewidth=0.8, linestyle=":")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(sorted(curves["resolution"].unique()))
+    ax.set_xticklabels([f"{r:g}x" for r in sorted(curves["resolution"].unique())])
+    ax.set_xlabel("test size / the protocol's size")
+    ax.set_ylabel("mIoU, % of that at the protocol's size")
+    ax.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
 def cost_vs_size(costs):
     """Efficient-attention cost against input side, one colour per reduction setting: attention GMACs measured
     (markers) and analytic (dashed), total GMACs, and peak memory and latency where measured, with the fused

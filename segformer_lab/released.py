@@ -244,5 +244,58 @@ def erf_maps(results, data: dict) -> dict:
     return maps
 
 
+def verdict_lines(claims, digits: int = 1) -> list:
+    """One line per claim: its text, ours vs the paper's (rounded), the outcome and any unmet condition."""
+    lines = []
+    for c in claims:
+        failed = [r.text for r in c.requires if r.outcome != "holds"]
+        lines.append(f"- {c.text}: {c.mean_a:.{digits}f} vs {c.mean_b:.{digits}f} (tolerance {c.spread:g}): "
+                     f"{c.outcome}" + (f" (condition not met: {'; '.join(failed)})" if failed else ""))
+    return lines
+
+
+STANDIN_CONFIG = """# Random-weight stand-ins in the released layouts, on made-up trees: the numbers mean nothing.
+[datasets]
+ade20k = "ADEChallengeData2016"
+cityscapes = "cityscapes"
+
+[[models]]
+name = "stand-in B0 (ADE20K)"
+path = "segformer.b0.512x512.ade.160k.pth"
+dataset = "ade20k"
+paper = "segformer_b0"
+
+[[models]]
+name = "stand-in B0 (Cityscapes)"
+path = "segformer.b0.1024x1024.city.160k.pth"
+dataset = "cityscapes"
+paper = "segformer_b5"
+scale = [256, 128]
+crop = [128, 128]
+stride = [96, 96]
+
+[settings]
+erf_images = 2
+erf_canvas = [64, 128]
+corruptions = ["brightness", "gaussian_noise", "fog"]
+"""
+
+
+def standin_results(root, progress: bool = False, log=print) -> Path:
+    """The whole released_models path on stand-ins written under `root` (trees, checkpoints, released.toml):
+    returns the filled results folder. For a first look and for the tests; the numbers mean nothing."""
+    from .repo import load_experiment
+    from .standins import make_ade20k_tree, make_cityscapes_tree, make_nvlabs_checkpoint
+    root = Path(root)
+    make_ade20k_tree(root / "ADEChallengeData2016")
+    make_cityscapes_tree(root / "cityscapes")
+    make_nvlabs_checkpoint(root / "segformer.b0.512x512.ade.160k.pth", 150)
+    make_nvlabs_checkpoint(root / "segformer.b0.1024x1024.city.160k.pth", 19, seed=1)
+    (root / "released.toml").write_text(STANDIN_CONFIG)
+    experiment = load_experiment("released_models")
+    held = read_config(root / "released.toml")
+    plan = experiment.plan()
+    return run(held, root / "results" / "released", plan, progress=progress, log=log)
+
 __all__ = ["HeldModel", "Held", "read_config", "run", "load", "clean", "table1a", "table5", "resolution_curves",
-           "erf_maps", "FULL_SPLIT"]
+           "erf_maps", "verdict_lines", "standin_results", "FULL_SPLIT"]

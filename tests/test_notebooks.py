@@ -9,6 +9,8 @@ from segformer_lab.report import ABLATIONS
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 RESULT_NOTEBOOKS = [p for p in NOTEBOOKS if p.stem != "explore"]  # the ones that read results/ and give verdicts
+ABLATION_NOTEBOOKS = [p for p in RESULT_NOTEBOOKS if p.stem != "10_released_models"]  # the ones smoke runs fill
+MARKERS = {"00_index": "section(RESULTS, name", "10_released_models": "released.verdict_lines("}
 
 
 def execute(path: Path, results: Path, monkeypatch):
@@ -40,7 +42,7 @@ def test_the_notebooks_exist_and_are_committed_executed():
                                            "03_pe_vs_mixffn.ipynb", "04_reduction_ratio.ipynb", "05_robustness.ipynb",
                                            "06_model_size.ipynb", "07_decoder_width.ipynb",
                                            "08_setr_vs_segformer.ipynb", "09_overlap_patch_embed.ipynb",
-                                           "explore.ipynb"]
+                                           "10_released_models.ipynb", "explore.ipynb"]
     import nbformat
     for path in NOTEBOOKS:
         book = nbformat.read(path, as_version=4)
@@ -54,13 +56,13 @@ def test_notebook_runs_on_committed_results(path, monkeypatch):
     import nbformat
     book = execute(path, ROOT / "results", monkeypatch)
     committed = nbformat.read(path, as_version=4)
-    marker = "section(RESULTS, name" if path.stem == "00_index" else "c.sentence()"
+    marker = MARKERS.get(path.stem, "c.sentence()")
     fresh = outputs_text(book, marker)
     assert fresh and fresh == outputs_text(committed, marker), \
         f"{path.name}: its committed verdicts differ from what the committed results give; re-execute it"
 
 
-@pytest.mark.parametrize("path", RESULT_NOTEBOOKS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", ABLATION_NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_on_fresh_smoke_results(path, smoke_results, monkeypatch):
     book = execute(path, smoke_results, monkeypatch)
     if path.stem == "00_index":
@@ -71,6 +73,17 @@ def test_notebook_runs_on_fresh_smoke_results(path, smoke_results, monkeypatch):
         verdict = "\n".join(outputs_text(book, "c.sentence()"))
         assert "**Verdict:" in verdict and "not available" not in verdict
 
+
+def test_released_notebook_renders_a_released_folder(tmp_path, monkeypatch):
+    """With results/released/ present, notebook 10 renders it (no stand-in banner), tables, verdict and figures."""
+    from segformer_lab.released import standin_results
+    folder = standin_results(tmp_path, log=lambda *_: None)
+    book = execute(ROOT / "notebooks" / "10_released_models.ipynb", folder.parent, monkeypatch)
+    outputs = [o for c in book.cells if c.cell_type == "code" for o in c.outputs]
+    text = "\n".join(o.get("text", "") or o.get("data", {}).get("text/markdown", "") for o in outputs)
+    assert "mean nothing" not in text and "2 model(s)" in text and "**Verdict: not tested.**" in text
+    assert sum("image/png" in o.get("data", {}) for o in outputs) == 2
+    assert "stand-in B0 (ADE20K)" in "\n".join(outputs_text(book, "released.verdict_lines("))
 
 def test_explore_notebook_runs_headless_on_a_finished_run(smoke_results, monkeypatch):
     """explore.ipynb picks the first finished run (here the smoke runs) and draws its two views; its controls
