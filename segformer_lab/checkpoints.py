@@ -5,8 +5,10 @@ Formats `from_pretrained` recognises:
 - NVlabs/mmseg SegFormer checkpoints: `{"state_dict": {"backbone.*", "decode_head.*"}, "meta": ...}`;
 - NVlabs ImageNet MiT backbones (`mit_b*.pth`): `patch_embed1.proj.weight`, ..., `head.*`;
 - transformers SegFormer checkpoints, 4.x or 5.x key names: a directory with `config.json` and
-  `model.safetensors` or `pytorch_model.bin` (or one of those files alone).
-Our module names are NVlabs', so only the transformers formats need a renaming table.
+  `model.safetensors` or `pytorch_model.bin` (or one of those files alone);
+- CNN baselines: torchvision's `deeplabv3_resnet50/101` and `fcn_resnet50/101` state dicts, mmseg's DeepLabV3+
+  R50/R101 checkpoints (their key tables are in `checkpoints_cnn`).
+Our module names are NVlabs', so only the transformers formats need a renaming table here.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from typing import Optional
 import torch
 from torch import nn
 
+from .checkpoints_cnn import CNNCheckpoint, convert_state, detect_layout
 from .models.segformer import SegFormer, SegFormerConfig, mit_size_of
 from .registry import build_from_config, config_from_dict
 
@@ -130,9 +133,10 @@ def _strip(state: dict, prefix: str) -> dict:
 
 
 def read_checkpoint(path, trust: bool = False):
-    """Read any supported checkpoint: returns (kind, state dict, extra), where kind is one of
-    'segformer_lab', 'mmseg', 'mit_backbone', 'hf' and extra is the saved config (ours), the
-    transformers config.json dict (hf), or None."""
+    """Read any supported checkpoint: returns (kind, state dict in our names, extra), where kind is one of
+    'segformer_lab', 'mmseg', 'mit_backbone', 'hf' or a CNN layout's name ('torchvision_deeplabv3',
+    'torchvision_fcn', 'mmseg_deeplabv3plus'), and extra is the saved config (ours), the transformers
+    config.json dict (hf), the `CNNCheckpoint` (CNN layouts: config and the checkpoint's key names), or None."""
     path = Path(path)
     hf_config = None
     if path.is_dir():
@@ -157,8 +161,16 @@ def read_checkpoint(path, trust: bool = False):
     if "patch_embed1.proj.weight" in state:
         body = {"backbone." + k: v for k, v in state.items() if not k.startswith("head.")}
         return "mit_backbone", body, None
+    layout = detect_layout(state)
+    if layout is not None:
+        try:
+            cnn = convert_state(layout, state)
+        except ValueError as e:
+            raise CheckpointError(f"{path}: a {layout.name} checkpoint, but {e}") from e
+        return layout.name, cnn.state, cnn
     raise CheckpointError(f"{path}: unrecognised checkpoint layout; first keys: {keys[:6]}. Expected a "
-                          "segformer_lab file, an NVlabs/mmseg SegFormer or MiT checkpoint, or a transformers one")
+                          "segformer_lab file, an NVlabs/mmseg SegFormer or MiT checkpoint, a transformers one, "
+                          "or a torchvision DeepLabV3 / FCN or mmseg DeepLabV3+ one")
 
 
 def infer_segformer_config(state: dict, **overrides) -> SegFormerConfig:
@@ -200,13 +212,15 @@ def _hf_overrides(hf: dict) -> dict:
     return fields
 
 
-def check_and_load(model: nn.Module, state: dict, source, allow_missing: tuple = ()) -> None:
+def check_and_load(model: nn.Module, state: dict, source, allow_missing: tuple = (), name_of=None) -> None:
     """Load `state` into `model` only if every key and shape fits; otherwise raise CheckpointError listing
-    missing keys, unexpected keys and shape conflicts. Keys starting with `allow_missing` may be absent."""
+    missing keys, unexpected keys and shape conflicts. Keys starting with `allow_missing` may be absent.
+    name_of: our key -> the name the checkpoint uses for it, shown in the message (default: our key)."""
     own = model.state_dict()
-    missing = [k for k in own if k not in state and not k.startswith(allow_missing)]
-    unexpected = [k for k in state if k not in own]
-    conflicts = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+    shown = name_of or (lambda k: k)
+    missing = [shown(k) for k in own if k not in state and not k.startswith(allow_missing)]
+    unexpected = [shown(k) for k in state if k not in own]
+    conflicts = [f"{shown(k)}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
                  for k in state if k in own and state[k].shape != own[k].shape]
     if missing or unexpected or conflicts:
         lines = [f"{source}: checkpoint does not fit {type(model).__name__}"]
@@ -224,15 +238,24 @@ def from_pretrained(path, num_classes: Optional[int] = None, reset_classifier: b
 
     num_classes: required for backbone-only checkpoints; for full ones it must match unless
         reset_classifier=True, which keeps a freshly initialised classifier.
-    overrides: config fields that weights cannot tell (e.g. num_heads) or training-time ones (drop_path_rate).
+    overrides: config fields that weights cannot tell (e.g. num_heads; a d16 DeepLabV3+'s output_stride=16 and
+        dilations=(1, 6, 12, 18)) or training-time ones (drop_path_rate).
     """
     kind, state, extra = read_checkpoint(path, trust)
+    classifier, name_of = "decode_head.linear_pred.", None
     if kind == FORMAT_KEY:
         fields = {**extra["config"], **overrides}
         if num_classes is not None:
             fields["num_classes"] = num_classes
         model = build_from_config(config_from_dict(extra["config_type"], fields))
         model.variant = extra.get("variant")
+    elif isinstance(extra, CNNCheckpoint):
+        cfg = dataclasses.replace(extra.config, **overrides)
+        if num_classes is not None:
+            cfg = dataclasses.replace(cfg, num_classes=num_classes)
+        model = build_from_config(cfg)
+        model.variant = extra.variant
+        classifier, name_of = extra.layout.classifier, extra.name_of
     else:
         if kind == "hf" and extra is not None:
             overrides = {**_hf_overrides(extra), **overrides}
@@ -249,9 +272,9 @@ def from_pretrained(path, num_classes: Optional[int] = None, reset_classifier: b
     if kind == "mit_backbone" or (kind == "hf" and "decode_head.linear_pred.weight" not in state):
         allow = ("decode_head.",)
     if reset_classifier:
-        state = {k: v for k, v in state.items() if not k.startswith("decode_head.linear_pred.")}
-        allow += ("decode_head.linear_pred.",)
-    check_and_load(model, state, path, allow)
+        state = {k: v for k, v in state.items() if not k.startswith(classifier)}
+        allow += (classifier,)
+    check_and_load(model, state, path, allow, name_of)
     model.checkpoint_format = kind
     return model
 

@@ -9,12 +9,13 @@ from functools import partial
 
 from torch import nn
 
-from .models.cnn import DeepLabV3, DeepLabV3Config, ResNetMLP, ResNetMLPConfig
+from .models.cnn import (FCN, DeepLabV3, DeepLabV3Config, DeepLabV3Plus, DeepLabV3PlusConfig, FCNConfig, ResNetMLP,
+                         ResNetMLPConfig)
 from .models.segformer import SegFormer, SegFormerConfig, segformer_config
 from .models.setr import SETR, SETRConfig
 
 MODEL_CLASSES = {SegFormerConfig: SegFormer, ResNetMLPConfig: ResNetMLP, DeepLabV3Config: DeepLabV3,
-                 SETRConfig: SETR}
+                 DeepLabV3PlusConfig: DeepLabV3Plus, FCNConfig: FCN, SETRConfig: SETR}
 
 # ViT sizes for SETR: tiny for tests and CPU runs, then ViT-S/16, ViT-B/16 and the paper's ViT-L/16.
 VIT_SIZES = {
@@ -33,6 +34,11 @@ VARIANTS = {
     "resnet_tiny_mlp": partial(ResNetMLPConfig, depth=18, base_width=8, decoder_dim=32),
     **{f"deeplabv3_r{d}": partial(DeepLabV3Config, depth=d) for d in (18, 50, 101)},
     "deeplabv3_tiny": partial(DeepLabV3Config, depth=18, base_width=8, aspp_dim=16),
+    # mmseg's DeepLabV3+ (ResNetV1c, d8) and torchvision's FCN, as their released checkpoints
+    **{f"deeplabv3plus_r{d}": partial(DeepLabV3PlusConfig, depth=d) for d in (50, 101)},
+    "deeplabv3plus_tiny": partial(DeepLabV3PlusConfig, depth=18, base_width=8, channels=16, c1_channels=8),
+    **{f"fcn_r{d}": partial(FCNConfig, depth=d) for d in (50, 101)},
+    "fcn_tiny": partial(FCNConfig, depth=18, base_width=8),
     **{f"setr_{dec}_{size}": partial(SETRConfig, decoder=dec, **spec)
        for dec in ("naive", "pup", "mla") for size, spec in VIT_SIZES.items()},
 }

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from segformer_lab import VARIANTS, build_model, upsample_logits
-from segformer_lab.models.cnn import DeepLabV3
+from segformer_lab.models.cnn import FCN, DeepLabV3
 from segformer_lab.models.segformer import stage_grid
 from segformer_lab.models.setr import SETR
 
@@ -30,7 +30,7 @@ ABLATIONS = {
 
 def expected_shape(model, h, w):
     k = model.config.num_classes
-    if isinstance(model, DeepLabV3):
+    if isinstance(model, (DeepLabV3, FCN)):
         s = model.config.output_stride
         return (k, math.ceil(h / s), math.ceil(w / s))
     if isinstance(model, SETR):
