@@ -266,6 +266,14 @@ dataset = "ade20k"
 paper = "segformer_b0"
 
 [[models]]
+name = "stand-in DeepLabV3+ (Cityscapes)"
+path = "deeplabv3plus_r50-d8_512x1024_80k_cityscapes.pth"
+dataset = "cityscapes"
+paper = "deeplabv3plus_r101"
+scale = [256, 128]
+mode = "whole"
+
+[[models]]
 name = "stand-in B0 (Cityscapes)"
 path = "segformer.b0.1024x1024.city.160k.pth"
 dataset = "cityscapes"
@@ -285,12 +293,13 @@ def standin_results(root, progress: bool = False, log=print) -> Path:
     """The whole released_models path on stand-ins written under `root` (trees, checkpoints, released.toml):
     returns the filled results folder. For a first look and for the tests; the numbers mean nothing."""
     from .repo import load_experiment
-    from .standins import make_ade20k_tree, make_cityscapes_tree, make_nvlabs_checkpoint
+    from .standins import make_ade20k_tree, make_cityscapes_tree, make_mmseg_deeplabv3plus, make_nvlabs_checkpoint
     root = Path(root)
     make_ade20k_tree(root / "ADEChallengeData2016")
     make_cityscapes_tree(root / "cityscapes")
     make_nvlabs_checkpoint(root / "segformer.b0.512x512.ade.160k.pth", 150)
     make_nvlabs_checkpoint(root / "segformer.b0.1024x1024.city.160k.pth", 19, seed=1)
+    make_mmseg_deeplabv3plus(root / "deeplabv3plus_r50-d8_512x1024_80k_cityscapes.pth", 19, seed=2)
     (root / "released.toml").write_text(STANDIN_CONFIG)
     experiment = load_experiment("released_models")
     held = read_config(root / "released.toml")

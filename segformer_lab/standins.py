@@ -1,5 +1,5 @@
 """Tiny stand-ins for what users hold, written in the official layouts: dataset trees (ADE20K, Cityscapes) and
-random-weight checkpoints (NVlabs/mmseg `.pth`, transformers folders). The tests and the released-models notebook
+random-weight checkpoints (NVlabs/mmseg SegFormer `.pth`, transformers folders, mmseg DeepLabV3+ `.pth`). The tests and the released-models notebook
 run the whole path on them when no real weights or data are at hand; their numbers mean nothing.
 
 Images are smooth random colour fields with label regions drawn from the same field, at odd, portrait and
@@ -94,6 +94,26 @@ def make_nvlabs_checkpoint(path, num_classes: int = 150, seed: int = 0, config=N
     return save_pretrained(model, path, format="nvlabs")
 
 
+def make_mmseg_deeplabv3plus(path, num_classes: int = 19, seed: int = 0, base_width: int = 8) -> Path:
+    """A random DeepLabV3+ in mmseg's released layout ({"state_dict": {"backbone.stem.0.weight", ...,
+    "decode_head.conv_seg.weight"}, "meta"}): ResNet-50's block counts at `base_width` (64 in the release), so
+    that it loads as mmseg's R50 while staying small, with non-trivial BatchNorm statistics."""
+    from .checkpoints_cnn import MMSEG_DEEPLABV3PLUS, checkpoint_key
+    from .models.cnn import DeepLabV3Plus, DeepLabV3PlusConfig
+    torch.manual_seed(seed)
+    model = DeepLabV3Plus(DeepLabV3PlusConfig(num_classes=num_classes, depth=50, base_width=base_width,
+                                              channels=2 * base_width, c1_channels=base_width)).eval()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.normal_(0, 0.1)
+                m.running_var.uniform_(0.5, 2.0)
+    state = {checkpoint_key(MMSEG_DEEPLABV3PLUS, k): v for k, v in model.state_dict().items()}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": state, "meta": {"CLASSES": None}}, path)
+    return path
+
 def make_transformers_folder(path, num_classes: int = 150, seed: int = 0, **config) -> Path:
     """A random `transformers.SegformerForSemanticSegmentation` saved with `save_pretrained` (built offline);
     `config` fields go to its SegformerConfig (default: a tiny one). Needs transformers."""
@@ -111,4 +131,5 @@ def make_transformers_folder(path, num_classes: int = 150, seed: int = 0, **conf
 
 
 __all__ = ["make_ade20k_tree", "make_cityscapes_tree", "make_nvlabs_checkpoint", "make_transformers_folder",
+           "make_mmseg_deeplabv3plus",
            "tiny_segformer_config", "ADE20K_SIZES", "CITYSCAPES_SIZES"]

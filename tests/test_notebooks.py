@@ -81,7 +81,7 @@ def test_released_notebook_renders_a_released_folder(tmp_path, monkeypatch):
     book = execute(ROOT / "notebooks" / "10_released_models.ipynb", folder.parent, monkeypatch)
     outputs = [o for c in book.cells if c.cell_type == "code" for o in c.outputs]
     text = "\n".join(o.get("text", "") or o.get("data", {}).get("text/markdown", "") for o in outputs)
-    assert "mean nothing" not in text and "2 model(s)" in text and "**Verdict: not tested.**" in text
+    assert "mean nothing" not in text and "3 model(s)" in text and "**Verdict: not tested.**" in text
     assert sum("image/png" in o.get("data", {}) for o in outputs) == 2
     assert "stand-in B0 (ADE20K)" in "\n".join(outputs_text(book, "released.verdict_lines("))
 

@@ -328,3 +328,17 @@ def test_erf_of_a_held_checkpoint_averages_the_prepared_images(held, tmp_path):
         erf_source(held["ade_ckpt"], f"ade20k:{held['ade']}", out=tmp_path / "none", images=1, canvas=(4000, 4000),
                    progress=False, log=lambda *_: None)
     assert not (tmp_path / "none").exists()
+
+
+def test_a_cnn_baseline_in_mmseg_layout_is_evaluated_and_its_erf_measured(held, tmp_path):
+    from segformer_lab.standins import make_mmseg_deeplabv3plus
+    ckpt = make_mmseg_deeplabv3plus(tmp_path / "deeplabv3plus_r50-d8_512x1024_80k_cityscapes.pth", 19)
+    out = tmp_path / "out"
+    assert main(["evaluate", str(ckpt), "--data", f"cityscapes:{held['city']}", "--results", str(out), "--quiet",
+                 "--mode", "whole", "--resize", "256", "128"]) == 0
+    (row,) = read_csv(out / "evaluations.csv")
+    assert (row["format"], row["variant"], row["mode"]) == ("mmseg_deeplabv3plus", "deeplabv3plus_r50", "whole")
+    assert main(["erf", str(ckpt), "--data", f"cityscapes:{held['city']}", "--images", "1", "--canvas", "64", "128",
+                 "--results", str(out), "--quiet", "--protocol", "cityscapes"]) == 0
+    (erf,) = read_csv(out / "erf_held.csv")
+    assert erf["variant"] == "deeplabv3plus_r50" and int(erf["erf_head_t0.99_px"]) > 0
