@@ -179,11 +179,26 @@ def test_folder_dataset_split_and_open_dataset(tmp_path):
 
 
 def test_folder_dataset_classes_errors(tmp_path):
-    with pytest.raises(DatasetError, match=_match("classes.txt", "one class name per line")):
-        FolderDataset(_folder_tree(tmp_path / "a", classes=None))
+    # without classes.txt the fixture's palette masks (256 non-black colours) name classes 0..254
+    assert len(FolderDataset(_folder_tree(tmp_path / "a", classes=None)).classes) == 255
     with pytest.raises(DatasetError, match=_match("classes.txt", "no class names")):
         FolderDataset(_folder_tree(tmp_path / "b", classes="\n  \n"))
 
+
+def test_folder_dataset_classes_from_the_palette_without_classes_txt(tmp_path):
+    root = tmp_path / "pal"
+    mask = np.array([[0, 1, 2, 255, 0, 0, 0, 0, 0, 0]] * H, np.uint8)
+    im = Image.frombytes("P", (W, H), mask.tobytes())
+    im.putpalette([0, 0, 0, 128, 0, 0, 0, 128, 0] + [0, 0, 0] * 252 + [255, 255, 255])  # 3 classes; 255 white
+    (root / "masks").mkdir(parents=True)
+    im.save(root / "masks" / "x.png")
+    _save(root / "images" / "x.png", _image())
+    ds = FolderDataset(root)
+    assert ds.classes == ["class 0", "class 1", "class 2"] and ds.palette == [(0, 0, 0), (128, 0, 0), (0, 128, 0)]
+    assert ds.load(0)[1][0, :4].tolist() == [0, 1, 2, 255]
+    _save(root / "masks" / "x.png", mask)  # mode L: no palette to name the classes
+    with pytest.raises(DatasetError, match=_match("classes.txt", "one class name per line", "x.png", "no palette")):
+        FolderDataset(root)
 
 def test_folder_dataset_pixel_errors(tmp_path):
     root = _folder_tree(tmp_path, classes="sky\nroad\n")  # x.png holds label 2: out of range for 2 classes

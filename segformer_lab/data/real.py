@@ -249,29 +249,53 @@ def _voc_palette(n: int) -> list[tuple[int, int, int]]:
     return palette
 
 
+def _palette_of(mask_path: Path) -> list | None:
+    """The colours of a palette (mode P) mask's entries 0..254 up to the last non-black one (PIL pads palettes with
+    black to 256 entries; 255 is the ignore index), or None for a mask without a palette."""
+    try:
+        with Image.open(mask_path) as im:
+            if im.mode != "P" or im.getpalette() is None:
+                return None
+            flat = im.getpalette()
+    except OSError as e:
+        raise DatasetError(f"cannot read mask {mask_path}: {e}") from e
+    colours = [tuple(flat[i:i + 3]) for i in range(0, len(flat), 3)][:IGNORE_INDEX]  # 255 (ignore) is no class
+    used = max((i for i, c in enumerate(colours) if c != (0, 0, 0)), default=0) + 1
+    return colours[:used]
+
+
 class FolderDataset(_PairedDataset):
     """A generic layout: `images/[split/]*.{png,jpg,jpeg}`, `masks/[split/]<stem>.png` (single-channel class
-    indices, 255 ignored) and `classes.txt` (one class name per line). Things and stuff are not known: no
-    thing classes, and a VOC-style palette.
+    indices, 255 ignored) and `classes.txt` (one class name per line). Without classes.txt, palette (mode P) masks
+    name the classes: one per colour of the first mask's palette up to its last non-black entry ("class 0", ...),
+    drawn in those colours. Things and stuff are not known: no thing classes; a VOC-style palette otherwise.
     """
 
     def __init__(self, root: str | Path, split: str | None = None):
         root = _require_dir(Path(root), "dataset root")
-        classes_file = root / "classes.txt"
-        if not classes_file.is_file():
-            raise DatasetError(f"missing {classes_file}: expected one class name per line")
-        self.classes = [line.strip() for line in classes_file.read_text().splitlines() if line.strip()]
-        if not self.classes:
-            raise DatasetError(f"{classes_file} lists no class names: expected one class name per line")
-        self.palette, self.thing_classes = _voc_palette(len(self.classes)), []
-
         sub = Path(split) if split else Path()
         image_dir = _require_dir(root / "images" / sub, "images")
         mask_dir = _require_dir(root / "masks" / sub, "masks")
         images = [p for p in image_dir.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
         folders = sorted(p.name for p in image_dir.iterdir() if p.is_dir())
         hint = f" (expected *.png, *.jpg or *.jpeg; split folders here: {folders})" if folders else ""
-        super().__init__(_pair(images, image_dir, lambda p: mask_dir / f"{p.stem}.png", hint))
+        pairs = _pair(images, image_dir, lambda p: mask_dir / f"{p.stem}.png", hint)
+
+        classes_file = root / "classes.txt"
+        self.thing_classes = []
+        if classes_file.is_file():
+            self.classes = [line.strip() for line in classes_file.read_text().splitlines() if line.strip()]
+            if not self.classes:
+                raise DatasetError(f"{classes_file} lists no class names: expected one class name per line")
+            self.palette = _voc_palette(len(self.classes))
+        else:
+            palette = _palette_of(pairs[0][1])
+            if palette is None:
+                raise DatasetError(f"missing {classes_file}: expected one class name per line (the mask "
+                                   f"{pairs[0][1]} has no palette, so it cannot name the classes)")
+            self.classes = [f"class {i}" for i in range(len(palette))]
+            self.palette = palette
+        super().__init__(pairs)
 
 
 DATASETS = {"ade20k": ADE20K, "cityscapes": Cityscapes, "folder": FolderDataset}
