@@ -181,7 +181,8 @@ def predict_scores(model: nn.Module, image: np.ndarray, protocol: Protocol, reso
 def predict_labels(model: nn.Module, image: np.ndarray, protocol: Protocol, resolution: float = 1.0,
                    num_classes: int | None = None) -> torch.Tensor:
     """uint8 (H, W, 3) RGB -> int64 (H, W) predicted classes at the original size (on the model's device)."""
-    return predict_scores(model, image, protocol, resolution, num_classes).argmax(0)
+    # max's indices are argmax's (the first maximum, documented for both); its CPU kernel is about 2x faster here
+    return predict_scores(model, image, protocol, resolution, num_classes).max(0).indices
 
 
 __all__ = ["Protocol", "PROTOCOLS", "DEFAULT_PROTOCOL", "MS_RATIOS", "protocol_for", "rescale_size",
