@@ -204,7 +204,8 @@ def evaluate_source(source, data: str, out="results/evaluations", protocol: str 
     predictions = Path(save_predictions) if save_predictions else None
     if predictions is not None and predictions.exists() and any(predictions.iterdir()):
         raise FileExistsError(f"--save-predictions {predictions}: the folder exists and is not empty")
-    log(f"protocol: {chosen.describe()} [{chosen.source}]")
+    changed = chosen != protocol_for(name, protocol, split=split)
+    log(f"protocol: {chosen.describe()} [{'changed from ' if changed else ''}{chosen.source}]")
     log(f"model: {info['source']} ({info['format']}, {info['variant']}, {info['num_classes']} classes, "
         f"sha256 {info['sha256'][:12]}); {len(dataset)} images in {root}")
 
@@ -240,7 +241,10 @@ def evaluate_source(source, data: str, out="results/evaluations", protocol: str 
                "images": result["images"], "miou": result["miou"], "macc": result["macc"], "aacc": result["aacc"],
                "seconds": result["seconds"], "seconds_per_image": result["seconds"] / max(result["images"], 1),
                **provenance(device)}
-        _write(out, row, dataset.classes, result, {**row, "protocol_text": chosen.describe(), "study": study.label()})
+        md = {**row, "protocol_text": chosen.describe(), "study": study.label()}
+        _write(out, row, dataset.classes, result, md)
+        if study == Study():  # the clean evaluation's per-class table; the studies' are in their .md files
+            log(markdown(md, dataset.classes, result).split("\n\n", 3)[-1].rstrip())
         log(f"{study.label()}: mIoU {row['miou']:.2f}  mAcc {row['macc']:.2f}  aAcc {row['aacc']:.2f}  "
             f"({row['seconds_per_image']:.3f} s/image) -> {out / (eid + '.md')}")
         rows.append(row)
