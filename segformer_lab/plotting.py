@@ -6,6 +6,7 @@ the caller's choice (`save(fig, path)`).
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -149,7 +150,7 @@ def erf_figure(maps: dict, labels: dict | None = None, thresholds=(0.2, 0.5)):
             ax.set_xlabel("  ".join(f"t={t}: {ratios[t][0]:.2f}" for t in thresholds), fontsize=7)
             if i == 0:
                 ax.set_title(target)
-        axes[i, 0].set_ylabel((labels or {}).get(row, row))
+        axes[i, 0].set_ylabel(textwrap.fill((labels or {}).get(row, row), 20))  # long names on two lines
     fig.tight_layout()
     return fig
 
@@ -158,7 +159,7 @@ def resolution_curve(curves):
     """mIoU at each test size, as a share of the mIoU at the protocol's own size, one line per model: the Mix-FFN
     resolution study on released models. curves: segformer_lab.released.resolution_curves()."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    fig, ax = plt.subplots(figsize=(6.0, 4.2))
     for name, group in curves.groupby("name", sort=False):
         ax.plot(group["resolution"], 100 * group["relative"], marker="o", label=name)
     ax.axhline(100, color="grey", linewidth=0.8, linestyle=":")
@@ -168,7 +169,7 @@ def resolution_curve(curves):
     ax.set_xticklabels([f"{r:g}x" for r in sorted(curves["resolution"].unique())])
     ax.set_xlabel("test size / the protocol's size")
     ax.set_ylabel("mIoU, % of that at the protocol's size")
-    ax.legend(fontsize=8, frameon=False)
+    ax.legend(fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)  # below the axes
     fig.tight_layout()
     return fig
 

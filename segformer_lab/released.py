@@ -204,7 +204,7 @@ def table1a(data: dict, paper: pd.DataFrame, tolerance: float) -> tuple:
 
 def table5(data: dict, paper: pd.DataFrame, severities: dict) -> pd.DataFrame:
     """Table 5's layout for each Cityscapes model held: clean mIoU and the mean over each corruption's severities
-    (noise 1-3, the rest 1-5), with the paper's row of the same model beneath where it has one."""
+    (noise 1-3, the rest 1-5), with the paper's row of its paper model (e.g. "segformer_b5 (paper)") beneath."""
     from .corruptions import CORRUPTIONS, GROUP_OF, PAPER_NAMES
     ev = data["evaluations"]
     ev = ev[(ev["dataset"] == "cityscapes") & (ev["resolution"] == 1.0)]
@@ -220,8 +220,11 @@ def table5(data: dict, paper: pd.DataFrame, severities: dict) -> pd.DataFrame:
         ref = paper[(paper["table"] == "5") & (paper["model"] == model)]
         if not ref.empty:
             values = {s.replace("Cityscapes-C ", ""): v for s, v in zip(ref["setting"], ref["value"])}
-            rows.append({"model": name, "source": "paper", **values})
-    return pd.DataFrame(rows)
+            rows.append({"model": f"{model} (paper)", "source": "paper", **values})
+    table = pd.DataFrame(rows)
+    if not table.empty:
+        table["images"] = table["images"].astype("Int64")  # blank for the paper's rows
+    return table
 
 
 def resolution_curves(data: dict) -> pd.DataFrame:
