@@ -10,86 +10,56 @@ from segformer_lab import released as R
 from segformer_lab.cli import main
 from segformer_lab.corruptions import TABLE5_SEVERITIES
 from segformer_lab.repo import repo_root
-from segformer_lab.standins import make_ade20k_tree, make_cityscapes_tree, make_nvlabs_checkpoint
-
-CONFIG = """
-[datasets]
-ade20k = "ade"
-cityscapes = "city"
-
-[[models]]
-path = "b0_ade.pth"
-dataset = "ade20k"
-name = "B0 ADE"
-paper = "segformer_b0"
-
-[[models]]
-path = "b0_city.pth"
-dataset = "cityscapes"
-name = "B0 City"
-paper = "segformer_b5"
-scale = [256, 128]
-crop = [128, 128]
-stride = [96, 96]
-
-[settings]
-erf_images = 2
-erf_canvas = [64, 128]
-corruptions = ["brightness", "gaussian_noise"]
-resolutions = [0.5, 1.0, 2.0]
-"""
-
 
 @pytest.fixture(scope="module")
-def held(tmp_path_factory):
-    root = tmp_path_factory.mktemp("released")
-    make_ade20k_tree(root / "ade")
-    make_cityscapes_tree(root / "city")
-    make_nvlabs_checkpoint(root / "b0_ade.pth", 150)
-    make_nvlabs_checkpoint(root / "b0_city.pth", 19, seed=1)
-    (root / "released.toml").write_text(CONFIG)
-    return root
+def results(tmp_path_factory):
+    """The stand-in path (released.standin_results: two SegFormer-B0s and a DeepLabV3+ in released layouts)."""
+    return R.standin_results(tmp_path_factory.mktemp("released"), log=lambda *_: None)
 
 
-@pytest.fixture(scope="module")
-def results(held):
-    assert main(["run", "released_models", "--config", str(held / "released.toml"), "--results",
-                 str(held / "results"), "--quiet"]) == 0
-    return held / "results" / "released"
+@pytest.fixture
+def held(results):
+    """The folder holding released.toml, the checkpoints and the trees."""
+    return results.parents[1]
 
 
 def paper():
     return pd.read_csv(repo_root() / "results" / "paper_reference.csv")
 
 
+ADE, CITY, CNN = "stand-in B0 (ADE20K)", "stand-in B0 (Cityscapes)", "stand-in DeepLabV3+ (Cityscapes)"
+
+
 def test_whole_path_on_stand_ins_writes_every_study(results):
     data = R.load(results)
-    assert list(data["models"]["name"]) == ["B0 ADE", "B0 City"]
+    assert list(data["models"]["name"]) == [ADE, CNN, CITY]
+    assert list(data["models"]["format"]) == ["mmseg", "mmseg_deeplabv3plus", "mmseg"]
     ev = data["evaluations"]
-    ade, city = ev[ev["name"] == "B0 ADE"], ev[ev["name"] == "B0 City"]
-    assert sorted(ade["resolution"]) == [0.5, 1.0, 2.0] and set(ade["corruption"]) == {""}
+    ade, city = ev[ev["name"] == ADE], ev[ev["name"] == CITY]
+    assert sorted(ade["resolution"]) == [0.5, 0.75, 1.0, 1.5, 2.0] and set(ade["corruption"]) == {""}
     corrupted = city[city["corruption"] != ""]
     assert sorted(zip(corrupted["corruption"], corrupted["severity"])) == \
-        [("brightness", s) for s in range(1, 6)] + [("gaussian_noise", s) for s in range(1, 4)]  # Table 5's levels
-    assert len(city) == 3 + 8
-    (erf,) = data["erf"].itertuples()
-    assert (erf.canvas_h, erf.canvas_w, erf.images) == (64, 128, 2)
+        [("brightness", s) for s in range(1, 6)] + [("fog", s) for s in range(1, 6)] + \
+        [("gaussian_noise", s) for s in range(1, 4)]  # Table 5's severities: noise 1-3, the rest 1-5
+    assert len(city) == 5 + 13
+    assert [(e.canvas_h, e.canvas_w, e.images) for e in data["erf"].itertuples()] == [(64, 128, 2)] * 2
     maps = R.erf_maps(results, data)
-    assert list(maps) == ["B0 City"] and maps["B0 City"]["head"].shape == (64, 128)
+    assert list(maps) == [CNN, CITY] and maps[CITY]["head"].shape == (64, 128)
 
 
 def test_tables_from_the_results(results):
     data = R.load(results)
     table, claims = R.table1a(data, paper(), 1.0)
-    assert list(table["paper model"]) == ["segformer_b0", "segformer_b5"]
+    assert list(table["paper model"]) == ["segformer_b0", "segformer_b5"]  # DeepLabV3+ is not in Table 1a
     assert list(table["mIoU (paper)"]) == [37.4, 82.4]
     assert all(c.outcome == "not tested" for c in claims)  # 3 and 2 images, not the whole splits
-    t5 = R.table5(data, paper(), TABLE5_SEVERITIES)
-    ours, theirs = t5[t5["source"] == "ours"].iloc[0], t5[t5["source"] == "paper"].iloc[0]
+    t5 = R.table5(data, paper(), TABLE5_SEVERITIES).set_index(["model", "source"])
+    ours, theirs = t5.loc[(CITY, "ours")], t5.loc[("segformer_b5 (paper)", "paper")]
     ev = data["evaluations"]
-    bright = ev[(ev["name"] == "B0 City") & (ev["corruption"] == "brightness")]["miou"].mean()
-    assert math.isclose(ours["bright"], bright) and math.isnan(ours["fog"])  # fog was not run
-    assert theirs["bright"] == 81.0 and theirs["clean"] == 82.4 and theirs["model"] == "segformer_b5 (paper)"
+    bright = ev[(ev["name"] == CITY) & (ev["corruption"] == "brightness")]["miou"].mean()
+    assert math.isclose(ours["bright"], bright) and pd.isna(ours["frost"])  # frost was not run
+    assert theirs["bright"] == 81.0 and theirs["clean"] == 82.4
+    assert t5.loc[("deeplabv3plus_r101 (paper)", "paper"), "clean"] == 77.1
     curves = R.resolution_curves(data)
     assert set(curves.loc[curves["resolution"] == 1.0, "relative"]) == {1.0}
 
@@ -98,7 +68,7 @@ def test_a_second_run_evaluates_nothing_again(held, results, capsys):
     before = R.load(results)["evaluations"]
     capsys.readouterr()
     assert main(["run", "released_models", "--config", str(held / "released.toml"), "--results",
-                 str(held / "results"), "--quiet"]) == 0
+                 str(results.parent), "--quiet"]) == 0
     out = capsys.readouterr().out
     assert out.count("done before") >= len(before)
     pd.testing.assert_frame_equal(R.load(results)["evaluations"], before)
@@ -121,15 +91,16 @@ def test_table1a_verdict_on_the_whole_split_under_the_paper_protocol():
 @pytest.mark.parametrize("edit, expected", [
     (lambda s: s.replace("[settings]", "[setting]"), "unknown table(s) ['setting']"),
     (lambda s: s.replace("erf_images", "erf_imgs"), "unknown [settings] key(s) ['erf_imgs']"),
-    (lambda s: s.replace('name = "B0 ADE"', 'nmae = "B0 ADE"'), "[[models]] #1: unknown key(s) ['nmae']"),
-    (lambda s: s.replace('cityscapes = "city"\n', ""), "dataset 'cityscapes' has no root in [datasets]"),
-    (lambda s: s.replace("b0_ade.pth", "b9_ade.pth"), "b9_ade.pth does not exist"),
-    (lambda s: s.replace('path = "b0_ade.pth"\n', ""), "[[models]] #1: missing key 'path'"),
+    (lambda s: s.replace(f'name = "{ADE}"', f'nmae = "{ADE}"'), "[[models]] #1: unknown key(s) ['nmae']"),
+    (lambda s: s.replace('cityscapes = "cityscapes"\n', ""), "dataset 'cityscapes' has no root in [datasets]"),
+    (lambda s: s.replace("segformer.b0.512x512", "segformer.b9.512x512"), "segformer.b9.512x512.ade.160k.pth does "
+                                                                          "not exist"),
+    (lambda s: s.replace('path = "segformer.b0.512x512.ade.160k.pth"\n', ""), "[[models]] #1: missing key 'path'"),
     (lambda s: s + "\n[oops", "not valid TOML"),
 ])
 def test_config_errors_name_the_file_and_key(held, tmp_path, cli_error, edit, expected):
     config = held / f"bad_{abs(hash(expected))}.toml"
-    config.write_text(edit(CONFIG))
+    config.write_text(edit(R.STANDIN_CONFIG))
     err = cli_error(["run", "released_models", "--config", config, "--results", tmp_path / "r"])
     assert expected in err and str(config) in err
     assert not (tmp_path / "r").exists()
