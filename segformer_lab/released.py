@@ -22,7 +22,6 @@ needs the whole split), `erf_images`, `erf_canvas`, `corruptions` ("all", a list
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,13 +170,15 @@ def clean(evaluations: pd.DataFrame) -> pd.DataFrame:
 def is_paper_protocol(row) -> bool:
     """Whether an evaluations.csv row ran one of the paper's protocols (PAPER_PROTOCOLS) as declared, unchanged."""
     from .protocols import PROTOCOLS
-    from .study import _text
+    from .study import size_text
     if row.protocol not in PAPER_PROTOCOLS:
         return False
     p = PROTOCOLS[row.protocol]
-    text = lambda v: "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
-    declared = (p.mode, _text(p.scale), _text(p.crop), _text(p.stride), _text(p.ratios), str(p.flip))
-    return declared == (row.mode, text(row.scale), text(row.crop), text(row.stride), text(row.ratios), str(row.flip))
+
+    def read(v) -> str:  # a CSV cell as written (pandas reads an empty one as NaN)
+        return "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+    declared = (p.mode, size_text(p.scale), size_text(p.crop), size_text(p.stride), size_text(p.ratios), str(p.flip))
+    return declared == (row.mode, read(row.scale), read(row.crop), read(row.stride), read(row.ratios), str(row.flip))
 
 
 def table1a(data: dict, paper: pd.DataFrame, tolerance: float) -> tuple:
@@ -191,7 +192,8 @@ def table1a(data: dict, paper: pd.DataFrame, tolerance: float) -> tuple:
             continue
         expected = float(ref["value"].iloc[0])
         full = FULL_SPLIT[r.dataset]
-        conditions = [above(f"the whole {r.dataset} validation split evaluated ({full} images)", [r.images], full - 0.5),
+        conditions = [above(f"the whole {r.dataset} validation split evaluated ({full} images)", [r.images],
+                            full - 0.5),
                       above(f"the paper's protocol ({r.protocol}, unchanged)", [float(is_paper_protocol(r))], 0.5)]
         c = Claim(f"{r.name}: single-scale mIoU on {r.dataset} equals the paper's", float(r.miou), expected, tolerance,
                   1, MATCHES, requires=conditions)

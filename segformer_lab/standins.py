@@ -1,6 +1,7 @@
 """Tiny stand-ins for what users hold, written in the official layouts: dataset trees (ADE20K, Cityscapes) and
-random-weight checkpoints (NVlabs/mmseg SegFormer `.pth`, transformers folders, mmseg DeepLabV3+ `.pth`). The tests and the released-models notebook
-run the whole path on them when no real weights or data are at hand; their numbers mean nothing.
+random-weight checkpoints (NVlabs/mmseg SegFormer `.pth`, transformers folders, mmseg DeepLabV3+ `.pth`). The
+tests and the released-models notebook run the whole path on them when no real weights or data are at hand;
+their numbers mean nothing.
 
 Images are smooth random colour fields with label regions drawn from the same field, at odd, portrait and
 landscape sizes, so that resizing, windows and per-class metrics are all exercised.

@@ -107,15 +107,18 @@ def weights_file(source: Path) -> Path:
 
 
 def load_source(source, num_classes: int | None = None, device: str = "cpu") -> tuple:
-    """Any SOURCE -> (model in eval mode on `device`, info dict: source, format, variant, sha256, num_classes)."""
+    """Any SOURCE -> (model in eval mode on `device` ("auto": cuda if available), info dict: source, format,
+    variant, sha256, num_classes, device (resolved))."""
     from .checkpoints import from_pretrained
+    from .pretrain import resolve_device
+    device = str(resolve_device(device))
     path = Path(source)
     weights = weights_file(path)
     load_path = weights if weights.name == "model.pt" else path
     model = from_pretrained(load_path, num_classes=num_classes).to(device).eval()
     info = {"source": str(path), "format": getattr(model, "checkpoint_format", ""),
             "variant": getattr(model, "variant", "") or "", "sha256": sha256_of(weights),
-            "num_classes": model.config.num_classes}
+            "num_classes": model.config.num_classes, "device": device}
     return model, info
 
 
@@ -138,7 +141,8 @@ def save_prediction(out_dir: Path, stem: str, image: np.ndarray, labels: np.ndar
     """`labels/<stem>.png` (class indices as evaluated) and `overlays/<stem>.png` (half image, half class colour)."""
     from PIL import Image
     mode = "L" if labels.max(initial=0) < 256 else "I"
-    Image.fromarray(labels.astype(np.uint8 if mode == "L" else np.int32), mode=mode).save(out_dir / "labels" / f"{stem}.png")
+    stored = labels.astype(np.uint8 if mode == "L" else np.int32)
+    Image.fromarray(stored, mode=mode).save(out_dir / "labels" / f"{stem}.png")
     colours = np.asarray(palette, dtype=np.float32)[labels]  # (H, W, 3)
     overlay = (0.5 * image.astype(np.float32) + 0.5 * colours).round().astype(np.uint8)
     Image.fromarray(overlay).save(out_dir / "overlays" / f"{stem}.png")
@@ -175,7 +179,9 @@ def markdown(row: dict, classes: list, result: dict) -> str:
              "| mIoU | mAcc | aAcc |", "|---|---|---|",
              f"| {row['miou']:.2f} | {row['macc']:.2f} | {row['aacc']:.2f} |", "",
              "| class | IoU | Acc |", "|---|---|---|"]
-    fmt = lambda v: "n/a" if math.isnan(v) else f"{v:.2f}"
+
+    def fmt(v: float) -> str:
+        return "n/a" if math.isnan(v) else f"{v:.2f}"
     lines += [f"| {name} | {fmt(iou)} | {fmt(acc)} |" for name, iou, acc in zip(classes, result["iou"], result["acc"])]
     return "\n".join(lines) + "\n"
 
@@ -190,15 +196,14 @@ def evaluate_source(source, data: str, out="results/evaluations", protocol: str 
     Everything is checked first (dataset layout, checkpoint, class count, protocol, studies); the rows of finished
     evaluations are written as each ends, predictions (if asked) go to `save_predictions` only once complete.
     Returns the rows (dicts), skipped evaluations included as they were written before."""
-    from .engine import resolve_device
-    name, root, split = parse_data(data)
     if max_images is not None and max_images < 1:
         raise ValueError(f"--max-images {max_images}: expected a positive number of images")
+    name, root, split = parse_data(data)
     chosen = protocol_for(name, protocol, split=split, **overrides)
     dataset = open_dataset(name, root, chosen.split)
     studies = plan_studies(corruptions, severities, resolutions)
-    device = str(resolve_device(device))
     model, info = load_source(source, device=device)
+    device = info["device"]
     check_fit(info, dataset, f"{name} ({root})")
     out = Path(out)
     predictions = Path(save_predictions) if save_predictions else None
@@ -235,8 +240,9 @@ def evaluate_source(source, data: str, out="results/evaluations", protocol: str 
             target.rename(final)
         row = {"eval_id": eid, **{k: info[k] for k in ("source", "format", "variant", "sha256")}, "dataset": name,
                "root": str(root), "split": chosen.split or "", "protocol": chosen.name, "mode": chosen.mode,
-               "scale": _text(chosen.scale), "size_divisor": chosen.size_divisor or "", "crop": _text(chosen.crop),
-               "stride": _text(chosen.stride), "ratios": _text(chosen.ratios), "flip": chosen.flip,
+               "scale": size_text(chosen.scale), "size_divisor": chosen.size_divisor or "",
+               "crop": size_text(chosen.crop), "stride": size_text(chosen.stride),
+               "ratios": size_text(chosen.ratios), "flip": chosen.flip,
                "resolution": study.resolution, "corruption": study.corruption or "", "severity": study.severity or "",
                "images": result["images"], "miou": result["miou"], "macc": result["macc"], "aacc": result["aacc"],
                "seconds": result["seconds"], "seconds_per_image": result["seconds"] / max(result["images"], 1),
@@ -283,24 +289,24 @@ def erf_source(source, data: str, out="results/erf_held", images: int = 100, can
     `<tag>_erf.png` (the Figure-3 row) and a row of `erf_held.csv` with the area ratios; returns that row."""
     from tqdm.auto import tqdm
 
-    from .engine import resolve_device
     from .erf import TARGETS, area_ratios, erf_map
     from .plotting import erf_figure, save
-    from .protocols import protocol_input
-    name, root, split = parse_data(data)
+    from .protocols import protocol_input, resize_steps
     if images < 1:
         raise ValueError(f"--images {images}: expected a positive number of images")
+    name, root, split = parse_data(data)
     chosen = protocol_for(name, protocol, split=split, **overrides)
     dataset = open_dataset(name, root, chosen.split)
-    device = str(resolve_device(device))
     model, info = load_source(source, device=device)
+    device = info["device"]
     if not hasattr(model, "backbone"):
         raise ValueError(f"{source}: the ERF of the encoder stages needs a model with a `backbone` "
                          f"({type(model).__name__} has none)")
     n = min(images, len(dataset))
     inputs = (protocol_input(dataset.load(i)[0], chosen, 1.0, device) for i in range(n))
     if canvas is None and name not in ERF_CANVAS:  # a folder: the smallest prepared image fits every one
-        sizes = [protocol_input(dataset.load(i)[0], chosen, 1.0, "cpu").shape[-2:] for i in range(n)]
+        shapes = [dataset.load(i)[0].shape[:2] for i in range(n)]
+        sizes = [(resize_steps(chosen, *shape) or [shape])[-1] for shape in shapes]
         canvas = (min(s[0] for s in sizes), min(s[1] for s in sizes))
     canvas = tuple(canvas or ERF_CANVAS[name])
     if len(canvas) != 2 or min(canvas) < 32:
@@ -334,13 +340,17 @@ def erf_source(source, data: str, out="results/erf_held", images: int = 100, can
         np.save(out / f"{tag}_{target}.npy", erf.astype(np.float32))
     label = f"{info['variant'] or Path(info['source']).name} ({used} images, {canvas[0]}x{canvas[1]})"
     save(erf_figure({label: maps}), out / f"{tag}_erf.png")
-    rows = [r for r in read_rows(out / "erf_held.csv") if r["erf_id"] != eid] + [row]
-    write_csv(out / "erf_held.csv", rows, erf_columns())
+    _replace_rows(out / "erf_held.csv", "erf_id", eid, [row], erf_columns())
     log(f"ERF of {used} image(s) ({n - used} skipped): " + ", ".join(
         f"{t} {row[f'erf_{t}_t0.5_px']} px" for t in TARGETS) + f" (side holding half the mass) -> {out}/{tag}_*")
     return row
 
-def _text(value) -> str:
+def _replace_rows(path: Path, key: str, value: str, rows: list, columns: list) -> None:
+    """Rewrite the CSV `path` (atomically) with its rows whose `key` is `value` replaced by `rows`."""
+    kept = [r for r in read_rows(path) if r[key] != value]
+    write_csv(path, kept + rows, columns)
+
+def size_text(value) -> str:
     """A tuple as 'a x b' text for the CSV ('' for None)."""
     return "" if value is None else "x".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
 
@@ -349,13 +359,11 @@ def _write(out: Path, row: dict, classes: list, result: dict, md_row: dict) -> N
     """Replace this evaluation's rows in the two CSVs and write its markdown table (each file atomically)."""
     out.mkdir(parents=True, exist_ok=True)
     eid = row["eval_id"]
-    rows = [r for r in read_rows(out / "evaluations.csv") if r["eval_id"] != eid] + [row]
-    per_class = [r for r in read_rows(out / "evaluations_per_class.csv") if r["eval_id"] != eid]
-    per_class += [{"eval_id": eid, "class_index": i, "class_name": c, "iou": iou, "acc": acc}
-                  for i, (c, iou, acc) in enumerate(zip(classes, result["iou"], result["acc"]))]
-    write_csv(out / "evaluations_per_class.csv", per_class, CLASS_COLUMNS)
+    per_class = [{"eval_id": eid, "class_index": i, "class_name": c, "iou": iou, "acc": acc}
+                 for i, (c, iou, acc) in enumerate(zip(classes, result["iou"], result["acc"]))]
+    _replace_rows(out / "evaluations_per_class.csv", "eval_id", eid, per_class, CLASS_COLUMNS)
     (out / f"{eid}.md").write_text(markdown(md_row, classes, result))
-    write_csv(out / "evaluations.csv", rows, COLUMNS)
+    _replace_rows(out / "evaluations.csv", "eval_id", eid, [row], COLUMNS)  # last: its row marks the whole done
 
 
 __all__ = ["Study", "plan_studies", "parse_data", "load_source", "evaluate_source", "score", "COLUMNS",
