@@ -37,7 +37,7 @@ VARIANTS = {f"{enc}_d{d}": {**fields, "context_distance": float(d)} for enc, fie
             for d in DISTANCES}
 PRESETS = standard_presets(
     smoke={"crop_size": 64, "val_canvas": [64, 64], "pretrain_iterations": 2, "val_scenes": 2},
-    quick={"pretrain_iterations": 25, "val_scenes": 8},
+    quick={"pretrain_iterations": 8, "val_scenes": 8},
     default={"iterations": 500, "pretrain_iterations": 1000, "val_scenes": 25},
     gpu={"pretrain_iterations": 2000, "val_scenes": 50},
 )

@@ -39,7 +39,7 @@ VARIANTS = {f"{enc}_{init}": {**e, **i} for enc, e in ENCODERS.items() for init,
 # (a family whose own recipe is the shared one has no "shared" variant: those runs are its "pretrained" ones)
 PRESETS = standard_presets(
     smoke={"crop_size": 64, "val_canvas": [64, 64], "pretrain_iterations": 2, "val_scenes": 4},
-    quick={"pretrain_iterations": 25, "val_scenes": 50}, default={"pretrain_iterations": 1000, "val_scenes": 100},
+    quick={"pretrain_iterations": 8, "val_scenes": 16}, default={"pretrain_iterations": 1000, "val_scenes": 100},
     gpu={"pretrain_iterations": 2000, "val_scenes": 100},
 )
 # quick: the runs the claims and their validity compare (DeepLabV3, a reference beside them, is left out); the

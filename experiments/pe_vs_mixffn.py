@@ -71,7 +71,7 @@ EVALS = {
     "whole_128x256_zoom_0.5": {"canvas": (128, 256), "zoom": 0.5, "mode": "whole", "families": ("street",)},
 }
 PRESETS = standard_presets(smoke={"model": "segformer_tiny", "pretrain_iterations": 2},
-                           quick={"pretrain_iterations": 25}, default={"pretrain_iterations": 1000})
+                           quick={"pretrain_iterations": 8}, default={"pretrain_iterations": 1000})
 EXTRA_COLUMNS = ["pe_token_ratio", "miou_pe_zeroed", "miou_pe_shuffled"]
 PRETRAINING_COLUMNS = ["experiment", "variant", "preset", "cache_key", "pretext", "pretrain_iterations", "final_loss",
                        "pe_token_ratio", "git_commit", "torch_version", "device", "date"]

@@ -3,7 +3,7 @@
 Each sr_ratios setting is trained on the embedded benchmark (accuracy, FLOPs, latency and peak memory at the
 training crop in the CSV row), and `analysis` sweeps the input size from 64 to 1024 px for each setting:
 attention FLOPs measured with torch.utils.flop_counter (on the meta device: shapes only) beside the paper's
-analytic cost, sum over stages of L_i * 2 * N_i^2 / R_i * C_i, and CPU latency and peak memory up to 512 px,
+analytic cost, sum over stages of L_i * 2 * N_i^2 / R_i * C_i, and CPU latency and peak memory up to 512 px (256 px at the quick preset),
 both with the fused attention kernel (SDPA, which never holds the N x N/R attention matrix) and with explicit
 attention (matmul + softmax, as in 2021 when the paper was written, where that matrix is the memory cost).
 """
@@ -24,7 +24,7 @@ SR_RATIOS = {"sr_1111": [1, 1, 1, 1], "sr_4211": [4, 2, 1, 1], "sr_8421": [8, 4,
 VARIANTS = {name: {"model_overrides": {"sr_ratios": sr}} for name, sr in SR_RATIOS.items()}
 PRESETS = standard_presets(smoke={"model": "segformer_tiny"})
 SWEEP_SIZES = (64, 128, 256, 512, 1024)
-MEMORY_LIMIT = 512  # measure peak memory (a real forward pass on the CPU) up to this side
+MEMORY_LIMIT = {"quick": 256}  # measure peak memory and latency (real forward passes) up to this side; else 512
 SWEEP_COLUMNS = ["experiment", "variant", "size", "attention_gmacs_measured", "attention_gmacs_analytic",
                  "total_gmacs", "peak_mem_mb", "latency_ms", "peak_mem_explicit_mb", "latency_explicit_ms",
                  "git_commit", "torch_version", "device", "date"]
@@ -61,7 +61,7 @@ def analysis(results_dir="results", preset: str = "quick", runs_dir="runs") -> N
                    "attention_gmacs_analytic": analytic_attention_macs(cfg, size) / 1e9,
                    "total_gmacs": flops["macs"] / 1e9, **provenance("cpu")}
             for suffix, model in real.items():
-                if size > MEMORY_LIMIT:
+                if size > MEMORY_LIMIT.get(preset, 512):
                     break
                 row[f"peak_mem{suffix}_mb"] = peak_memory(model, size)["peak_bytes"] / 2**20
                 row[f"latency{suffix}_ms"] = measure_latency(model, size, repeats=3)["latency_ms"]

@@ -149,7 +149,7 @@ def _print_plan(modules, args) -> None:
     total = table.drop(columns="models").sum()
     print(f"total at the {args.preset} preset: {total['train']} runs to train, {total['resume']} to resume, "
           f"{total['reuse']} from finished runs, {total['pretrain']} pretrainings; "
-          f"{total['images_128px'] / 1e6:.2f} M training images (counted in 128 px crops)")
+          f"{total['images_128px']:,} training images (counted in 128 px crops)")
 
 
 def _cmd_prune(args) -> None:
@@ -164,7 +164,7 @@ def _cmd_report(args) -> None:
     from .report import build_report
     if not Path(args.results).is_dir():
         raise FileNotFoundError(f"no results folder {args.results}")
-    out = build_report(args.results, args.preset)
+    out = build_report(args.results, args.preset, formats=tuple(getattr(args, "format", None) or ("png",)))
     print(f"report: {out}")
     if getattr(args, "notebooks", False):
         from .report import execute_notebooks
@@ -326,6 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("results", nargs="?", default=str(repo_root() / "results"), help="folder of the CSV results")
     p.add_argument("--preset", choices=["smoke", "quick", "default", "gpu"], default=None,
                    help="report the rows of this preset (default: the largest budget present)")
+    p.add_argument("--format", nargs="+", choices=["png", "pdf", "svg"], default=["png"],
+                   help="save the key figures in these formats (the report shows the first)")
     p.add_argument("--notebooks", action="store_true",
                    help="also execute notebooks/*.ipynb in place against this results folder (needs nbclient)")
     p.set_defaults(func=_cmd_report)

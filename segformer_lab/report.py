@@ -14,7 +14,7 @@ import pandas as pd
 
 from . import analysis, plotting
 from .repo import load_experiment, repo_root
-from .erf import load_maps
+from .figures import draw
 from .runner import planned_runs
 from .verdicts import GREATER, NO_WORSE, NOT_TESTED, validity, verdict
 
@@ -101,8 +101,9 @@ def planned_count(experiment: str, preset: str) -> int:
     return len(planned_runs(load_experiment(experiment), preset))
 
 
-def section(results_dir, experiment: str, preset: str | None = None, figures: bool = True) -> Section:
-    """Claims, tables and (with figures=True) the saved key figure of one ablation."""
+def section(results_dir, experiment: str, preset: str | None = None, figures: bool = True,
+            formats=("png",)) -> Section:
+    """Claims, tables and (with figures=True) the key figure of one ablation, saved in each of `formats`."""
     results_dir = Path(results_dir)
     out = Section(experiment)
     try:
@@ -146,9 +147,11 @@ def section(results_dir, experiment: str, preset: str | None = None, figures: bo
         elif experiment == "overlap_patch_embed":
             out.claims = analysis.overlap_claims(frame)
             out.table = analysis.summarise(frame, [*analysis.HEADLINE, "boundary_miou"])
-        if figures:
-            out.figure = f"figures/{experiment}.png"
-            plotting.save(key_figure(experiment, frame, results_dir), results_dir / out.figure)
+        for suffix in formats if figures else ():
+            fig = draw(experiment, results_dir, out.preset)
+            if fig is not None:
+                path = plotting.save(fig, results_dir / "figures" / f"{experiment}.{suffix}")
+                out.figure = out.figure or path.relative_to(results_dir).as_posix()  # the report shows the first
     except (ValueError, FileNotFoundError, KeyError) as e:
         out.problem = f"{type(e).__name__}: {e}"
     return out
@@ -210,44 +213,7 @@ def robustness_section(out: Section, paper: pd.DataFrame) -> None:
     out.paper = analysis.robustness_paper(paper).assign(relative=analysis.relative_paper(paper)["all"])
 
 
-def key_figure(experiment: str, frame: pd.DataFrame, results_dir):
-    """The figure an ablation is summed up by (a matplotlib Figure)."""
-    results_dir = Path(results_dir)
-    if experiment == "pe_vs_mixffn":
-        street = frame[frame["scene_family"] == "street"]
-        return plotting.metric_by_setting(street if len(street) else frame, PE_SETTINGS)
-    if experiment == "decoder_vs_cnn":
-        return plotting.grouped_bars(analysis.split_variant(frame), x="encoder", hue="init")
-    if experiment == "reduction_ratio":
-        return plotting.cost_vs_size(pd.read_csv(results_dir / "reduction_ratio_costs.csv"))
-    if experiment == "erf":
-        maps = load_maps(results_dir / "erf", frame)
-        return plotting.erf_figure({v: maps[v] for v in ERF_ROWS if v in maps}, ERF_LABELS)
-    if experiment == "model_size":
-        return plotting.metric_vs_cost(frame, x="gmacs")
-    if experiment == "decoder_width":
-        return plotting.metric_vs_cost(frame, x="gmacs_512")
-    if experiment == "setr_vs_segformer":
-        return plotting.metric_vs_cost(frame, x="gmacs_512")
-    if experiment == "overlap_patch_embed":
-        return plotting.grouped_bars(frame.assign(init="pretrained"), x="variant", hue="init",
-                                     metrics=("miou", "thing_miou", "boundary_miou"))
-    if experiment == "robustness":
-        labels = {analysis.robustness_variant(e): name for e, name in analysis.ROBUSTNESS_ENCODERS.items()}
-        return plotting.severity_curves(analysis.corrupted_rows(frame), {v: n for v, n in labels.items()
-                                                                         if v in set(frame["variant"])})
-    raise ValueError(f"no key figure for experiment {experiment!r}; ablations: {ABLATIONS}")
-
-
 PE_SETTINGS_ORDER = (("street", "pretrained"), ("street", "shared"), ("aerial", "pretrained"), ("aerial", "scratch"))
-PE_SETTINGS = {"training size": "", "256x512 slide": "slide_256x512_",
-               "256x512 whole": "whole_256x512_", "frame at zoom 0.5": "whole_128x256_zoom_0.5_"}
-PE_SETTINGS_AERIAL = {"128 whole": "", "256x512 slide": "slide_256x512_",
-                      "256x512 whole": "whole_256x512_", "384x384 whole": "whole_384x384_", "zoom 0.5": "zoom_0.5_",
-                      "zoom 2": "zoom_2_"}
-ERF_ROWS = ("resnet18_mlp_pretrained", "mit_b0_pretrained")  # the paper's layout: the CNN on top, SegFormer below
-ERF_LABELS = {"resnet18_mlp_pretrained": "ResNet-18 + MLP", "mit_b0_pretrained": "SegFormer-B0",
-              "resnet18_mlp_scratch": "ResNet-18 + MLP (scratch)", "mit_b0_scratch": "SegFormer-B0 (scratch)"}
 
 
 def paper_dir() -> Path:
@@ -265,11 +231,18 @@ def _has_ranges(table: pd.DataFrame) -> bool:
     return any(str(c).endswith("_range") for c in table.columns) and "seeds" in table.columns
 
 
-def build_report(results_dir="results", preset: str | None = None) -> Path:
-    """Compute every ablation's section, save the key figures and write `<results_dir>/report.md`."""
+FORMATS = ("png", "pdf", "svg")
+
+
+def build_report(results_dir="results", preset: str | None = None, formats=("png",)) -> Path:
+    """Compute every ablation's section, save the key figures (in each of `formats`, a subset of FORMATS) and
+    write `<results_dir>/report.md`."""
+    unknown = sorted(set(formats) - set(FORMATS))
+    if unknown or not formats:
+        raise ValueError(f"figure format(s) {', '.join(unknown) or '(none)'}; expected some of {', '.join(FORMATS)}")
     results_dir = Path(results_dir)
-    sections = [section(results_dir, name, preset) for name in ABLATIONS]
-    lines = ["# Ablation report", "",
+    sections = [section(results_dir, name, preset, formats=tuple(formats)) for name in ABLATIONS]
+    lines = ["# Ablation report", ""] + purpose_lines({s.preset for s in sections}) + [
              f"Generated by `segformer-lab report {results_dir}` from the CSVs in this folder. A claim holds only "
              "when the difference exceeds the seed spread (the larger max-min range over seeds of the two sides); "
              "see `segformer_lab/analysis.py` for each claim.", "",
@@ -301,6 +274,19 @@ def build_report(results_dir="results", preset: str | None = None) -> Path:
     out = results_dir / "report.md"
     out.write_text("\n".join(lines) + "\n")
     return out
+
+
+PURPOSES = {  # what a report of the small presets shows, said before anything else
+    "smoke": "every code path runs (a few iterations per run)",
+    "quick": "everything runs and draws every figure: each run trains for minutes at most, one seed, so the "
+             "verdicts below are not tests of the paper's claims (the default preset's are: `--preset default`)",
+}
+
+
+def purpose_lines(presets) -> list[str]:
+    """A bold first paragraph for a report of the smoke or quick preset: what it shows, and what it does not."""
+    small = [p for p in ("quick", "smoke") if p in presets]
+    return [f"**This report is of the {p} preset: it shows that {PURPOSES[p]}.**" for p in small] + ([""] if small else [])
 
 
 def _mean_range(values: pd.Series) -> str:

@@ -37,7 +37,12 @@ def test_metric_by_setting(tmp_path):
     frame = pd.DataFrame({"variant": ["a", "a", "b"], "seed": [0, 1, 0], "miou": [50.0, 51.0, 40.0],
                           "whole_256x512_miou": [49.0, 50.0, 30.0]})
     fig = plotting.metric_by_setting(frame, {"128 whole": "", "256x512 whole": "whole_256x512_"})
-    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["128 whole", "256x512 whole"]
+    ticks = [t.get_text().replace("\n", " ") for t in fig.axes[0].get_xticklabels()]
+    assert ticks == ["128x128 (training size)", "256x512, whole frame"]  # display names, wrapped
+    assert "axis\u00a0not\u00a0from\u00a00" in fig.axes[0].get_ylabel()  # dots, not bars from zero
+    mean, bars = fig.axes[0].containers[0].lines[0], fig.axes[0].containers[0].lines[2][0]
+    assert mean.get_ydata().tolist() == [50.5, 49.5]  # variant a: mean of its two seeds per setting
+    assert [seg[:, 1].tolist() for seg in bars.get_segments()] == [[50.0, 51.0], [49.0, 50.0]]  # the seed range
     assert plotting.save(fig, tmp_path / "pe.png").stat().st_size > 1000
 
 
@@ -55,7 +60,7 @@ def test_context_reach_and_gap_figures(tmp_path):
                            for b, i, c in (("i250", 250, 128), ("i1000", 1000, 128), ("i1000_256px", 1000, 256))
                            for e, m in (("mit_b1", 50.0), ("resnet18_mlp", 60.0))])
     fig = plotting.gap_vs_budget(budget_table(budget))
-    assert fig.axes[0].get_xscale() == "log" and len(fig.axes[0].get_legend().get_texts()) == 2
+    assert fig.axes[0].get_xscale() == "log" and len(fig.legends[0].get_texts()) == 2
     assert plotting.save(fig, tmp_path / "gap.png").stat().st_size > 1000
 
 

@@ -137,7 +137,8 @@ def test_ablation_figures(tmp_path):
     point[4, 4] = 1.0
     maps = {"cnn": {"stage1": point, "head": np.ones((9, 9))}, "mit": {"stage1": point, "head": point}}
     fig = plotting.erf_figure(maps)
-    assert len(fig.axes) == 4 and fig.axes[0].get_title() == "stage1" and "t=0.2: 0.11" in fig.axes[0].get_xlabel()
+    assert len(fig.axes) == 5 and fig.axes[0].get_title() == "stage 1" and "20%: 0.11" in fig.axes[0].get_xlabel()
+    assert fig.axes[-1].get_label() == "<colorbar>"  # one shared colour bar
     plotting.save(fig, tmp_path / "erf.png")
     costs = pd.DataFrame({"variant": ["a", "a", "b", "b"], "size": [64, 128, 64, 128],
                           "attention_gmacs_measured": [1.0, 16.0, 0.5, 8.0], "attention_gmacs_analytic": [1, 16, .5, 8],
@@ -148,7 +149,7 @@ def test_ablation_figures(tmp_path):
     plotting.save(fig, tmp_path / "cost.png")
     frame = rows({"a_scratch": [1.0, 2.0], "a_pretrained": [3.0, 4.0]}).assign(gflops=1.0, thing_miou=0.5)
     split = analysis.split_variant(frame)
-    assert plotting.save(plotting.grouped_bars(split, "encoder", "init"), tmp_path / "b.png").stat().st_size > 1000
+    assert plotting.save(plotting.grouped_dots(split, "encoder", "init"), tmp_path / "b.png").stat().st_size > 1000
     assert plotting.save(plotting.metric_vs_cost(split, hue="encoder", style="init"), tmp_path / "c.png").is_file()
 
 

@@ -181,6 +181,18 @@ def test_plan_counts_what_a_run_would_do_without_doing_it(tmp_path, monkeypatch,
     assert not (results / "reduction_ratio.csv").exists() and not (runs / "reduction_ratio").exists()
 
 
+def test_the_quick_suite_plans_few_short_runs(tmp_path, capsys):
+    """The README's first command from nothing: how many runs and pretrainings it trains, and how many images
+    (its time is measured side by side in docs/ablations.md, never in a test)."""
+    from segformer_lab.cli import main
+    assert main(["run", "all", "--preset", "quick", "--plan", "--results", str(tmp_path / "results"), "--runs",
+                 str(tmp_path / "runs")]) == 0
+    out = capsys.readouterr().out
+    assert ("total at the quick preset: 17 runs to train, 0 to resume, 15 from finished runs, 7 pretrainings; "
+            "2,720 training images") in out
+    assert not (tmp_path / "results").exists()
+
+
 @pytest.mark.parametrize("name", ["pe_vs_mixffn", "reduction_ratio", "decoder_vs_cnn", "erf"])
 def test_each_ablation_runs_at_smoke_preset(smoke_results, name):
     from segformer_lab.repo import load_experiment

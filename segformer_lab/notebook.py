@@ -1,0 +1,67 @@
+"""What every notebook does first: choose the results to read, and say the ablation's computed verdict.
+
+`results_folder()` is the notebooks' results selector: `$SEGFORMER_LAB_RESULTS` when set (the report's
+`--notebooks` sets it), else the newest results folder with CSVs among the README's quick results
+(`results/quick/`), any other folder under `results/`, and the committed results (`results/`).
+`verdict(experiment, results)` computes the ablation's section and shows its verdict and claims as Markdown.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .repo import repo_root
+
+
+def candidates(root: Path | None = None) -> list[Path]:
+    """Results folders with at least one CSV: the committed `results/` and each folder under it, newest first
+    (by their newest CSV)."""
+    base = (root or repo_root()) / "results"
+    folders = [base] + sorted(p for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+    dated = [(max(f.stat().st_mtime for f in d.glob("*.csv")), d) for d in folders if any(d.glob("*.csv"))]
+    return [d for _, d in sorted(dated, key=lambda x: -x[0])]
+
+
+def results_folder(root: Path | None = None) -> Path:
+    """$SEGFORMER_LAB_RESULTS, else the README's quick results (`results/quick/`) if they exist, else the newest
+    results folder under `results/` with CSVs, else the committed `results/`; relative to the working directory
+    where it can be (no machine's path in a saved notebook). Prints which, and the others to choose from."""
+    chosen = os.environ.get("SEGFORMER_LAB_RESULTS")
+    found = [d for d in candidates(root) if d.name not in ("released", "gpu")]
+    if chosen:
+        chosen, why = Path(chosen), "$SEGFORMER_LAB_RESULTS"
+    elif (repo_root() / "results" / "quick").is_dir() and any((repo_root() / "results" / "quick").glob("*.csv")):
+        chosen, why = repo_root() / "results" / "quick", "your quick results (the README's first command)"
+    else:
+        chosen, why = (found[0], "the newest results") if found else (repo_root() / "results", "the committed results")
+    shown = _relative(chosen)
+    others = [str(_relative(d)) for d in found if d.resolve() != chosen.resolve()]
+    print(f"Reading {shown}: {why}." + (f" Others: {', '.join(others)} (set RESULTS to one of them)."
+                                        if others else ""))
+    return shown
+
+
+def _relative(path: Path) -> Path:
+    try:
+        return Path(os.path.relpath(Path(path).resolve(), Path.cwd()))
+    except ValueError:  # another drive
+        return Path(path)
+
+
+def verdict(experiment: str, results) -> "segformer_lab.report.Section":  # noqa: F821
+    """The ablation's computed section (no figures saved), its verdict and claims displayed as Markdown."""
+    from IPython.display import Markdown, display
+
+    from .report import section
+    s = section(Path(results), experiment, figures=False)
+    if s.problem:
+        display(Markdown(f"**No verdict:** {s.problem}"))
+        return s
+    lines = [f"**Verdict on {Path(results) / (experiment + '.csv')}** ({s.preset} preset, {s.runs} of {s.planned} "
+             f"planned runs): **{s.verdict}.**", ""]
+    lines += [f"- {c.sentence()}" for c in s.claims]
+    if s.preset in ("quick", "smoke"):
+        lines += ["", f"*The {s.preset} preset shows that everything runs; its runs are too short for the verdict "
+                      "to test the paper's claim (the committed default results do).*"]
+    display(Markdown("\n".join(lines)))
+    return s
