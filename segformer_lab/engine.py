@@ -20,7 +20,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from .checkpoints import _atomic_save, load_encoder_weights, save_pretrained
 from .data.sampling import IterationBatches, TrainSamples

@@ -3,7 +3,9 @@
 `results_folder()` is the notebooks' results selector: `$SEGFORMER_LAB_RESULTS` when set (the report's
 `--notebooks` sets it), else the newest results folder with CSVs among the README's quick results
 (`results/quick/`), any other folder under `results/`, and the committed results (`results/`).
-`verdict(experiment, results)` computes the ablation's section and shows its verdict and claims as Markdown.
+`verdict(experiment, results)` computes the ablation's section and shows its verdict, claims and validity
+conditions as Markdown; `figure(name, results)` draws one of `figures.FIGURES` or says why there is nothing to
+draw; `table(frame)` shows a table with display names and two decimals; `notes(section)` lists its computed notes.
 """
 from __future__ import annotations
 
@@ -27,13 +29,14 @@ def results_folder(root: Path | None = None) -> Path:
     results folder under `results/` with CSVs, else the committed `results/`; relative to the working directory
     where it can be (no machine's path in a saved notebook). Prints which, and the others to choose from."""
     chosen = os.environ.get("SEGFORMER_LAB_RESULTS")
+    base = (root or repo_root()) / "results"
     found = [d for d in candidates(root) if d.name not in ("released", "gpu")]
     if chosen:
         chosen, why = Path(chosen), "$SEGFORMER_LAB_RESULTS"
-    elif (repo_root() / "results" / "quick").is_dir() and any((repo_root() / "results" / "quick").glob("*.csv")):
-        chosen, why = repo_root() / "results" / "quick", "your quick results (the README's first command)"
+    elif (base / "quick").is_dir() and any((base / "quick").glob("*.csv")):
+        chosen, why = base / "quick", "your quick results (the README's first command)"
     else:
-        chosen, why = (found[0], "the newest results") if found else (repo_root() / "results", "the committed results")
+        chosen, why = (found[0], "the newest results") if found else (base, "the committed results")
     shown = _relative(chosen)
     others = [str(_relative(d)) for d in found if d.resolve() != chosen.resolve()]
     print(f"Reading {shown}: {why}." + (f" Others: {', '.join(others)} (set RESULTS to one of them)."
@@ -49,7 +52,8 @@ def _relative(path: Path) -> Path:
 
 
 def verdict(experiment: str, results) -> "segformer_lab.report.Section":  # noqa: F821
-    """The ablation's computed section (no figures saved), its verdict and claims displayed as Markdown."""
+    """The ablation's computed section (no figures saved); its verdict, claims, validity conditions and the
+    comparisons beside the paper's claims displayed as Markdown."""
     from IPython.display import Markdown, display
 
     from .report import section
@@ -57,11 +61,43 @@ def verdict(experiment: str, results) -> "segformer_lab.report.Section":  # noqa
     if s.problem:
         display(Markdown(f"**No verdict:** {s.problem}"))
         return s
-    lines = [f"**Verdict on {Path(results) / (experiment + '.csv')}** ({s.preset} preset, {s.runs} of {s.planned} "
-             f"planned runs): **{s.verdict}.**", ""]
+    lines = [f"**Verdict: {s.verdict}.** ({Path(results) / (experiment + '.csv')}: {s.preset} preset, {s.runs} of "
+             f"{s.planned} planned runs)", ""]
     lines += [f"- {c.sentence()}" for c in s.claims]
+    if s.validity:
+        lines += ["", "Validity (a claim tests the paper's mechanism only where its conditions hold):", ""]
+        lines += [f"- {c.sentence()}" for c in s.validity]
+    if s.context:
+        lines += ["", "Beside the paper's claims (not in the verdict):", ""]
+        lines += [f"- {c.sentence()}" for c in s.context]
     if s.preset in ("quick", "smoke"):
-        lines += ["", f"*The {s.preset} preset shows that everything runs; its runs are too short for the verdict "
-                      "to test the paper's claim (the committed default results do).*"]
+        lines += ["", f"*The {s.preset} preset shows that everything runs and draws every figure; its runs are too "
+                      "short for the verdict to test the paper's claim (the committed default results do).*"]
     display(Markdown("\n".join(lines)))
     return s
+
+
+def figure(name: str, results, preset: str | None = None):
+    """`figures.draw(name, results, preset)`, or a line saying there is nothing to draw (and None)."""
+    from IPython.display import Markdown, display
+
+    from .figures import draw
+    fig = draw(name, results, preset)
+    if fig is None:
+        display(Markdown(f"*No rows for the figure `{name}` in {results}"
+                         + (f" at the {preset} preset" if preset else "") + ".*"))
+    return fig
+
+
+def table(frame, precision: int = 2):
+    """A table for reading: ids in the index and columns shown by their display names, numbers to `precision`
+    decimals."""
+    from .names import name
+    # A fixed id: the saved HTML of a notebook stays the same from run to run.
+    return frame.rename(index=name, columns=name).style.format(precision=precision).set_uuid("table")
+
+
+def notes(s) -> None:
+    """The section's computed notes as a Markdown list."""
+    from IPython.display import Markdown, display
+    display(Markdown("\n".join(f"- {n}" for n in s.notes) or "*No notes.*"))

@@ -375,7 +375,7 @@ def metric_vs_cost(frame, x: str = "gflops", y: str = "miou", hue: str = "varian
     ax = axes[0, 0]
     from matplotlib.lines import Line2D
     keys = [hue] + ([style] if style else [])
-    hues = list(dict.fromkeys(frame[hue]))
+    hues = list(frame.groupby(hue, sort=False)[x].mean().sort_values(kind="stable").index)  # by cost: sorted legend
     styles = list(dict.fromkeys(frame[style])) if style else [None]
     groups = sorted(dict.fromkeys(zip(*(frame[k] for k in keys))),
                     key=lambda g: (hues.index(g[0]), styles.index(g[1]) if style else 0))
@@ -391,9 +391,8 @@ def metric_vs_cost(frame, x: str = "gflops", y: str = "miou", hue: str = "varian
         ax.errorbar([mx], [my], yerr=[[ylo], [yhi]], xerr=[[xlo], [xhi]], fmt=marker, ms=7, capsize=2.5, color=c,
                     label=label)
     ax.set(xlabel=axis_label(x, frame), ylabel=name(y))
-    if panels == 1:
-        not_from_zero(ax)
-    else:
+    not_from_zero(ax)
+    if panels == 2:
         ax.set_title("ours: embedded scenes")
     handles, labels = ax.get_legend_handles_labels()
     if style:  # colour: the hue; marker: the style, each said once
@@ -408,6 +407,7 @@ def metric_vs_cost(frame, x: str = "gflops", y: str = "miou", hue: str = "varian
             rows = paper[paper["model"] == model]
             pax.plot(rows[paper_x], rows["miou"], color=c, label=f"paper: {name(model)}", **PAPER_MARKER)
         pax.set(xlabel=f"paper: {name(paper_x)}", ylabel=f"paper: {name('miou')}", title=paper_label or "paper")
+        not_from_zero(pax)
         more = pax.get_legend_handles_labels()
         handles, labels = handles + more[0], labels + more[1]
     legend_below(fig, handles, labels)

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from .checkpoints import _atomic_save
 from .data.synthetic import CLASSES, FAMILIES, SyntheticScenes

@@ -11,6 +11,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 RESULT_NOTEBOOKS = [p for p in NOTEBOOKS if p.stem != "explore"]  # the ones that read results/ and give verdicts
 ABLATION_NOTEBOOKS = [p for p in RESULT_NOTEBOOKS if p.stem != "10_released_models"]  # the ones smoke runs fill
 MARKERS = {"00_index": "section(RESULTS, name", "10_released_models": "released.verdict_lines("}
+VERDICT = "notebook.verdict("  # the cell of an ablation notebook that computes and shows its verdict
 
 
 def execute(path: Path, results: Path, monkeypatch):
@@ -25,7 +26,7 @@ def execute(path: Path, results: Path, monkeypatch):
 
 
 def outputs_text(book, marker: str) -> list:
-    """The text and markdown outputs of the code cells whose source contains `marker`."""
+    """The text, markdown and HTML (tables) outputs of the code cells whose source contains `marker`."""
     texts = []
     for cell in book.cells:
         if cell.cell_type == "code" and marker in cell.source:
@@ -33,7 +34,8 @@ def outputs_text(book, marker: str) -> list:
                 if out.output_type == "stream":
                     texts.append(out.text)
                 elif "data" in out:
-                    texts.append(out["data"].get("text/markdown") or out["data"].get("text/plain", ""))
+                    data = out["data"]
+                    texts.append(data.get("text/markdown") or data.get("text/html") or data.get("text/plain", ""))
     return texts
 
 
@@ -56,7 +58,7 @@ def test_notebook_runs_on_committed_results(path, monkeypatch):
     import nbformat
     book = execute(path, ROOT / "results", monkeypatch)
     committed = nbformat.read(path, as_version=4)
-    marker = MARKERS.get(path.stem, "c.sentence()")
+    marker = MARKERS.get(path.stem, VERDICT)
     fresh = outputs_text(book, marker)
     assert fresh and fresh == outputs_text(committed, marker), \
         f"{path.name}: its committed verdicts differ from what the committed results give; re-execute it"
@@ -67,11 +69,11 @@ def test_notebook_runs_on_fresh_smoke_results(path, smoke_results, monkeypatch):
     book = execute(path, smoke_results, monkeypatch)
     if path.stem == "00_index":
         table = "\n".join(outputs_text(book, "section(RESULTS, name"))
-        assert table.count("smoke") == len(ABLATIONS) and "not available" not in table
+        assert table.count(">smoke<") == len(ABLATIONS) and "not available" not in table  # the preset column
     else:
-        assert "preset smoke" in "\n".join(outputs_text(book, "section(RESULTS, EXPERIMENT"))
-        verdict = "\n".join(outputs_text(book, "c.sentence()"))
-        assert "**Verdict:" in verdict and "not available" not in verdict
+        verdict = "\n".join(outputs_text(book, VERDICT))
+        assert "smoke preset" in verdict and "**Verdict:" in verdict and "not available" not in verdict
+        assert "everything runs" in verdict  # the quick and smoke presets say what they are for
 
 
 def test_released_notebook_renders_a_released_folder(tmp_path, monkeypatch):
