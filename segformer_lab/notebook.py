@@ -3,14 +3,17 @@
 `results_folder()` is the notebooks' results selector: `$SEGFORMER_LAB_RESULTS` when set (the report's
 `--notebooks` sets it), else the newest results folder with CSVs among the README's quick results
 (`results/quick/`), any other folder under `results/`, and the committed results (`results/`).
-`verdict(experiment, results)` computes the ablation's section and shows its verdict, claims and validity
-conditions as Markdown; `figure(name, results)` draws one of `figures.FIGURES` or says why there is nothing to
+`verdict(experiment, results)` computes the ablation's section and shows its verdict and claims as Markdown,
+`conditions(section)` its validity conditions; `figure(name, results)` draws one of `figures.FIGURES` or says why there is nothing to
 draw; `table(frame)` shows a table with display names and two decimals; `notes(section)` lists its computed notes.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
+
+import pandas as pd
 
 from .repo import repo_root
 
@@ -36,7 +39,8 @@ def results_folder(root: Path | None = None) -> Path:
     elif (base / "quick").is_dir() and any((base / "quick").glob("*.csv")):
         chosen, why = base / "quick", "your quick results (the README's first command)"
     else:
-        chosen, why = (found[0], "the newest results") if found else (base, "the committed results")
+        chosen = found[0] if found else base
+        why = "the committed results" if chosen.resolve() == base.resolve() else "the newest results"
     shown = _relative(chosen)
     others = [str(_relative(d)) for d in found if d.resolve() != chosen.resolve()]
     print(f"Reading {shown}: {why}." + (f" Others: {', '.join(others)} (set RESULTS to one of them)."
@@ -52,8 +56,8 @@ def _relative(path: Path) -> Path:
 
 
 def verdict(experiment: str, results) -> "segformer_lab.report.Section":  # noqa: F821
-    """The ablation's computed section (no figures saved); its verdict, claims, validity conditions and the
-    comparisons beside the paper's claims displayed as Markdown."""
+    """The ablation's computed section (no figures saved); its verdict and claims displayed as Markdown (the
+    validity conditions and the comparisons beside the paper's claims: `conditions`)."""
     from IPython.display import Markdown, display
 
     from .report import section
@@ -64,17 +68,24 @@ def verdict(experiment: str, results) -> "segformer_lab.report.Section":  # noqa
     lines = [f"**Verdict: {s.verdict}.** ({Path(results) / (experiment + '.csv')}: {s.preset} preset, {s.runs} of "
              f"{s.planned} planned runs)", ""]
     lines += [f"- {c.sentence()}" for c in s.claims]
-    if s.validity:
-        lines += ["", "Validity (a claim tests the paper's mechanism only where its conditions hold):", ""]
-        lines += [f"- {c.sentence()}" for c in s.validity]
-    if s.context:
-        lines += ["", "Beside the paper's claims (not in the verdict):", ""]
-        lines += [f"- {c.sentence()}" for c in s.context]
     if s.preset in ("quick", "smoke"):
         lines += ["", f"*The {s.preset} preset shows that everything runs and draws every figure; its runs are too "
                       "short for the verdict to test the paper's claim (the committed default results do).*"]
     display(Markdown("\n".join(lines)))
     return s
+
+
+def conditions(s) -> None:
+    """The section's validity conditions, and the comparisons beside the paper's claims, as Markdown lists."""
+    from IPython.display import Markdown, display
+    lines = []
+    if s.validity:
+        lines += ["Validity (a claim tests the paper's mechanism only where its conditions hold):", ""]
+        lines += [f"- {c.sentence()}" for c in s.validity]
+    if s.context:
+        lines += ["", "Beside the paper's claims (not in the verdict):", ""]
+        lines += [f"- {c.sentence()}" for c in s.context]
+    display(Markdown("\n".join(lines) or "*No validity conditions: every claim is a test as it stands.*"))
 
 
 def figure(name: str, results, preset: str | None = None):
@@ -93,8 +104,15 @@ def table(frame, precision: int = 2):
     """A table for reading: ids in the index and columns shown by their display names, numbers to `precision`
     decimals."""
     from .names import name
-    # A fixed id: the saved HTML of a notebook stays the same from run to run.
-    return frame.rename(index=name, columns=name).style.format(precision=precision).set_uuid("table")
+    text = [name(c) for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    # Text left, numbers right; an id from the content (each table its own styles, and the saved HTML stays the
+    # same from run to run).
+    uuid = hashlib.sha1(frame.to_csv().encode()).hexdigest()[:8]
+    styler = frame.rename(index=name, columns=name).style.format(precision=precision).set_uuid(uuid)
+    styler.set_table_styles([{"selector": "th.row_heading", "props": "text-align: left"}])
+    if text and frame.index.is_unique and frame.columns.is_unique:  # Styler styles only unique cells
+        styler.set_properties(subset=text, **{"text-align": "left"})
+    return styler
 
 
 def notes(s) -> None:

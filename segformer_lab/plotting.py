@@ -560,7 +560,7 @@ def explore_figure(scene, prediction: np.ndarray, erf: np.ndarray, attention: np
     `pixel`: (y, x), marked with a cross."""
     plt = _plt()
     h, w = scene.mask.shape
-    fig, axes = plt.subplots(2, 3, figsize=(DOUBLE, 2 * DOUBLE / 3 * h / w + 1.6), squeeze=False)
+    fig, axes = plt.subplots(2, 3, figsize=(DOUBLE, 2 * (DOUBLE / 3 - 0.2) * h / w + 2.4), squeeze=False)
     errors = np.where((prediction != scene.mask)[..., None], np.array([220, 30, 30], np.uint8), scene.image // 3)
     log_erf = np.log10(erf + 1)
     panels = [(scene.image, "image"), (colorize(scene.mask, scene.palette), "ground truth"),
@@ -571,10 +571,10 @@ def explore_figure(scene, prediction: np.ndarray, erf: np.ndarray, attention: np
     for i, (ax, (data, label)) in enumerate(zip(axes.ravel(), panels)):
         if i == 5:
             shown = ax.imshow(data, cmap="magma", extent=(0, w, h, 0), interpolation="nearest")
-            fig.colorbar(shown, ax=ax, shrink=0.8, label="weight")
+            fig.colorbar(shown, ax=ax, location="bottom", shrink=0.9, label="attention weight")
         elif i == 4:
             shown = ax.imshow(data, cmap="magma", vmin=0, vmax=1)
-            fig.colorbar(shown, ax=ax, shrink=0.8, label="log10(ERF + 1) / max")
+            fig.colorbar(shown, ax=ax, location="bottom", shrink=0.9, label="log10(ERF + 1) / max")
         else:
             ax.imshow(data, interpolation="nearest")
         ax.plot(pixel[1], pixel[0], "c+", ms=12, mew=2)

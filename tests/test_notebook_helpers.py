@@ -44,3 +44,11 @@ def test_table_shows_display_names_and_two_decimals():
     assert "MiT-B0" in html and "learned PE, street" in html and "mIoU (%)" in html
     assert "53.46" in html and "53.456" not in html
     assert notebook.table(frame).to_html() == html  # the same HTML each time, so saved notebooks do not churn
+
+
+def test_table_aligns_text_left_and_accepts_a_repeated_index():
+    frame = pd.DataFrame({"verdict": ["partly", "holds"], "runs": [3, 4]}, index=["a", "b"])
+    html = notebook.table(frame).to_html()
+    assert html.count("text-align: left") == 2  # the index, and the one text column
+    repeated = pd.DataFrame({"lr": [1e-3, 3e-4], "loss": [0.5, 0.4]}, index=["mit_b1", "mit_b1"])
+    assert notebook.table(repeated, precision=4).to_html().count("0.4000") == 1
