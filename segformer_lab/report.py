@@ -327,6 +327,18 @@ def gpu_lines(results_dir: Path) -> list[str]:
     return lines
 
 
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
+def _drop_widgets(book) -> None:
+    """Widgets (progress bars, controls) live only beside a kernel: a saved notebook keeps neither their outputs
+    nor their state, which would otherwise fill it with hundreds of kilobytes of progress-bar models."""
+    book.metadata.pop("widgets", None)
+    for cell in book.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if WIDGET not in o.get("data", {})]
+
+
 def execute_notebooks(notebook_dir, results_dir) -> list:
     """Run every notebook of `notebook_dir` top to bottom against `results_dir` and save it with its outputs."""
     import os
@@ -341,6 +353,7 @@ def execute_notebooks(notebook_dir, results_dir) -> list:
             book = nbformat.read(path, as_version=4)
             NotebookClient(book, timeout=600, kernel_name="python3",
                            resources={"metadata": {"path": str(path.parent)}}).execute()
+            _drop_widgets(book)
             nbformat.write(book, path)
             done.append(path)
     finally:

@@ -104,9 +104,11 @@ def test_execute_notebooks_saves_outputs_with_a_relative_results_path(tmp_path):
     from segformer_lab.report import execute_notebooks
     (tmp_path / "nb").mkdir()
     book = nbformat.v4.new_notebook()
-    book.cells = [nbformat.v4.new_code_cell("import os\nprint(os.environ['SEGFORMER_LAB_RESULTS'])")]
+    book.cells = [nbformat.v4.new_code_cell("import os\nprint(os.environ['SEGFORMER_LAB_RESULTS'])"),
+                  nbformat.v4.new_code_cell("import ipywidgets\ndisplay(ipywidgets.IntSlider())")]
     book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(book, tmp_path / "nb" / "probe.ipynb")
     assert execute_notebooks(tmp_path / "nb", tmp_path / "results") == [tmp_path / "nb" / "probe.ipynb"]
     saved = nbformat.read(tmp_path / "nb" / "probe.ipynb", as_version=4)
     assert saved.cells[0].outputs[0].text.strip() == "../results"
+    assert saved.cells[1].outputs == [] and "widgets" not in saved.metadata  # widgets are not saved
