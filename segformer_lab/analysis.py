@@ -63,7 +63,9 @@ def read_paper(results_dir="results") -> pd.DataFrame:
 
 # Table 1c ---------------------------------------------------------------------------------------------------
 
-PE_VARIANTS = {"mixffn": "Mix-FFN", "learned_pe": "a learned PE", "sincos_pe": "a fixed sin-cos PE", "no_pe": "no PE"}
+PE_VARIANTS = {"mixffn": "Mix-FFN", "learned_pe": "a learned PE", "sincos_pe": "a fixed sin-cos PE", "no_pe": "no PE",
+               "learned_sincos_pe": "a learned PE started from the sin-cos table"}
+LEARNED_PE = ("learned_pe", "learned_sincos_pe")  # the learned PEs: trunc-normal start (std 0.02), sin-cos start
 
 
 def pe_variant(pe: str, family: str, init: str = "pretrained") -> str:
@@ -94,14 +96,18 @@ def pe_vs_mixffn_claims(frame: pd.DataFrame, family: str = "street", init: str =
     def drop(pe):
         v = pe_variant(pe, family, init)
         return [s - w for s, w in zip(per_seed(frame, v, slide), per_seed(frame, v, whole))]
-    mixffn, learned = pe_variant("mixffn", family, init), pe_variant("learned_pe", family, init)
-    uses_learned = pe_validity(frame, "learned_pe", family, init)
-    claims = requiring([
-        claim(f"Mix-FFN scores higher than a learned PE with training-size sliding windows ({family})",
-              per_seed(frame, mixffn, slide), per_seed(frame, learned, slide)),
-        claim(f"A learned PE drops more than Mix-FFN on whole {canvas} canvases ({family})", drop("learned_pe"),
-              drop("mixffn")),
-    ], uses_learned)
+    mixffn, claims = pe_variant("mixffn", family, init), []
+    for pe in LEARNED_PE:
+        learned = pe_variant(pe, family, init)
+        if pe != "learned_pe" and learned not in present:  # the sin-cos start is an addition, where it ran
+            continue
+        what, uses = PE_VARIANTS[pe][2:], pe_validity(frame, pe, family, init)  # what: without its article
+        claims += requiring([
+            claim(f"Mix-FFN scores higher than {PE_VARIANTS[pe]} with training-size sliding windows ({family})",
+                  per_seed(frame, mixffn, slide), per_seed(frame, learned, slide)),
+            claim(f"A {what} drops more than Mix-FFN on whole {canvas} canvases ({family})", drop(pe),
+                  drop("mixffn")),
+        ], uses)
     if pe_variant("sincos_pe", family, init) in present:
         claims += requiring([claim(f"A fixed sin-cos PE drops more than Mix-FFN on whole {canvas} canvases "
                                    f"({family})", drop("sincos_pe"), drop("mixffn"))],
@@ -124,7 +130,7 @@ def pe_isolation_claims(frame: pd.DataFrame, family: str = "street", init: str =
     return [requiring([claim(f"{PE_VARIANTS[pe][0].upper()}{PE_VARIANTS[pe][1:]} drops more than the same encoder "
                              f"with no PE on whole {canvas} canvases ({family})", drop(pe_variant(pe, family, init)),
                              drop(none))], pe_validity(frame, pe, family, init))[0]
-            for pe in ("learned_pe", "sincos_pe") if pe_variant(pe, family, init) in present]
+            for pe in ("learned_pe", "sincos_pe", "learned_sincos_pe") if pe_variant(pe, family, init) in present]
 
 
 def pe_vs_mixffn_table(frame: pd.DataFrame, family: str = "street", canvas: str = "256x512") -> pd.DataFrame:
@@ -138,7 +144,7 @@ def pe_vs_mixffn_table(frame: pd.DataFrame, family: str = "street", canvas: str 
     return summarise(frame, [c for c in columns if c in frame and frame[c].notna().any()])
 
 
-PE_PAPER_NAMES = {"mixffn": "mixffn", "learned_pe": "pe"}  # our position variant -> the model name in Table 1c
+PE_PAPER_NAMES = {"mixffn": "mixffn", "learned_pe": "pe", "learned_sincos_pe": "pe"}  # ours -> Table 1c's model
 
 
 def pe_vs_mixffn_beside_paper(frame: pd.DataFrame, paper: pd.DataFrame, family: str = "street",
@@ -162,7 +168,7 @@ def pe_vs_mixffn_beside_paper(frame: pd.DataFrame, paper: pd.DataFrame, family: 
 def pe_diagnosis(frame: pd.DataFrame, family: str, init: str = "pretrained") -> str:
     """One sentence per absolute-PE variant of a family: its size against the tokens and what removing it costs."""
     parts = []
-    for pe in ("learned_pe", "sincos_pe"):
+    for pe in ("learned_pe", "sincos_pe", "learned_sincos_pe"):
         rows = frame[frame["variant"] == pe_variant(pe, family, init)]
         if rows.empty or rows["miou_pe_zeroed"].isna().all():
             continue

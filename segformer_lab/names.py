@@ -26,7 +26,7 @@ PARTS = {
     "setr_pup": "SETR-PUP", "setr_mla": "SETR-MLA", "setr_naive_vit_l": "SETR-Naive (ViT-L)",
     "setr_mla_vit_l": "SETR-MLA (ViT-L)", "deeplabv3plus_r101": "DeepLabV3+ R101",
     "resnext101_mlp": "ResNeXt-101 + MLP",
-    "mixffn": "Mix-FFN", "learned_pe": "learned PE", "sincos_pe": "sin-cos PE", "no_pe": "no PE",
+    "mixffn": "Mix-FFN", "learned_pe": "learned PE", "learned_sincos_pe": "learned PE from sin-cos", "sincos_pe": "sin-cos PE", "no_pe": "no PE",
     "sr_1111": "R = 1,1,1,1 (full attention)", "sr_4211": "R = 4,2,1,1", "sr_8421": "R = 8,4,2,1 (released)",
     "sr_16842": "R = 16,8,4,2",
     "overlap": "overlapping patches", "non_overlap": "non-overlapping patches",

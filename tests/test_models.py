@@ -251,6 +251,24 @@ def test_sincos_pe_is_fixed_resized_like_the_learned_one_and_not_saved():
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
 
 
+def test_learned_pe_can_start_from_the_sincos_table_and_is_learned_and_saved():
+    from segformer_lab.models.segformer import sincos_2d
+    model = build_model("segformer_tiny", 5, pos_encoding="learned", pe_init="sincos", pe_train_size=(64, 64))
+    torch.testing.assert_close(model.backbone.pos_embed1.detach(), sincos_2d(8, 16, 16))
+    torch.testing.assert_close(model.backbone.pos_embed4.detach(), sincos_2d(32, 2, 2))
+    assert "backbone.pos_embed1" in model.state_dict()  # a parameter, saved with the model
+    model.train()
+    model(torch.randn(1, 3, 64, 64)).sum().backward()
+    assert model.backbone.pos_embed1.grad is not None and model.backbone.pos_embed1.grad.abs().sum() > 0
+    default = build_model("segformer_tiny", 5, pos_encoding="learned", pe_train_size=(64, 64))
+    assert default.backbone.pos_embed1.std() < 0.05  # trunc-normal, std 0.02
+    with pytest.raises(ValueError, match="pe_init='zeros'; expected one of"):
+        build_model("segformer_tiny", 5, pos_encoding="learned", pe_init="zeros", pe_train_size=(64, 64))
+    with pytest.raises(ValueError, match=r"embed_dims=\(6, 16, 24, 32\); pe_init='sincos' needs channels"):
+        build_model("segformer_tiny", 5, pos_encoding="learned", pe_init="sincos", embed_dims=(6, 16, 24, 32),
+                    num_heads=(1, 1, 2, 2), pe_train_size=(64, 64))
+
+
 def test_absolute_pe_needs_a_grid_and_sincos_channels_divisible_by_4():
     with pytest.raises(ValueError, match=r"pe_train_size=\(\); pos_encoding='learned' needs the \(H, W\)"):
         build_model("segformer_tiny", 5, pos_encoding="learned", pe_train_size=())

@@ -59,6 +59,21 @@ def test_pe_vs_mixffn_claims_not_tested_when_the_pe_is_unused():
         pe_vs_mixffn_claims(_pe_rows(5.0), family="aerial")
 
 
+def test_the_learned_pe_from_sincos_gets_its_own_claims_and_condition():
+    import pandas as pd
+
+    from segformer_lab.analysis import pe_vs_mixffn_claims
+    rows = _pe_rows(zeroed_cost=0.05)  # the trunc-normal learned PE is not used
+    started = rows[rows["variant"] == "learned_pe_street"].assign(variant="learned_sincos_pe_street",
+                                                                   miou_pe_zeroed=lambda f: f["miou"] - 20)
+    claims = pe_vs_mixffn_claims(pd.concat([rows, started]))
+    assert [c.text.split(" (")[0] for c in claims][2:4] == [
+        "Mix-FFN scores higher than a learned PE started from the sin-cos table with training-size sliding windows",
+        "A learned PE started from the sin-cos table drops more than Mix-FFN on whole 256x512 canvases"]
+    assert [c.outcome for c in claims] == [NOT_TESTED, NOT_TESTED, "holds", "holds", NOT_TESTED]
+    assert "The model uses a learned PE started from the sin-cos table" in claims[2].requires[0].text
+
+
 def test_validity_conditions_gate_claims():
     valid, invalid = claim("used", [5, 5], [1, 1]), claim("used", [1, 1], [1, 1])
     good, bad = claim("x", [2, 2], [1, 1]), claim("y", [1, 1], [2, 2])

@@ -18,6 +18,7 @@ from .common import ConvBNReLU, DropPath, init_weights, linear_rates, pad_to_mul
 
 POS_ENCODINGS = ("mixffn", "learned", "sincos", "none")
 ABSOLUTE_PE = ("learned", "sincos")  # added to the tokens after each patch embedding
+PE_INITS = ("trunc_normal", "sincos")  # how a learned PE starts
 ATTENTION_PATHS = ("sdpa", "explicit")
 
 
@@ -40,6 +41,7 @@ class SegFormerConfig:
     overlap_patch_embed: bool = True  # True: K7/S4/P3 then K3/S2/P1; False: K=S (4/4/0 then 2/2/0)
     pos_encoding: str = "mixffn"  # "mixffn" (3x3 depthwise conv in the FFN), "learned" or "sincos" absolute PE, "none"
     pe_train_size: tuple = (512, 512)  # (H, W) the absolute PE grid is made for; other sizes interpolate it
+    pe_init: str = "trunc_normal"  # learned PE's start: "trunc_normal" (std 0.02, as ViT) or "sincos" (the 2-D table)
     attention: str = "sdpa"  # "sdpa" (fused kernel) or "explicit" (matmul + softmax; can return maps)
     decoder_dim: int = 256  # C, width of the All-MLP decoder (256 for B0/B1, 768 for B2-B5)
     decoder_stages: tuple = (1, 2, 3, 4)  # encoder stages feeding the decoder: (1, 2, 3, 4) or (4,)
@@ -57,8 +59,12 @@ class SegFormerConfig:
         if self.pos_encoding in ABSOLUTE_PE and (len(self.pe_train_size) != 2 or min(self.pe_train_size) < 1):
             raise ValueError(f"SegFormerConfig.pe_train_size={self.pe_train_size}; pos_encoding="
                              f"{self.pos_encoding!r} needs the (H, W) its grid is made for, e.g. (128, 128)")
-        if self.pos_encoding == "sincos" and any(c % 4 for c in self.embed_dims):
-            raise ValueError(f"SegFormerConfig.embed_dims={self.embed_dims}; pos_encoding='sincos' needs channels "
+        if self.pe_init not in PE_INITS:
+            raise ValueError(f"SegFormerConfig.pe_init={self.pe_init!r}; expected one of {PE_INITS}")
+        sincos = self.pos_encoding == "sincos" or (self.pos_encoding == "learned" and self.pe_init == "sincos")
+        if sincos and any(c % 4 for c in self.embed_dims):
+            field = "pos_encoding" if self.pos_encoding == "sincos" else "pe_init"
+            raise ValueError(f"SegFormerConfig.embed_dims={self.embed_dims}; {field}='sincos' needs channels "
                              "divisible by 4 (sin and cos of rows and columns)")
         if self.attention not in ATTENTION_PATHS:
             raise ValueError(f"SegFormerConfig.attention={self.attention!r}; expected one of {ATTENTION_PATHS}")
@@ -227,7 +233,11 @@ class MixVisionTransformer(nn.Module):
             if cfg.pos_encoding == "learned":
                 # Ablation: an absolute embedding per stage for pe_train_size, bilinearly resized to other grids.
                 pos = nn.Parameter(torch.zeros(1, cfg.embed_dims[i], *grid))
-                nn.init.trunc_normal_(pos, std=0.02)
+                if cfg.pe_init == "sincos":  # the fixed table's positions, at the scale of the tokens, then learned
+                    with torch.no_grad():
+                        pos.copy_(sincos_2d(cfg.embed_dims[i], *grid))
+                else:
+                    nn.init.trunc_normal_(pos, std=0.02)
                 setattr(self, f"pos_embed{i + 1}", pos)
             elif cfg.pos_encoding == "sincos":
                 # Ablation: a fixed table for the training grid, resized to other grids exactly as the learned PE
