@@ -66,6 +66,7 @@ def read_paper(results_dir="results") -> pd.DataFrame:
 PE_VARIANTS = {"mixffn": "Mix-FFN", "learned_pe": "a learned PE", "sincos_pe": "a fixed sin-cos PE", "no_pe": "no PE",
                "learned_sincos_pe": "a learned PE started from the sin-cos table"}
 LEARNED_PE = ("learned_pe", "learned_sincos_pe")  # the learned PEs: trunc-normal start (std 0.02), sin-cos start
+ABSOLUTE_PES = ("learned_pe", "sincos_pe", "learned_sincos_pe")  # the variants whose PE can be zeroed at test time
 
 
 def pe_variant(pe: str, family: str, init: str = "pretrained") -> str:
@@ -130,7 +131,7 @@ def pe_isolation_claims(frame: pd.DataFrame, family: str = "street", init: str =
     return [requiring([claim(f"{PE_VARIANTS[pe][0].upper()}{PE_VARIANTS[pe][1:]} drops more than the same encoder "
                              f"with no PE on whole {canvas} canvases ({family})", drop(pe_variant(pe, family, init)),
                              drop(none))], pe_validity(frame, pe, family, init))[0]
-            for pe in ("learned_pe", "sincos_pe", "learned_sincos_pe") if pe_variant(pe, family, init) in present]
+            for pe in ABSOLUTE_PES if pe_variant(pe, family, init) in present]
 
 
 def pe_vs_mixffn_table(frame: pd.DataFrame, family: str = "street", canvas: str = "256x512") -> pd.DataFrame:
@@ -168,7 +169,7 @@ def pe_vs_mixffn_beside_paper(frame: pd.DataFrame, paper: pd.DataFrame, family: 
 def pe_diagnosis(frame: pd.DataFrame, family: str, init: str = "pretrained") -> str:
     """One sentence per absolute-PE variant of a family: its size against the tokens and what removing it costs."""
     parts = []
-    for pe in ("learned_pe", "sincos_pe", "learned_sincos_pe"):
+    for pe in ABSOLUTE_PES:
         rows = frame[frame["variant"] == pe_variant(pe, family, init)]
         if rows.empty or rows["miou_pe_zeroed"].isna().all():
             continue

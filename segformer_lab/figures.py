@@ -199,8 +199,7 @@ def overlap(results_dir, preset=None):
     frame = _frame(results_dir, "overlap_patch_embed", preset)
     plt = plotting._plt()
     metrics = ("miou", "thing_miou", "boundary_miou")
-    long = pd.concat([frame[["variant", "seed"]].assign(metric=m, value=frame[m].astype(float)) for m in metrics],
-                     ignore_index=True)
+    long = frame.melt(id_vars=["variant", "seed"], value_vars=list(metrics), var_name="metric")
     fig, ax = plt.subplots(figsize=(plotting.SINGLE + 0.6, 3.2))
     plotting.dots(ax, long, "metric", "variant")
     ax.set(xlabel="", ylabel="IoU (%)")

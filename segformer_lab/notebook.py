@@ -36,7 +36,7 @@ def results_folder(root: Path | None = None) -> Path:
     found = [d for d in candidates(root) if d.name not in ("released", "gpu")]
     if chosen:
         chosen, why = Path(chosen), "$SEGFORMER_LAB_RESULTS"
-    elif (base / "quick").is_dir() and any((base / "quick").glob("*.csv")):
+    elif base / "quick" in found:
         chosen, why = base / "quick", "your quick results (the README's first command)"
     else:
         chosen = found[0] if found else base

@@ -123,9 +123,14 @@ def dots(ax, long, x: str, hue: str, y: str = "value", x_order=None, hue_order=N
         mean, low, high = (np.array(v) for v in zip(*stats))
         ax.errorbar(np.arange(len(x_order)) + offset, mean, yerr=[low, high], fmt=MARKERS[j % len(MARKERS)], ms=5,
                     capsize=2.5, color=palette[h], label=name(h))
-    fig_width = ax.get_figure().get_figwidth() * ax.get_position().width
-    ax.set_xticks(range(len(x_order)), [_wrap(name(c), _chars(fig_width, len(x_order))) for c in x_order])
-    ax.set_xlim(-0.5, len(x_order) - 0.5)
+    category_axis(ax, x_order)
+
+
+def category_axis(ax, categories) -> None:
+    """Categories along the x axis at 0, 1, ...: their display names as ticks, wrapped to the room each has."""
+    width = ax.get_figure().get_figwidth() * ax.get_position().width
+    ax.set_xticks(range(len(categories)), [_wrap(name(c), _chars(width, len(categories))) for c in categories])
+    ax.set_xlim(-0.5, len(categories) - 0.5)
     ax.grid(axis="x", visible=False)
 
 
@@ -223,11 +228,8 @@ def paper_panel(ax, paper, x: str = "setting", y: str = "value", hue: str = "mod
         ax.set_xlabel(label)
         ax.grid(axis="y", visible=False)
     else:
-        width = ax.get_figure().get_figwidth() * ax.get_position().width
-        ax.set_xticks(range(len(cats)), [_wrap(name(c), _chars(width, len(cats))) for c in cats])
-        ax.set_xlim(-0.5, len(cats) - 0.5)
+        category_axis(ax, cats)
         ax.set_ylabel(label)
-        ax.grid(axis="x", visible=False)
 
 
 def metric_by_setting(frame, settings: dict, metric: str = "miou", group_col: str = "variant", paper=None,
@@ -259,13 +261,14 @@ def metric_by_setting(frame, settings: dict, metric: str = "miou", group_col: st
     return finish(fig)
 
 
-def save(fig, path, dpi: int = 200) -> Path:
-    """Save a figure (the format from the suffix: .png at `dpi`, .pdf or .svg) and close it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
+def save(fig, path, *more, dpi: int = 200) -> Path:
+    """Save a figure to `path` and to each of `more` (the format from the suffix: .png at `dpi`, .pdf or .svg),
+    then close it; returns `path`."""
+    for target in (Path(path), *map(Path, more)):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(target, dpi=dpi)
     _plt().close(fig)
-    return path
+    return Path(path)
 
 
 def erf_figure(maps: dict, labels: dict | None = None, thresholds=(0.2, 0.5)):
@@ -418,13 +421,10 @@ def grouped_dots(frame, x: str, hue: str, metrics=("miou", "thing_miou"), x_orde
     """Each metric by `x` and `hue`, one panel per metric: mean over seeds as a dot, the seed range as an error
     bar; the axes do not start at zero (the claims are differences)."""
     plt = _plt()
-    import pandas as pd
-    long = pd.concat([frame[[x, hue, "seed"]].assign(metric=m, value=frame[m].astype(float)) for m in metrics],
-                     ignore_index=True)
     width = DOUBLE if len(metrics) > 1 else SINGLE + 0.6
     fig, axes = plt.subplots(1, len(metrics), figsize=(width, 3.2), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
-        dots(ax, long[long["metric"] == metric], x, hue, x_order=x_order, hue_order=hue_order)
+        dots(ax, frame, x, hue, y=metric, x_order=x_order, hue_order=hue_order)
         ax.set(xlabel=name(x), ylabel=name(metric))
     not_from_zero(axes[0, 0])
     legend_below(fig, *axes[0, 0].get_legend_handles_labels())

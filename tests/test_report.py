@@ -242,3 +242,15 @@ def test_the_one_seed_note_concerns_only_claims_judged_against_the_seed_spread()
     assert s.verdict == "reproduces"
     s.claims[0] = claim("c256 beats c64", [52.0], [50.0])
     assert s.verdict == "reproduces (one seed: no spread to judge against)"
+
+
+def test_report_saves_each_key_figure_in_every_format_asked(smoke_results, tmp_path):
+    import shutil
+    results = shutil.copytree(smoke_results, tmp_path / "results", ignore=shutil.ignore_patterns("figures"))
+    text = build_report(results, formats=("svg", "png")).read_text()
+    for name in ABLATIONS:
+        assert (results / "figures" / f"{name}.svg").read_text().lstrip().startswith("<?xml")
+        assert (results / "figures" / f"{name}.png").stat().st_size > 1000
+        assert f"![{name}](figures/{name}.svg)" in text  # the report shows the first format
+    with pytest.raises(ValueError, match="figure format.s. eps; expected some of png, pdf, svg"):
+        build_report(results, formats=("png", "eps"))
