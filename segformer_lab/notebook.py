@@ -42,7 +42,8 @@ def results_folder(root: Path | None = None) -> Path:
         chosen = found[0] if found else base
         why = "the committed results" if chosen.resolve() == base.resolve() else "the newest results"
     shown = _relative(chosen)
-    others = [str(_relative(d)) for d in found if d.resolve() != chosen.resolve()]
+    # Chosen by the environment (as the report's --notebooks does): no list that depends on the machine's folders.
+    others = [] if why.startswith("$") else [str(_relative(d)) for d in found if d.resolve() != chosen.resolve()]
     print(f"Reading {shown}: {why}." + (f" Others: {', '.join(others)} (set RESULTS to one of them)."
                                         if others else ""))
     return shown
