@@ -7,7 +7,11 @@ GMACs (1 per multiply-accumulate) and CPU latency at 128 and 512 px, and the PE 
 the same model on whole 256x512 canvases (and with 128 px sliding windows), at the training pixel scale.
 
 Validity of the resolution claim: SETR's PE carries something, i.e. zeroing it at the training size costs
-accuracy beyond the seed spread (`miou_pe_zeroed`, as pe_vs_mixffn measures its learned PE).
+accuracy beyond the seed spread (`miou_pe_zeroed`, as pe_vs_mixffn measures its learned PE). The first SETR runs
+start their PE as ViT does (trunc-normal, std 0.02) and do not use it (zeroing it moves mIoU by 0.0); the
+`*_sincos` runs start it from the 2-D sin-cos table (then learn it, in the pretraining and in training, and
+interpolate it at other sizes as before), so that the resolution claim is made on a PE the model uses. The
+first runs stay as rows of their own.
 """
 from __future__ import annotations
 
@@ -22,8 +26,8 @@ from segformer_lab.registry import build_model
 EXPERIMENT = "setr_vs_segformer"
 DECODER_VS_CNN = load_experiment("decoder_vs_cnn")
 BASE = DECODER_VS_CNN.BASE
-SETR = {f"setr_{d}": {"model": f"setr_{d}_vit_s8", "model_overrides": {"img_size": [128, 128]}}
-        for d in ("naive", "pup", "mla")}
+SETR = {f"setr_{d}{suffix}": {"model": f"setr_{d}_vit_s8", "model_overrides": {"img_size": [128, 128], **pe}}
+        for suffix, pe in (("", {}), ("_sincos", {"pe_init": "sincos"})) for d in ("naive", "pup", "mla")}
 VARIANTS = {"segformer_b0": {"model": "segformer_b0"}, "segformer_b1": {"model": "segformer_b1"}, **SETR}
 VARIANTS = {name: {**fields, "encoder_weights": "embedded"} for name, fields in VARIANTS.items()}
 PRESETS = DECODER_VS_CNN.PRESETS

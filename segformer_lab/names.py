@@ -35,7 +35,7 @@ PARTS = {
 # Qualifiers after the part, in the order they may follow it.
 QUALIFIERS = {
     "pretrained": "pretrained", "scratch": "from scratch", "shared": "shared recipe",
-    "street": "street", "aerial": "aerial",
+    "street": "street", "aerial": "aerial", "sincos": "PE from sin-cos",
 }
 PATTERNS = (  # ids with a number in them
     (re.compile(r"^c(\d+)$"), lambda m: f"C = {m[1]}"),

@@ -117,6 +117,8 @@ def section(results_dir, experiment: str, preset: str | None = None, figures: bo
             family, init = settings[0]  # the headline: street scenes, pretrained (the paper's setting) if present
             out.claims = analysis.pe_vs_mixffn_claims(frame, family, init)
             out.context = analysis.pe_isolation_claims(frame, family, init)
+            if analysis.headline_learned_pe(frame, family, init) != "learned_pe":  # the trunc-normal start, beside
+                out.context += analysis.learned_pe_claims(frame, "learned_pe", family, init)
             out.context += [c for f, i in settings[1:] for c in analysis.pe_vs_mixffn_claims(frame, f, i)]
             out.table = analysis.pe_vs_mixffn_table(frame, family)
             out.paper = analysis.pe_vs_mixffn_beside_paper(frame, paper, family)
@@ -143,6 +145,9 @@ def section(results_dir, experiment: str, preset: str | None = None, figures: bo
             out.paper = analysis.paper_table(paper, "1b")
         elif experiment == "setr_vs_segformer":
             out.claims, out.table = analysis.setr_claims(frame), analysis.setr_table(frame)
+            if any(analysis.SETR_SINCOS in c.text for c in out.claims):  # the trunc-normal start, beside
+                out.context = [c for v in analysis.SETR_DECODERS if v in set(frame["variant"])
+                               for c in analysis.setr_resolution_claims(frame, v)]
             out.paper = analysis.paper_table(paper, "setr")
         elif experiment == "overlap_patch_embed":
             out.claims = analysis.overlap_claims(frame)

@@ -269,6 +269,22 @@ def test_learned_pe_can_start_from_the_sincos_table_and_is_learned_and_saved():
                     num_heads=(1, 1, 2, 2), pe_train_size=(64, 64))
 
 
+def test_setr_pe_can_start_from_the_sincos_table_and_is_still_interpolated():
+    from segformer_lab.models.common import sincos_2d
+    small = dict(embed_dim=32, num_heads=2, decoder_dim=16, img_size=(64, 64))
+    model = build_model("setr_naive_vit_s8", 5, pe_init="sincos", **small)
+    torch.testing.assert_close(model.backbone.pos_embed.detach(), sincos_2d(32, 4, 4))
+    model.train()
+    out = model(torch.randn(1, 3, 96, 64))  # a 6x4 grid: the 4x4 table interpolated
+    (out[0] if isinstance(out, (tuple, list)) else out).sum().backward()
+    assert model.backbone.pos_embed.grad.abs().sum() > 0
+    assert build_model("setr_naive_vit_s8", 5, **small).backbone.pos_embed.std() < 0.05  # ViT's start by default
+    with pytest.raises(ValueError, match="SETRConfig.pe_init='zeros'; expected one of"):
+        build_model("setr_naive_vit_s8", 5, pe_init="zeros", **small)
+    with pytest.raises(ValueError, match="SETRConfig.embed_dim=30; pe_init='sincos' needs channels divisible by 4"):
+        build_model("setr_naive_vit_s8", 5, pe_init="sincos", **{**small, "embed_dim": 30})
+
+
 def test_absolute_pe_needs_a_grid_and_sincos_channels_divisible_by_4():
     with pytest.raises(ValueError, match=r"pe_train_size=\(\); pos_encoding='learned' needs the \(H, W\)"):
         build_model("segformer_tiny", 5, pos_encoding="learned", pe_train_size=())

@@ -76,6 +76,31 @@ def test_erf_claims_read_side_ratios():
     assert list(table.columns) == list(TARGETS) and table.loc["mit_b0_pretrained", "stage4"] == pytest.approx(0.8)
 
 
+def test_erf_claims_move_to_the_largest_view_measured_and_the_table_gives_pixels():
+    crop_cols = {f"erf_trained_{t}_t{x}": 0.99 for t in TARGETS for x in THRESHOLDS}  # clipped on the crop
+    view = {f"erf_trained_c512_{t}_t{x}": 0.1 for t in TARGETS for x in THRESHOLDS}
+    wide = {**view, "erf_trained_c512_stage4_t0.5": 0.5, "erf_trained_c512_stage4_t0.2": 0.3,
+            "erf_trained_c512_head_t0.99": 0.6}
+    frame = pd.DataFrame([{"variant": "mit_b0_pretrained", "seed": s, "crop_size": 128, **crop_cols, **wide}
+                          for s in range(3)]
+                         + [{"variant": "resnet18_mlp_pretrained", "seed": s, "crop_size": 128, **crop_cols, **view}
+                            for s in range(3)])
+    assert analysis.erf_canvases(frame) == [512]
+    claims = analysis.erf_claims(frame)
+    assert [c.outcome for c in claims] == ["holds", "holds", "holds"] and "512 px views" in claims[2].text
+    assert [c.outcome for c in analysis.erf_claims(frame.drop(columns=list(view)))] == [
+        "not tested", "within spread", "not tested"]  # on the crop alone the squares are clipped
+    table = analysis.erf_sizes_table(frame)
+    assert table.loc[("mit_b0_pretrained", "512 px"), "head, 99%"] == "0.60 (307 px)"
+    assert table.loc[("resnet18_mlp_pretrained", "128 px (training crop)"), "stage4, 50%"] == "0.99 (127 px)"
+    # Table 1d's condition: the CNN's 99 % square measured on 512 px views, over the 128 px crop
+    runs = frame.assign(run_id=[f"r{i}" for i in range(6)])
+    reach = analysis.cnn_reach(runs, runs)
+    assert reach.outcome == "holds" and reach.mean_a == pytest.approx(0.4)  # 0.1 x 512 px / 128 px
+    far = runs.assign(**{"erf_trained_c512_stage4_t0.99": 0.25})  # 128 px: the whole crop
+    assert analysis.cnn_reach(far, far).outcome == "fails"
+
+
 def test_pretraining_note_lists_each_pretraining_once():
     frame = pd.DataFrame({"encoder": ["mit_b0", "mit_b0_s4", "resnet18_mlp", "deeplabv3_r18"],
                           "cache_key": ["a", "a", "r", "r"], "final_loss": [0.3, 0.3, 0.2, 0.2]})

@@ -84,5 +84,10 @@ def test_setr_claims():
     assert [c.outcome for c in claims] == ["holds", "holds"]  # 60/16 vs 58/80 per GMAC; drop 8 vs 1
     assert claims[1].mean_a == pytest.approx(8.0) and claims[1].mean_b == pytest.approx(1.0)
     assert analysis.setr_claims(rows(setr_zeroed=58))[1].outcome == "not tested"  # the PE carried nothing
+    unused = rows(setr_zeroed=58)
+    started = unused[unused["variant"] == "setr_pup"].assign(variant="setr_pup_sincos", miou_pe_zeroed=20.0)
+    claims = analysis.setr_claims(pd.concat([unused, started]))  # the resolution claim moves to the used PE
+    assert [c.outcome for c in claims] == ["holds", "holds"] and "setr_pup_sincos loses more" in claims[1].text
+    assert analysis.setr_resolution_claims(unused, "setr_pup")[0].outcome == "not tested"
     ids_setr = ids("setr_vs_segformer")
     assert {ids_setr[i] for i in ids_setr if i in ids("decoder_vs_cnn")} == {"segformer_b0", "segformer_b1"}

@@ -55,23 +55,28 @@ def test_pe_vs_mixffn_claims_not_tested_when_the_pe_is_unused():
     assert [c.outcome for c in claims] == [NOT_TESTED] * 3
     assert verdict(claims) == NOT_TESTED
     assert "condition not met: The model uses a learned PE" in claims[0].sentence()
-    with pytest.raises(ValueError, match="no rows for variant 'learned_pe_aerial'"):
+    with pytest.raises(ValueError, match="no rows for variant 'mixffn_aerial'"):
         pe_vs_mixffn_claims(_pe_rows(5.0), family="aerial")
 
 
-def test_the_learned_pe_from_sincos_gets_its_own_claims_and_condition():
+def test_the_learned_pe_from_sincos_is_judged_where_it_ran_and_the_first_one_stays_beside():
     import pandas as pd
 
-    from segformer_lab.analysis import pe_vs_mixffn_claims
+    from segformer_lab.analysis import headline_learned_pe, learned_pe_claims, pe_vs_mixffn_claims
     rows = _pe_rows(zeroed_cost=0.05)  # the trunc-normal learned PE is not used
+    assert headline_learned_pe(rows) == "learned_pe"
     started = rows[rows["variant"] == "learned_pe_street"].assign(variant="learned_sincos_pe_street",
                                                                    miou_pe_zeroed=lambda f: f["miou"] - 20)
-    claims = pe_vs_mixffn_claims(pd.concat([rows, started]))
-    assert [c.text.split(" (")[0] for c in claims][2:4] == [
+    both = pd.concat([rows, started])
+    assert headline_learned_pe(both) == "learned_sincos_pe"
+    claims = pe_vs_mixffn_claims(both)
+    assert [c.text.split(" (")[0] for c in claims][:2] == [
         "Mix-FFN scores higher than a learned PE started from the sin-cos table with training-size sliding windows",
         "A learned PE started from the sin-cos table drops more than Mix-FFN on whole 256x512 canvases"]
-    assert [c.outcome for c in claims] == [NOT_TESTED, NOT_TESTED, "holds", "holds", NOT_TESTED]
-    assert "The model uses a learned PE started from the sin-cos table" in claims[2].requires[0].text
+    assert [c.outcome for c in claims] == ["holds", "holds", NOT_TESTED]  # the fixed sin-cos PE is not used either
+    assert "The model uses a learned PE started from the sin-cos table" in claims[0].requires[0].text
+    first = learned_pe_claims(both, "learned_pe")
+    assert [c.outcome for c in first] == [NOT_TESTED] * 2 and "a learned PE with" in first[0].text
 
 
 def test_validity_conditions_gate_claims():

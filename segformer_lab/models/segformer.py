@@ -14,11 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .common import ConvBNReLU, DropPath, init_weights, linear_rates, pad_to_multiple
+from .common import PE_INITS, ConvBNReLU, DropPath, init_weights, linear_rates, pad_to_multiple, sincos_2d
 
 POS_ENCODINGS = ("mixffn", "learned", "sincos", "none")
 ABSOLUTE_PE = ("learned", "sincos")  # added to the tokens after each patch embedding
-PE_INITS = ("trunc_normal", "sincos")  # how a learned PE starts
 ATTENTION_PATHS = ("sdpa", "explicit")
 
 
@@ -77,20 +76,6 @@ class SegFormerConfig:
                 raise ValueError(f"SegFormerConfig: stage {i + 1} has {c} channels, not divisible by {h} heads")
         if min(self.sr_ratios) < 1:
             raise ValueError(f"SegFormerConfig.sr_ratios={self.sr_ratios}; each must be >= 1")
-
-
-def sincos_2d(channels: int, height: int, width: int) -> torch.Tensor:
-    """Fixed 2-D sin-cos position encoding (Vaswani et al.'s 1-D table on rows and on columns, as MAE's 2-D
-    table): (1, channels, height, width), the first half of the channels encode the row, the second the column,
-    each as sin and cos of the token index at channels / 4 frequencies from 1 to 1/10000. Every entry is in
-    [-1, 1], so a token's encoding has RMS 1/sqrt(2), the scale of the LayerNorm-ed tokens (RMS 1) it is added to."""
-    quarter = channels // 4
-    freq = 1.0 / 10000 ** (torch.arange(quarter, dtype=torch.float64) / quarter)  # (C/4,)
-    rows = torch.arange(height, dtype=torch.float64)[:, None] * freq  # (H, C/4)
-    cols = torch.arange(width, dtype=torch.float64)[:, None] * freq  # (W, C/4)
-    row_code = torch.cat([rows.sin(), rows.cos()], dim=1).T[:, :, None].expand(-1, -1, width)  # (C/2, H, W)
-    col_code = torch.cat([cols.sin(), cols.cos()], dim=1).T[:, None, :].expand(-1, height, -1)  # (C/2, H, W)
-    return torch.cat([row_code, col_code], dim=0)[None].float()  # (1, C, H, W)
 
 
 def stage_grid(size: int, stage: int) -> int:

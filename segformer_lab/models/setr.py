@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .common import ConvBNReLU, DropPath, init_weights, linear_rates, pad_to_multiple
+from .common import PE_INITS, ConvBNReLU, DropPath, init_weights, linear_rates, pad_to_multiple, sincos_2d
 
 SETR_DECODERS = ("naive", "pup", "mla")
 
@@ -33,6 +33,7 @@ class SETRConfig:
     mlp_ratio: float = 4.0  # MLP expansion
     patch_size: int = 16  # P, patch side
     img_size: tuple = (512, 512)  # (H, W) the positional embedding is made for
+    pe_init: str = "trunc_normal"  # the learned PE's start: "trunc_normal" (std 0.02, as ViT) or "sincos" (2-D table)
     in_channels: int = 3  # image channels
     drop_path_rate: float = 0.1  # stochastic depth, rising linearly over the layers
     layer_norm_eps: float = 1e-6  # LayerNorm epsilon
@@ -46,6 +47,11 @@ class SETRConfig:
         self.img_size = tuple(self.img_size)
         if self.decoder not in SETR_DECODERS:
             raise ValueError(f"SETRConfig.decoder={self.decoder!r}; expected one of {SETR_DECODERS}")
+        if self.pe_init not in PE_INITS:
+            raise ValueError(f"SETRConfig.pe_init={self.pe_init!r}; expected one of {PE_INITS}")
+        if self.pe_init == "sincos" and self.embed_dim % 4:
+            raise ValueError(f"SETRConfig.embed_dim={self.embed_dim}; pe_init='sincos' needs channels divisible "
+                             "by 4 (sin and cos of rows and columns)")
         if self.embed_dim % self.num_heads:
             raise ValueError(f"SETRConfig.embed_dim={self.embed_dim} is not divisible by num_heads={self.num_heads}")
         if self.mla_layers is None:
@@ -118,8 +124,12 @@ class VisionTransformer(nn.Module):
         self.patch_embed = nn.Module()
         self.patch_embed.proj = nn.Conv2d(cfg.in_channels, cfg.embed_dim, cfg.patch_size, cfg.patch_size)
         grid = [s // cfg.patch_size for s in cfg.img_size]
-        self.pos_embed = nn.Parameter(torch.zeros(1, cfg.embed_dim, *grid))
-        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        self.pos_embed = nn.Parameter(torch.zeros(1, cfg.embed_dim, *grid))  # (1, D, H/P, W/P)
+        if cfg.pe_init == "sincos":  # the fixed table's positions, then learned
+            with torch.no_grad():
+                self.pos_embed.copy_(sincos_2d(cfg.embed_dim, *grid))
+        else:
+            nn.init.trunc_normal_(self.pos_embed, std=0.02)
         dpr = linear_rates(cfg.drop_path_rate, cfg.depth)
         self.blocks = nn.ModuleList(ViTBlock(cfg.embed_dim, cfg.num_heads, cfg.mlp_ratio, p, cfg.layer_norm_eps)
                                     for p in dpr)
