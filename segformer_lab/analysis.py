@@ -143,6 +143,28 @@ def pe_isolation_claims(frame: pd.DataFrame, family: str = "street", init: str =
             for pe in ABSOLUTE_PES if pe_variant(pe, family, init) in present]
 
 
+def pe_separation_note(frame: pd.DataFrame, family: str = "street", init: str = "pretrained",
+                       canvas: str = "256x512") -> str:
+    """One sentence splitting the headline learned PE's drop on whole canvases into what the same encoder with no
+    PE (and no 3x3 depthwise convolution) also loses, and the rest, the PE's own part, against the seed spread."""
+    learned, none = pe_variant(headline_learned_pe(frame, family, init), family, init), pe_variant("no_pe", family, init)
+    if not {learned, none, pe_variant("mixffn", family, init)} <= set(frame["variant"]):
+        return ""
+    pe, control = pe_drop(frame, learned, canvas), pe_drop(frame, none, canvas)
+    mixffn = pe_drop(frame, pe_variant("mixffn", family, init), canvas)
+
+    def mean(values):
+        return sum(values) / len(values)
+    own, spread = mean(pe) - mean(control), max(seed_range(pe), seed_range(control))
+    share = "beyond" if abs(own) > spread else "within"
+    return (f"What the PE breaks, and what the missing convolution breaks ({family}, {init}, whole {canvas} canvases): "
+            f"{PE_VARIANTS[headline_learned_pe(frame, family, init)]} drops {mean(pe):.2f} mIoU; the same encoder with "
+            f"no PE, which lacks only Mix-FFN's 3x3 depthwise convolution, drops {mean(control):.2f}, and Mix-FFN "
+            f"{mean(mixffn):.2f}. The PE's own part is {own:+.2f}, {share} the seed spread {spread:.2f}"
+            + (": most of the learned PE's drop is the missing convolution's, not the resized PE's." if share == "within"
+               and mean(control) > own else "."))
+
+
 def pe_vs_mixffn_table(frame: pd.DataFrame, family: str = "street", canvas: str = "256x512") -> pd.DataFrame:
     """Per variant of one family: mIoU at the training size, with the PE zeroed and shuffled, with sliding
     windows and on whole canvases, and the drop, with seed ranges."""
@@ -327,7 +349,11 @@ CONTEXT_LEARNT = 0.9  # validity: where the ring is nearest, each encoder names 
 CONTEXT_METRIC = "context_choice_accuracy"  # the forced choice between the two token classes on every token pixel
 
 
-def context_claims(frame: pd.DataFrame, conditions: tuple = ()) -> list[Claim]:
+CONTEXT_CONTROLS = (8.0, 24.0)  # distances inside ResNet-18's reach by design (its head's ERF holds half its mass
+# within ~23 px): both encoders should name the tokens there, so they are controls beside the verdict, not tests
+
+
+def context_claims(frame: pd.DataFrame, conditions: tuple = (), controls: bool = False) -> list[Claim]:
     """At each context distance d: MiT-B1 + MLP decoder names the tokens (whose class only the ring d pixels away
     decides) more accurately than ResNet-18 + the same decoder, in the forced choice between the two token
     classes on every token pixel (CONTEXT_METRIC: whether the model calls the pixel a token at all does not enter
@@ -335,7 +361,9 @@ def context_claims(frame: pd.DataFrame, conditions: tuple = ()) -> list[Claim]:
     CNN's reach (the radius holding half of its head's ERF mass, measured on the same runs, is below d for every
     seed) and both encoders learnt the task where the ring is nearest (forced-choice accuracy above
     CONTEXT_LEARNT at the smallest d); `conditions` adds more (e.g. the pretraining check of both encoders).
-    A distance is compared once both encoders have it measured on every run (a sweep in progress)."""
+    A distance is compared once both encoders have it measured on every run (a sweep in progress). The distances
+    in CONTEXT_CONTROLS are left out, or with `controls` are the only ones given (the same comparison, beside the
+    verdict: a claim that the CNN cannot reach a ring it reaches by design cannot be tested)."""
     if CONTEXT_METRIC not in frame:
         return []
     present = set(frame["variant"]) - set(frame[frame[CONTEXT_METRIC].isna()]["variant"])  # measured on every run
@@ -351,7 +379,7 @@ def context_claims(frame: pd.DataFrame, conditions: tuple = ()) -> list[Claim]:
                     values(encoder, nearest), CONTEXT_LEARNT)
               for encoder, name in (("mit_b1", "MiT-B1 + MLP"), ("resnet18_mlp", "ResNet-18 + MLP"))]
     claims = []
-    for d in distances:
+    for d in (d for d in distances if (d in CONTEXT_CONTROLS) == controls):
         beyond = below(f"The context at d = {d:g} px lies beyond ResNet-18 + MLP's reach (radius holding half of "
                        f"its head's ERF mass, px)", values("resnet18_mlp", d, "erf_head_r50"), d)
         claims += requiring([claim(f"MiT-B1 + MLP names context tokens more accurately than ResNet-18 + MLP at "

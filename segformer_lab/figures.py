@@ -127,14 +127,20 @@ def reduction_ratio_miou(results_dir, preset=None):
                                    x="attention_gmacs_512")
 
 
-def erf(results_dir, preset=None, rows: str = "trained", state: str = "trained"):
+def erf(results_dir, preset=None, rows: str = "trained", state: str = "trained", view: str = "largest"):
+    """Figure 3's maps: on the largest whole views the runs were measured on (view "largest", where Figure 3's
+    claims are judged; the trained model only), or on the training crop (view "crop")."""
+    from .analysis import erf_canvases
     from .erf import load_maps
     frame = _frame(results_dir, "erf", preset)
     frame = frame[frame["variant"].isin(ERF_ROWS[rows])] if rows in ERF_ROWS else frame
     if frame.empty:
         return None
-    maps = load_maps(Path(results_dir) / "erf", frame, state)
-    return plotting.erf_figure({v: maps[v] for v in ERF_ROWS.get(rows, maps) if v in maps})
+    canvases = erf_canvases(frame) if view == "largest" and state == "trained" else []
+    side = canvases[-1] if canvases else int(frame["crop_size"].iloc[0])
+    maps = load_maps(Path(results_dir) / "erf", frame, f"{state}_c{side}" if canvases else state)
+    where = f"whole {side} px views" if canvases else f"the {side} px training crop"
+    return plotting.erf_figure({v: maps[v] for v in ERF_ROWS.get(rows, maps) if v in maps}, view_px=side, where=where)
 
 
 def robustness_paper() -> dict:
@@ -222,6 +228,7 @@ FIGURES = {
     "reduction_ratio": reduction_ratio,
     "reduction_ratio.miou": reduction_ratio_miou,
     "erf": erf,
+    "erf.crop": partial(erf, view="crop"),
     "erf.scratch": partial(erf, rows="scratch"),
     "erf.init": partial(erf, rows="all", state="init"),
     "robustness": robustness,

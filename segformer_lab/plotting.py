@@ -271,12 +271,15 @@ def save(fig, path, *more, dpi: int = 200) -> Path:
     return Path(path)
 
 
-def erf_figure(maps: dict, labels: dict | None = None, thresholds=(0.2, 0.5)):
+def erf_figure(maps: dict, labels: dict | None = None, thresholds=(0.2, 0.5), view_px: int | None = None,
+               where: str = ""):
     """Figure 3's layout: one row per model, one column per target (stage1..4, head), each map rendered as
     log10(x + 1) / max with a colour bar; the centred squares holding 20% (dashed) and 50% (dotted) of the mass
-    are drawn, and their sides, as a share of the map's, printed under each map.
+    are drawn, and their sides printed under each map: as a share of the map's side, or in pixels of the input
+    where its side `view_px` is given.
 
-    maps: {row: {target: (H, W) array}} (segformer_lab.erf.load_maps); labels: {row: display name}."""
+    maps: {row: {target: (H, W) array}} (segformer_lab.erf.load_maps); labels: {row: display name}; where: the
+    input the maps were measured on, said in the title."""
     plt = _plt()
     from matplotlib.lines import Line2D
     from matplotlib.patches import Rectangle
@@ -299,14 +302,18 @@ def erf_figure(maps: dict, labels: dict | None = None, thresholds=(0.2, 0.5)):
                 ax.add_patch(Rectangle((w // 2 - s / 2, h // 2 - s / 2), s, s, fill=False, edgecolor="white",
                                        linestyle=ls, linewidth=1))
             ax.set_xticks([]), ax.set_yticks([])
-            ax.set_xlabel("\n".join(f"{t:.0%}: {ratios[t][0]:.2f}" for t in thresholds))
+            ax.set_xlabel("\n".join(f"{t:.0%}: {ratios[t][0] * view_px:.0f} px" if view_px else
+                                    f"{t:.0%}: {ratios[t][0]:.2f}" for t in thresholds))
             if i == 0:
                 ax.set_title(target.replace("stage", "stage "))
         label = (labels or {}).get(row) or name(row)
         axes[i, 0].set_ylabel(_wrap(label, 14))
     fig.colorbar(image, ax=axes, shrink=0.8, label="log10(ERF + 1) / max")
+    if where:
+        fig.suptitle(f"Effective receptive fields on {where}")
+    unit = f" (px of the {view_px} px input)" if view_px else " (share of the input's side)"
     handles = [Line2D([], [], color="black", linestyle=ls, label=f"side of the centred square holding {t:.0%} of "
-                      "the mass") for t, ls in zip(thresholds, styles)]
+                      f"the mass{unit}") for t, ls in zip(thresholds, styles)]
     legend_below(fig, handles, [h.get_label() for h in handles], ncol=1)
     return finish(fig)
 

@@ -122,7 +122,8 @@ def section(results_dir, experiment: str, preset: str | None = None, figures: bo
             out.context += [c for f, i in settings[1:] for c in analysis.pe_vs_mixffn_claims(frame, f, i)]
             out.table = analysis.pe_vs_mixffn_table(frame, family)
             out.paper = analysis.pe_vs_mixffn_beside_paper(frame, paper, family)
-            out.notes = [n for f, i in settings if (n := analysis.pe_diagnosis(frame, f, i))]
+            out.notes = [n for n in [analysis.pe_separation_note(frame, family, init)] if n]
+            out.notes += [n for f, i in settings if (n := analysis.pe_diagnosis(frame, f, i))]
             if (results_dir / "pe_vs_mixffn_pretraining.csv").is_file():
                 pretraining = pd.read_csv(results_dir / "pe_vs_mixffn_pretraining.csv").query("preset == @out.preset")
                 out.notes += [analysis.pe_pretraining_note(pretraining)] if len(pretraining) else []
@@ -189,6 +190,8 @@ def decoder_vs_cnn_section(out: Section, results_dir: Path, paper: pd.DataFrame)
         out.notes.append(f"The context-distance sweep has no rows at the {preset} preset (segformer-lab run "
                          f"context_distance --preset {preset}): the mechanism was not measured.")
     out.context = analysis.decoder_vs_cnn_claims(frame, "scratch", erf=erf) + analysis.decoder_vs_cnn_context(frame)
+    if context is not None:  # the distances inside the CNN's reach by design: controls
+        out.context += analysis.context_claims(context, checks, controls=True)
     out.context += [analysis.pretraining_validity(frame, e) for e in ("mit_b0", "mit_b0_s4")]
     out.context += analysis.recipe_claims(frame)
     budget = companion_rows(results_dir, "budget_sweep", preset)

@@ -79,6 +79,19 @@ def test_the_learned_pe_from_sincos_is_judged_where_it_ran_and_the_first_one_sta
     assert [c.outcome for c in first] == [NOT_TESTED] * 2 and "a learned PE with" in first[0].text
 
 
+def test_the_separation_note_splits_the_pe_drop_into_the_no_pe_control_and_the_rest():
+    import pandas as pd
+
+    from segformer_lab.analysis import pe_separation_note
+    rows = _pe_rows(zeroed_cost=5.0)  # learned PE drops 8.0, Mix-FFN 0.5 (seed spread 0.0)
+    assert pe_separation_note(rows) == ""  # no control ran
+    control = rows[rows["variant"] == "mixffn_street"].assign(variant="no_pe_street",
+                                                             whole_256x512_miou=lambda f: f["slide_256x512_miou"] - 7.0)
+    note = pe_separation_note(pd.concat([rows, control]))
+    assert "a learned PE drops 8.00 mIoU" in note and "no PE, which lacks only" in note and "drops 7.00" in note
+    assert "The PE's own part is +1.00, beyond the seed spread 0.00." in note
+
+
 def test_validity_conditions_gate_claims():
     valid, invalid = claim("used", [5, 5], [1, 1]), claim("used", [1, 1], [1, 1])
     good, bad = claim("x", [2, 2], [1, 1]), claim("y", [1, 1], [2, 2])
@@ -145,20 +158,26 @@ def context_frame(r50_resnet=20.0, near_accuracy=0.97):
 
 def test_context_claims_are_tested_only_beyond_the_cnn_reach():
     from segformer_lab.analysis import context_claims
-    claims = context_claims(context_frame())
-    assert [c.outcome for c in claims] == ["not tested", "holds", "holds"]  # d = 8 lies inside the CNN's reach
+    claims = context_claims(context_frame(), controls=True)
+    assert [c.outcome for c in claims] == ["not tested", "holds"]  # d = 8 lies inside the CNN's reach
     assert "lies beyond ResNet-18 + MLP's reach" in claims[0].sentence()
+    assert [c.text.split("at d = ")[1] for c in context_claims(context_frame())] == [
+        "48 px (forced-choice accuracy)"]  # d = 8 and 24 are controls by design (analysis.CONTEXT_CONTROLS)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("segformer_lab.analysis.CONTEXT_CONTROLS", (8.0,))
+        claims = context_claims(context_frame())
+        assert [c.outcome for c in claims] == ["holds", "holds"]
     assert verdict(claims) == REPRODUCES
     # A CNN reaching further than every ring: nothing is tested.
     assert verdict(context_claims(context_frame(r50_resnet=60.0))) == NOT_TESTED
     # An encoder that never learnt the task, even with the ring close: nothing is tested.
     unlearnt = context_claims(context_frame(near_accuracy=0.6))
     assert all(c.outcome == "not tested" for c in unlearnt)
-    assert "names the tokens by their nearest ring" in unlearnt[1].sentence()
+    assert "names the tokens by their nearest ring" in unlearnt[0].sentence()
     # A distance whose forced choice is not yet measured on every run (rows from before the metric) waits.
     frame = context_frame()
     frame.loc[(frame["variant"] == "mit_b1_d48") & (frame["seed"] == 2), "context_choice_accuracy"] = float("nan")
-    assert [c.text.split("at d = ")[1] for c in context_claims(frame)] == [
+    assert context_claims(frame) == [] and [c.text.split("at d = ")[1] for c in context_claims(frame, controls=True)] == [
         "8 px (forced-choice accuracy)", "24 px (forced-choice accuracy)"]
     # A further condition (e.g. the pretraining check) gates every distance.
     failing = below("pretraining helps", [0.5], 0.1)
@@ -206,7 +225,8 @@ def test_sweeps_in_progress_compare_only_what_both_encoders_have():
     from segformer_lab.analysis import budget_claims, budget_table, context_claims
     partial = context_frame()
     partial = partial[~partial["variant"].isin(["resnet18_mlp_d8", "resnet18_mlp_d48"])]
-    assert [c.text.split("at d = ")[1] for c in context_claims(partial)] == ["24 px (forced-choice accuracy)"]
+    assert [c.text.split("at d = ")[1] for c in context_claims(partial, controls=True)] == [
+        "24 px (forced-choice accuracy)"]
     assert context_claims(partial[partial["variant"].str.startswith("mit_b1")]) == []
     frame = budget_frame({"i250": -20.0, "i1000": -15.0, "i2000": -10.0}, {})
     frame = frame[frame["variant"] != "resnet18_mlp_i2000"]
