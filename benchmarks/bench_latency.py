@@ -13,6 +13,7 @@ appended to results/bench_latency.csv: the median, min and max over the rounds, 
 from __future__ import annotations
 
 import argparse
+import json
 
 import torch
 
@@ -28,11 +29,14 @@ EXPERIMENTS = ("decoder_width", "model_size", "setr_vs_segformer")
 
 
 def models_of(experiment: str, preset: str = "default") -> dict:
-    """{variant: model} for the variants an experiment plans at `preset` (one per variant; `model.variant` names
-    the registry's model)."""
-    out = {}
+    """{variant: model} for the variants an experiment plans at `preset` (one per distinct model, under the first
+    variant that builds it: decoder_width's `*_fine` runs are its 9-class networks on other scenes;
+    `model.variant` names the registry's model)."""
+    out, built = {}, set()
     for variant, _, cfg in planned_runs(load_experiment(experiment), preset):
-        if variant not in out:
+        key = (cfg.model, json.dumps(cfg.model_overrides, sort_keys=True))
+        if key not in built:
+            built.add(key)
             out[variant] = build_model(cfg.model, 9, **cfg.model_overrides).eval()
     return out
 

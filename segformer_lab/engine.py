@@ -32,9 +32,10 @@ from .pretrain import (PRETEXTS, SHARED_RECIPE, PretrainConfig, pretrain, pretra
 from .registry import build_model, variant_config
 
 DATASETS = ("synthetic", "ade20k", "cityscapes", "folder")
-# The scenes a family's "embedded" encoders are pretrained on: the context world, a probe of reach, has no
-# pretraining of its own (its encoders start from the aerial one, as the paper's from ImageNet).
-PRETRAIN_FAMILY = {"aerial": "aerial", "street": "street", "context": "aerial"}
+# The scenes a family's "embedded" encoders are pretrained on: the context world, a probe of reach, and the fine
+# world, the aerial one in 36 classes, have no pretraining of their own (their encoders start from the aerial one,
+# as the paper's from ImageNet: a fine run's encoder is the 9-class runs').
+PRETRAIN_FAMILY = {"aerial": "aerial", "street": "street", "context": "aerial", "fine": "aerial"}
 AUGMENTS = ("flip", "mmseg")
 
 
@@ -46,8 +47,8 @@ class TrainConfig:
     model: str = "segformer_b0"  # variant name (segformer-lab variants)
     model_overrides: dict = field(default_factory=dict)  # config fields of the model, e.g. {"sr_ratios": [1, 1, 1, 1]}
     dataset: str = "synthetic"  # synthetic, ade20k, cityscapes or folder
-    scene_family: str = "aerial"  # synthetic: "aerial" (no layout), "street" (Cityscapes' layout, 1:2 frames)
-    # or "context" (tokens whose class a ring at context_distance decides)
+    scene_family: str = "aerial"  # synthetic: "aerial" (no layout), "street" (Cityscapes' layout, 1:2 frames),
+    # "context" (tokens whose class a ring at context_distance decides) or "fine" (aerial in 36 finer classes)
     context_distance: float = 24.0  # synthetic "context": token centre to its ring, pixels at zoom 1
     data_root: str = ""  # dataset root for ade20k / cityscapes / folder
     train_split: str = ""  # split names; "" = the dataset's usual train / val split

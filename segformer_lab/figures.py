@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import analysis, plotting
+from . import analysis, claims, plotting
 
 # Table 1c's test settings (display names in segformer_lab.names.SETTINGS): {setting: column prefix}
 PE_SETTINGS = {"training size": "", "256x512 slide": "slide_256x512_", "256x512 whole": "whole_256x512_",
@@ -27,7 +27,7 @@ PAPER_DATASET = "ADE20K"  # the dataset of the paper's numbers drawn beside ours
 
 
 def _frame(results_dir, experiment: str, preset: str | None):
-    from .report import read_results
+    from .analysis import read_results
     frame, _ = read_results(results_dir, experiment, preset)
     return frame
 
@@ -39,7 +39,7 @@ def _paper() -> pd.DataFrame:
 
 def _companion(results_dir, experiment: str, preset: str | None):
     """Another experiment's rows at the preset of decoder_vs_cnn's reported rows, or None."""
-    from .report import companion_rows, read_results
+    from .analysis import companion_rows, read_results
     _, preset = read_results(results_dir, "decoder_vs_cnn", preset)
     return companion_rows(Path(results_dir), experiment, preset)
 
@@ -55,7 +55,7 @@ def pe_settings(results_dir, preset=None, family: str = "street", init: str = "p
     """Each position variant's metric per test setting, on one scene family and encoder initialisation; Table 1c
     beside it for the mIoU."""
     frame = _frame(results_dir, "pe_vs_mixffn", preset)
-    variants = [analysis.pe_variant(pe, family, init) for pe in analysis.PE_VARIANTS]
+    variants = [claims.pe_vs_mixffn.pe_variant(pe, family, init) for pe in claims.pe_vs_mixffn.PE_VARIANTS]
     rows = frame[frame["variant"].isin(variants)]
     rows = rows.iloc[rows["variant"].map(variants.index).argsort(kind="stable")]  # the declared order
     if rows.empty:
@@ -68,8 +68,8 @@ def pe_settings(results_dir, preset=None, family: str = "street", init: str = "p
 
 def pe_headline(results_dir, preset=None):
     """The street scenes with pretrained encoders (the paper's setting), else the first setting with runs."""
-    from .report import PE_SETTINGS_ORDER
-    for family, init in PE_SETTINGS_ORDER:
+    from .claims.pe_vs_mixffn import SETTINGS_ORDER
+    for family, init in SETTINGS_ORDER:
         fig = pe_settings(results_dir, preset, family, init)
         if fig is not None:
             return fig
@@ -78,8 +78,8 @@ def pe_headline(results_dir, preset=None):
 
 def decoder_vs_cnn(results_dir, preset=None):
     """Our encoders (hue) pretrained and from scratch (x); Table 1d's encoders below."""
-    split = analysis.split_variant(_frame(results_dir, "decoder_vs_cnn", preset))
-    paper = analysis.decoder_vs_cnn_paper(_paper()).reset_index()
+    split = claims.decoder_vs_cnn.split_variant(_frame(results_dir, "decoder_vs_cnn", preset))
+    paper = claims.decoder_vs_cnn.decoder_vs_cnn_paper(_paper()).reset_index()
     paper = paper.assign(label=[f"{plotting.name(m)}, decoder on {s}" for m, s in zip(paper["model"], paper["setting"])])
     plt = plotting._plt()
     fig, axes = plt.subplots(2, 1, figsize=(plotting.DOUBLE, 5.0), gridspec_kw={"height_ratios": [3, 2]})
@@ -95,12 +95,12 @@ def decoder_vs_cnn(results_dir, preset=None):
 
 
 def decoder_vs_cnn_thing(results_dir, preset=None):
-    split = analysis.split_variant(_frame(results_dir, "decoder_vs_cnn", preset))
+    split = claims.decoder_vs_cnn.split_variant(_frame(results_dir, "decoder_vs_cnn", preset))
     return plotting.grouped_dots(split, x="init", hue="encoder", metrics=("thing_miou", "stuff_miou"))
 
 
 def decoder_vs_cnn_cost(results_dir, preset=None):
-    split = analysis.split_variant(_frame(results_dir, "decoder_vs_cnn", preset))
+    split = claims.decoder_vs_cnn.split_variant(_frame(results_dir, "decoder_vs_cnn", preset))
     return plotting.metric_vs_cost(split, x="gflops", y="miou", hue="encoder", style="init")
 
 
@@ -111,7 +111,7 @@ def context_reach(results_dir, preset=None):
 
 def budget(results_dir, preset=None):
     rows = _companion(results_dir, "budget_sweep", preset)
-    table = None if rows is None else analysis.budget_table(rows)
+    table = None if rows is None else claims.decoder_vs_cnn.budget_table(rows)
     return None if table is None or not len(table) else plotting.gap_vs_budget(table)
 
 
@@ -130,7 +130,7 @@ def reduction_ratio_miou(results_dir, preset=None):
 def erf(results_dir, preset=None, rows: str = "trained", state: str = "trained", view: str = "largest"):
     """Figure 3's maps: on the largest whole views the runs were measured on (view "largest", where Figure 3's
     claims are judged; the trained model only), or on the training crop (view "crop")."""
-    from .analysis import erf_canvases
+    from .claims.erf import erf_canvases
     from .erf import load_maps
     frame = _frame(results_dir, "erf", preset)
     frame = frame[frame["variant"].isin(ERF_ROWS[rows])] if rows in ERF_ROWS else frame
@@ -145,14 +145,14 @@ def erf(results_dir, preset=None, rows: str = "trained", state: str = "trained",
 
 def robustness_paper() -> dict:
     """{model display name: {corruption group: corrupted / clean mIoU}} of the paper's Table 5 (Cityscapes-C)."""
-    relative = analysis.relative_paper(_paper())
+    relative = claims.robustness.relative_paper(_paper())
     groups = [c for c in relative.columns if c != "all"]
     return {f"{plotting.name(m)} (Cityscapes-C)": relative.loc[m, groups].to_dict() for m in relative.index}
 
 
 def robustness(results_dir, preset=None, family: str = "aerial", init: str = "pretrained", y: str = "relative"):
-    rows = analysis.corrupted_rows(_frame(results_dir, "robustness", preset))
-    variants = [analysis.robustness_variant(e, family, init) for e in analysis.ROBUSTNESS_ENCODERS]
+    rows = claims.robustness.corrupted_rows(_frame(results_dir, "robustness", preset))
+    variants = [claims.robustness.robustness_variant(e, family, init) for e in claims.robustness.ROBUSTNESS_ENCODERS]
     variants = [v for v in variants if v in set(rows["variant"])]
     if not variants:
         return None

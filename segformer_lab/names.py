@@ -35,10 +35,11 @@ PARTS = {
 # Qualifiers after the part, in the order they may follow it.
 QUALIFIERS = {
     "pretrained": "pretrained", "scratch": "from scratch", "shared": "shared recipe",
-    "street": "street", "aerial": "aerial", "sincos": "PE from sin-cos",
+    "street": "street", "aerial": "aerial", "sincos": "PE from sin-cos", "fine": "36 fine classes",
 }
 PATTERNS = (  # ids with a number in them
-    (re.compile(r"^c(\d+)$"), lambda m: f"C = {m[1]}"),
+    (re.compile(rf"^c(\d+)((?:_(?:{'|'.join(QUALIFIERS)}))*)$"),  # decoder widths, e.g. c64_fine
+     lambda m: ", ".join([f"C = {m[1]}"] + [QUALIFIERS[q] for q in m[2].split("_")[1:]])),
     (re.compile(r"^(.+)_d(\d+)$"), lambda m: f"{name(m[1])}, d = {m[2]} px"),
     (re.compile(r"^(.+)_i(\d+)(?:_(\d+)px)?$"),
      lambda m: f"{name(m[1])}, {m[2]} iterations" + (f" at {m[3]} px" if m[3] else "")),

@@ -1,7 +1,7 @@
 """The results report: a verdict table and the key figure of each ablation, generated from the CSVs.
 
 `build_report(results_dir)` reads `<results_dir>/<experiment>.csv` (and the ERF arrays and cost sweep), computes
-each ablation's claims and verdict (segformer_lab.analysis), saves the key figures under
+each ablation's claims and verdict (segformer_lab.claims, a module per ablation), saves the key figures under
 `<results_dir>/figures/` and writes `<results_dir>/report.md`. An ablation whose CSV is missing or holds fewer
 runs than its preset plans is reported as such, with the claims computed on what is there.
 """
@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import analysis, plotting
+from . import analysis, claims, plotting
+from .analysis import read_results
 from .repo import load_experiment, repo_root
 from .figures import draw
 from .runner import planned_runs
@@ -36,7 +37,6 @@ CAPTIONS = {  # what the table of a section holds, where it is not "mean over se
     "robustness": "mIoU per corruption averaged over its severities (noise 1-3, the rest 1-5, as Table 5); relative "
                   "= corrupted / clean mIoU over all corruptions, seed range in brackets",
 }
-PRESET_ORDER = ("gpu", "default", "quick", "smoke")  # the largest budget present is reported
 
 
 @dataclass
@@ -80,20 +80,6 @@ class Section:
         return label
 
 
-def read_results(results_dir, experiment: str, preset: str | None = None) -> tuple[pd.DataFrame, str]:
-    """The rows of `<results_dir>/<experiment>.csv` of one preset (the given one, else the largest present)."""
-    path = Path(results_dir) / f"{experiment}.csv"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no results yet (segformer-lab run {experiment} --results {results_dir})")
-    frame = pd.read_csv(path)
-    present = [p for p in PRESET_ORDER if p in set(frame["preset"])]
-    if preset is None:
-        if not present:
-            raise ValueError(f"{path}: no rows with a known preset {PRESET_ORDER}")
-        preset = present[0]
-    return frame[frame["preset"] == preset].reset_index(drop=True), preset
-
-
 def planned_count(experiment: str, preset: str) -> int:
     """How many runs the experiment's preset plans (0 when experiments/ is not at hand)."""
     if not (repo_root() / "experiments" / f"{experiment}.py").is_file():
@@ -109,50 +95,7 @@ def section(results_dir, experiment: str, preset: str | None = None, figures: bo
     try:
         out.frame, out.preset = read_results(results_dir, experiment, preset)
         out.runs, out.planned = out.frame["run_id"].nunique(), planned_count(experiment, out.preset)
-        frame, paper = out.frame, analysis.read_paper(paper_dir())
-        if experiment == "pe_vs_mixffn":
-            settings = [(f, i) for f, i in PE_SETTINGS_ORDER if analysis.pe_variant("mixffn", f, i) in set(frame.variant)]
-            if not settings:
-                raise ValueError(f"no Mix-FFN rows of any scene family in {experiment}.csv")
-            family, init = settings[0]  # the headline: street scenes, pretrained (the paper's setting) if present
-            out.claims = analysis.pe_vs_mixffn_claims(frame, family, init)
-            out.context = analysis.pe_isolation_claims(frame, family, init)
-            if analysis.headline_learned_pe(frame, family, init) != "learned_pe":  # the trunc-normal start, beside
-                out.context += analysis.learned_pe_claims(frame, "learned_pe", family, init)
-            out.context += [c for f, i in settings[1:] for c in analysis.pe_vs_mixffn_claims(frame, f, i)]
-            out.table = analysis.pe_vs_mixffn_table(frame, family)
-            out.paper = analysis.pe_vs_mixffn_beside_paper(frame, paper, family)
-            out.notes = [n for n in [analysis.pe_separation_note(frame, family, init)] if n]
-            out.notes += [n for f, i in settings if (n := analysis.pe_diagnosis(frame, f, i))]
-            if (results_dir / "pe_vs_mixffn_pretraining.csv").is_file():
-                pretraining = pd.read_csv(results_dir / "pe_vs_mixffn_pretraining.csv").query("preset == @out.preset")
-                out.notes += [analysis.pe_pretraining_note(pretraining)] if len(pretraining) else []
-        elif experiment == "decoder_vs_cnn":
-            decoder_vs_cnn_section(out, results_dir, paper)
-        elif experiment == "reduction_ratio":
-            costs = pd.read_csv(results_dir / "reduction_ratio_costs.csv")
-            out.claims = analysis.reduction_ratio_claims(frame, costs)
-            out.table = analysis.reduction_ratio_table(frame, costs)
-        elif experiment == "erf":
-            out.claims, out.table = analysis.erf_claims(frame), analysis.erf_table(frame)
-            out.context = analysis.erf_claims(frame, "scratch")
-        elif experiment == "robustness":
-            robustness_section(out, paper)
-        elif experiment == "model_size":
-            out.claims, out.table = analysis.model_size_claims(frame), analysis.model_size_table(frame)
-            out.paper = analysis.model_size_paper(paper)
-        elif experiment == "decoder_width":
-            out.claims, out.table = analysis.decoder_width_claims(frame), analysis.decoder_width_table(frame)
-            out.paper = analysis.paper_table(paper, "1b")
-        elif experiment == "setr_vs_segformer":
-            out.claims, out.table = analysis.setr_claims(frame), analysis.setr_table(frame)
-            if any(analysis.SETR_SINCOS in c.text for c in out.claims):  # the trunc-normal start, beside
-                out.context = [c for v in analysis.SETR_DECODERS if v in set(frame["variant"])
-                               for c in analysis.setr_resolution_claims(frame, v)]
-            out.paper = analysis.paper_table(paper, "setr")
-        elif experiment == "overlap_patch_embed":
-            out.claims = analysis.overlap_claims(frame)
-            out.table = analysis.summarise(frame, [*analysis.HEADLINE, "boundary_miou"])
+        claims.for_experiment(experiment).build(out, results_dir, analysis.read_paper(paper_dir()))
         fig = draw(experiment, results_dir, out.preset) if figures else None
         if fig is not None:
             paths = [results_dir / "figures" / f"{experiment}.{suffix}" for suffix in formats]
@@ -160,67 +103,6 @@ def section(results_dir, experiment: str, preset: str | None = None, figures: bo
     except (ValueError, FileNotFoundError, KeyError) as e:
         out.problem = f"{type(e).__name__}: {e}"
     return out
-
-
-def companion_rows(results_dir: Path, experiment: str, preset: str) -> pd.DataFrame | None:
-    """The rows of another experiment's CSV at `preset`, or None when it has none (not run at that preset)."""
-    try:
-        frame, _ = read_results(results_dir, experiment, preset)
-    except FileNotFoundError:
-        return None
-    return frame if len(frame) else None
-
-
-def decoder_vs_cnn_section(out: Section, results_dir: Path, paper: pd.DataFrame) -> None:
-    """Table 1d: the encoder claim gated by the pretraining check and the CNN's measured reach (erf.csv, the same
-    runs), the context-distance claims (context_distance.csv, gated by the same pretraining check) in the
-    verdict; the scratch comparisons, every encoder's pretraining check and the budget sweep beside it."""
-    frame, preset = out.frame, out.preset
-    erf = companion_rows(results_dir, "erf", preset)
-    out.claims = analysis.decoder_vs_cnn_claims(frame, erf=erf)
-    checks = tuple(analysis.pretraining_validity(frame, e) for e in ("mit_b1", "resnet18_mlp"))
-    context = companion_rows(results_dir, "context_distance", preset)
-    if context is not None:
-        distance_claims = analysis.context_claims(context, checks)
-        out.claims += distance_claims
-        if not distance_claims:
-            out.notes.append(f"The context-distance sweep is in progress ({len(context)} runs at the {preset} "
-                             f"preset): no distance has runs of both MiT-B1 and ResNet-18 + MLP yet.")
-    else:
-        out.notes.append(f"The context-distance sweep has no rows at the {preset} preset (segformer-lab run "
-                         f"context_distance --preset {preset}): the mechanism was not measured.")
-    out.context = analysis.decoder_vs_cnn_claims(frame, "scratch", erf=erf) + analysis.decoder_vs_cnn_context(frame)
-    if context is not None:  # the distances inside the CNN's reach by design: controls
-        out.context += analysis.context_claims(context, checks, controls=True)
-    out.context += [analysis.pretraining_validity(frame, e) for e in ("mit_b0", "mit_b0_s4")]
-    out.context += analysis.recipe_claims(frame)
-    budget = companion_rows(results_dir, "budget_sweep", preset)
-    if budget is not None and "mit_b1_i1000" in set(budget["variant"]):
-        out.context += analysis.budget_claims(budget)
-    out.table, out.paper = analysis.decoder_vs_cnn_table(frame), analysis.decoder_vs_cnn_paper(paper)
-    recipes = companion_rows(results_dir, "pretraining", preset)
-    if recipes is not None:
-        out.notes.append(analysis.recipe_note(recipes))
-    if (results_dir / "decoder_vs_cnn_pretraining.csv").is_file():
-        out.notes.append(analysis.pretraining_note(pd.read_csv(results_dir / "decoder_vs_cnn_pretraining.csv")))
-
-
-def robustness_section(out: Section, paper: pd.DataFrame) -> None:
-    """Table 5: relative robustness of MiT-B1 against each CNN on aerial scenes, pretrained (the paper's setting),
-    in the verdict; from scratch and on street scenes beside it; Table 5's layout with relative robustness."""
-    frame = out.frame
-    out.claims = analysis.robustness_claims(frame)
-    out.context = analysis.robustness_claims(frame, "aerial", "scratch", groups=False)
-    street = analysis.robustness_variant("mit_b1", "street") in set(frame["variant"])
-    out.context += analysis.robustness_claims(frame, "street", groups=False) if street else []
-    out.notes = [analysis.robustness_note(frame)] + ([analysis.robustness_note(frame, "street")] if street else [])
-    relative = analysis.relative_table(frame)
-    out.table = analysis.robustness_table(frame).assign(relative=relative["all"], relative_range=relative["all_range"],
-                                                        seeds=relative["seeds"])
-    out.paper = analysis.robustness_paper(paper).assign(relative=analysis.relative_paper(paper)["all"])
-
-
-PE_SETTINGS_ORDER = (("street", "pretrained"), ("street", "shared"), ("aerial", "pretrained"), ("aerial", "scratch"))
 
 
 def paper_dir() -> Path:
@@ -252,7 +134,7 @@ def build_report(results_dir="results", preset: str | None = None, formats=("png
     lines = ["# Ablation report", ""] + purpose_lines({s.preset for s in sections}) + [
              f"Generated by `segformer-lab report {results_dir}` from the CSVs in this folder. A claim holds only "
              "when the difference exceeds the seed spread (the larger max-min range over seeds of the two sides); "
-             "see `segformer_lab/analysis.py` for each claim.", "",
+             "see `segformer_lab/claims/<experiment>.py` for each ablation's claims and validity conditions.", "",
              "| " + " | ".join(["ablation", "preset", "runs", "verdict", *OUTCOME_COLUMNS]) + " |",
              "|---" * (4 + len(OUTCOME_COLUMNS)) + "|"]
     for s in sections:

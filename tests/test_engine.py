@@ -184,7 +184,7 @@ def test_train_on_a_folder_dataset_with_mmseg_augmentation(tmp_path):
 
 
 def test_street_config_errors_before_anything_is_written(tmp_path, cli_error):
-    assert "scene_family='city'; expected one of ('aerial', 'street', 'context')" in cli_error(
+    assert "scene_family='city'; expected one of ('aerial', 'street', 'context', 'fine')" in cli_error(
         ["train", tmp_path / "a", "--scene-family", "city"])
     with pytest.raises(ValueError, match=r"pos_encoding='sincos' needs pe_train_size, the \(H, W\) its grid is made "
                                          r"for, e.g. \[64, 64\] for crop_size 64"):

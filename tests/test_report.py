@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segformer_lab import analysis, plotting
+from segformer_lab import analysis, claims, plotting
 from segformer_lab.erf import TARGETS, THRESHOLDS, load_maps
 from segformer_lab.report import ABLATIONS, build_report, section
 
@@ -22,25 +22,25 @@ def test_decoder_vs_cnn_claims_use_the_init_asked_for():
     # The ERF of the same ResNet-18 runs: 99% of its stage-4 mass inside 0.6 of the crop side (it does not see all).
     resnet = frame[frame["variant"].str.startswith("resnet18_mlp")]
     erf = resnet[["variant", "seed", "run_id"]].assign(**{"erf_trained_stage4_t0.99": 0.6})
-    claims = analysis.decoder_vs_cnn_claims(frame, erf=erf)
-    assert [c.outcome for c in claims] == ["holds", "within spread"]
-    assert claims[0].difference == pytest.approx(10.0) and claims[0].spread == pytest.approx(2.0)
-    scratch = analysis.decoder_vs_cnn_claims(frame, "scratch", erf=erf)
+    found = claims.decoder_vs_cnn.decoder_vs_cnn_claims(frame, erf=erf)
+    assert [c.outcome for c in found] == ["holds", "within spread"]
+    assert found[0].difference == pytest.approx(10.0) and found[0].spread == pytest.approx(2.0)
+    scratch = claims.decoder_vs_cnn.decoder_vs_cnn_claims(frame, "scratch", erf=erf)
     assert [c.outcome for c in scratch] == ["fails", "holds"]
-    assert [c.outcome for c in analysis.decoder_vs_cnn_context(frame)] == ["holds", "holds", "holds"]
+    assert [c.outcome for c in claims.decoder_vs_cnn.decoder_vs_cnn_context(frame)] == ["holds", "holds", "holds"]
     unhelpful = frame.assign(miou=np.where(frame["variant"] == "mit_b1_scratch", 55.0, frame["miou"]))
-    claims = analysis.decoder_vs_cnn_claims(unhelpful, erf=erf)  # pretraining does not help MiT-B1: not tested
-    assert [c.outcome for c in claims] == ["not tested", "within spread"]
-    assert "The embedded pretraining helps mit_b1" in claims[0].sentence()
+    found = claims.decoder_vs_cnn.decoder_vs_cnn_claims(unhelpful, erf=erf)  # pretraining does not help MiT-B1: not tested
+    assert [c.outcome for c in found] == ["not tested", "within spread"]
+    assert "The embedded pretraining helps mit_b1" in found[0].sentence()
     # A CNN whose ERF already covers the crop, ERF rows of other runs, or none: the mechanism is not tested.
-    covering = analysis.decoder_vs_cnn_claims(frame, erf=erf.assign(**{"erf_trained_stage4_t0.99": 0.98}))
+    covering = claims.decoder_vs_cnn.decoder_vs_cnn_claims(frame, erf=erf.assign(**{"erf_trained_stage4_t0.99": 0.98}))
     assert covering[0].outcome == "not tested" and "largest 0.98 vs limit 0.95" in covering[0].requires[-1].sentence()
     for other in (erf.assign(run_id="old"), None):
-        claims = analysis.decoder_vs_cnn_claims(frame, erf=other)
-        assert claims[0].outcome == "not tested" and claims[0].requires[-1].outcome == "not measured"
+        found = claims.decoder_vs_cnn.decoder_vs_cnn_claims(frame, erf=other)
+        assert found[0].outcome == "not tested" and found[0].requires[-1].outcome == "not measured"
         assert "beyond ResNet-18 + MLP's reach on the training crop (side of the square holding 99% of its " \
-               "stage-4 ERF mass, as a fraction of the crop, pretrained): not measured" in claims[0].requires[-1].sentence()
-    split = analysis.split_variant(frame)
+               "stage-4 ERF mass, as a fraction of the crop, pretrained): not measured" in found[0].requires[-1].sentence()
+    split = claims.decoder_vs_cnn.split_variant(frame)
     assert split.loc[0, "encoder"] == "mit_b1" and set(split["init"]) == {"pretrained", "scratch"}
     assert split[split["variant"] == "mit_b0_s4_scratch"]["encoder"].iloc[0] == "mit_b0_s4"
 
@@ -50,15 +50,15 @@ def test_reduction_ratio_claims():
     costs = pd.DataFrame({"variant": ["sr_1111", "sr_8421"] * 2, "size": [64, 64, 128, 128],
                           "attention_gmacs_measured": [1.0, 0.1, 4.0, 0.2],
                           "attention_gmacs_analytic": [1.0, 0.1, 4.0, 0.2]})
-    claims = analysis.reduction_ratio_claims(frame, costs)
-    assert [c.outcome for c in claims] == ["holds", "holds"]  # -0.67 is inside the spread of 2
-    assert claims[0].requires[0].mean_a == pytest.approx(0.05)  # attention MACs at the 128 px crop: 0.2 / 4.0
-    worse = analysis.reduction_ratio_claims(rows({"sr_1111": [60, 60.5], "sr_8421": [50, 50.5]}).assign(crop_size=128),
+    found = claims.reduction_ratio.reduction_ratio_claims(frame, costs)
+    assert [c.outcome for c in found] == ["holds", "holds"]  # -0.67 is inside the spread of 2
+    assert found[0].requires[0].mean_a == pytest.approx(0.05)  # attention MACs at the 128 px crop: 0.2 / 4.0
+    worse = claims.reduction_ratio.reduction_ratio_claims(rows({"sr_1111": [60, 60.5], "sr_8421": [50, 50.5]}).assign(crop_size=128),
                                             costs.assign(attention_gmacs_analytic=[1.0, 0.1, 5.0, 0.2]))
     assert [c.outcome for c in worse] == ["fails", "fails"]
     assert "tolerance" in worse[1].sentence()
     no_reduction = costs.assign(attention_gmacs_measured=[1.0, 1.0, 4.0, 4.0])
-    assert analysis.reduction_ratio_claims(frame, no_reduction)[0].outcome == "not tested"
+    assert claims.reduction_ratio.reduction_ratio_claims(frame, no_reduction)[0].outcome == "not tested"
 
 
 def test_erf_claims_read_side_ratios():
@@ -68,11 +68,11 @@ def test_erf_claims_read_side_ratios():
     frame = pd.DataFrame([{"variant": "mit_b0_pretrained", "seed": s, **wide} for s in range(3)]
                          + [{"variant": "resnet18_mlp_pretrained", "seed": s, **cols} for s in range(3)]
                          + [{"variant": v, "seed": 0, **cols} for v in ("mit_b0_scratch", "resnet18_mlp_scratch")])
-    assert [c.outcome for c in analysis.erf_claims(frame)] == ["holds", "holds", "holds"]
-    assert [c.outcome for c in analysis.erf_claims(frame, "scratch")] == ["within spread"] * 3
+    assert [c.outcome for c in claims.erf.erf_claims(frame)] == ["holds", "holds", "holds"]
+    assert [c.outcome for c in claims.erf.erf_claims(frame, "scratch")] == ["within spread"] * 3
     clipped = frame.assign(**{"erf_trained_head_t0.99": 0.99})  # the crop clips the 99% squares
-    assert [c.outcome for c in analysis.erf_claims(clipped)] == ["holds", "holds", "not tested"]
-    table = analysis.erf_table(frame)
+    assert [c.outcome for c in claims.erf.erf_claims(clipped)] == ["holds", "holds", "not tested"]
+    table = claims.erf.erf_table(frame)
     assert list(table.columns) == list(TARGETS) and table.loc["mit_b0_pretrained", "stage4"] == pytest.approx(0.8)
 
 
@@ -85,26 +85,26 @@ def test_erf_claims_move_to_the_largest_view_measured_and_the_table_gives_pixels
                           for s in range(3)]
                          + [{"variant": "resnet18_mlp_pretrained", "seed": s, "crop_size": 128, **crop_cols, **view}
                             for s in range(3)])
-    assert analysis.erf_canvases(frame) == [512]
-    claims = analysis.erf_claims(frame)
-    assert [c.outcome for c in claims] == ["holds", "holds", "holds"] and "512 px views" in claims[2].text
-    assert [c.outcome for c in analysis.erf_claims(frame.drop(columns=list(view)))] == [
+    assert claims.erf.erf_canvases(frame) == [512]
+    found = claims.erf.erf_claims(frame)
+    assert [c.outcome for c in found] == ["holds", "holds", "holds"] and "512 px views" in found[2].text
+    assert [c.outcome for c in claims.erf.erf_claims(frame.drop(columns=list(view)))] == [
         "not tested", "within spread", "not tested"]  # on the crop alone the squares are clipped
-    table = analysis.erf_sizes_table(frame)
+    table = claims.erf.erf_sizes_table(frame)
     assert table.loc[("mit_b0_pretrained", "512 px"), "head, 99%"] == "0.60 (307 px)"
     assert table.loc[("resnet18_mlp_pretrained", "128 px (training crop)"), "stage4, 50%"] == "0.99 (127 px)"
     # Table 1d's condition: the CNN's 99 % square measured on 512 px views, over the 128 px crop
     runs = frame.assign(run_id=[f"r{i}" for i in range(6)])
-    reach = analysis.cnn_reach(runs, runs)
+    reach = claims.decoder_vs_cnn.cnn_reach(runs, runs)
     assert reach.outcome == "holds" and reach.mean_a == pytest.approx(0.4)  # 0.1 x 512 px / 128 px
     far = runs.assign(**{"erf_trained_c512_stage4_t0.99": 0.25})  # 128 px: the whole crop
-    assert analysis.cnn_reach(far, far).outcome == "fails"
+    assert claims.decoder_vs_cnn.cnn_reach(far, far).outcome == "fails"
 
 
 def test_pretraining_note_lists_each_pretraining_once():
     frame = pd.DataFrame({"encoder": ["mit_b0", "mit_b0_s4", "resnet18_mlp", "deeplabv3_r18"],
                           "cache_key": ["a", "a", "r", "r"], "final_loss": [0.3, 0.3, 0.2, 0.2]})
-    assert analysis.pretraining_note(frame).endswith("0.5): mit_b0 0.300, resnet18_mlp 0.200.")
+    assert claims.decoder_vs_cnn.pretraining_note(frame).endswith("0.5): mit_b0 0.300, resnet18_mlp 0.200.")
 
 
 def test_recipe_note_names_each_choice_beside_its_random_floor():
@@ -117,7 +117,7 @@ def test_recipe_note_names_each_choice_beside_its_random_floor():
          "heldout_loss": 0.31, "probe_miou": 39.4, "chosen": False},
         {"encoder": "resnet18", "family": "ResNet", "init": "pretrained", "lr": 1e-3, "weight_decay": 0.05,
          "heldout_loss": 0.2, "probe_miou": 60.0, "chosen": False}])
-    note = analysis.recipe_note(frame)
+    note = claims.decoder_vs_cnn.recipe_note(frame)
     assert ("mit_b1 (MiT) chose lr 0.0003, weight decay 0.5 of 2 recipes: held-out loss 0.237, linear probe 49.0 "
             "mIoU against 41.0 for a random encoder (probes of the grid 39.4-49.0)") in note
     assert "resnet18: grid incomplete (1 recipes tried; no random-encoder probe yet)" in note
@@ -132,9 +132,9 @@ def test_summarise_and_compact():
 
 def test_paper_tables_come_from_the_reference_file():
     paper = analysis.read_paper("results")
-    table = analysis.decoder_vs_cnn_paper(paper)
+    table = claims.decoder_vs_cnn.decoder_vs_cnn_paper(paper)
     assert table.loc[("segformer_b2", "S1-4"), "miou_ss"] == 45.4
-    beside = analysis.pe_vs_mixffn_beside_paper(
+    beside = claims.pe_vs_mixffn.pe_vs_mixffn_beside_paper(
         pd.DataFrame({"variant": ["mixffn_street", "learned_pe_street", "sincos_pe_street"], "seed": [0, 0, 0],
                       "scene_family": "street", "miou": [50.0, 40.0, 41.0], "slide_256x512_miou": [50.0, 40.0, 41.0],
                       "whole_256x512_miou": [49.0, 30.0, 40.0], "whole_128x256_zoom_0.5_miou": [1.0, 1.0, 1.0]}),
@@ -173,7 +173,7 @@ def test_ablation_figures(tmp_path):
     assert len(fig.axes) == 4 and len(fig.axes[0].lines) == 4  # measured and analytic per variant
     plotting.save(fig, tmp_path / "cost.png")
     frame = rows({"a_scratch": [1.0, 2.0], "a_pretrained": [3.0, 4.0]}).assign(gflops=1.0, thing_miou=0.5)
-    split = analysis.split_variant(frame)
+    split = claims.decoder_vs_cnn.split_variant(frame)
     assert plotting.save(plotting.grouped_dots(split, "encoder", "init"), tmp_path / "b.png").stat().st_size > 1000
     assert plotting.save(plotting.metric_vs_cost(split, hue="encoder", style="init"), tmp_path / "c.png").is_file()
 
@@ -225,14 +225,14 @@ def test_cli_report(tmp_path, capsys, cli_error):
 def test_pe_notes_say_what_the_pe_weighs_and_what_removing_it_costs():
     frame = pd.DataFrame([{"variant": "learned_pe_street", "seed": s, "miou": 80.0 + s, "miou_pe_zeroed": 79.8 + s,
                            "miou_pe_shuffled": 79.5 + s, "pe_token_ratio": 0.02} for s in range(3)])
-    note = analysis.pe_diagnosis(frame, "street")
+    note = claims.pe_vs_mixffn.pe_diagnosis(frame, "street")
     assert note == ("A learned PE (street, pretrained, 3 run(s)): at stage 1 its norm is 0.02 of the tokens it is added "
                     "to; zeroing it at test time changes mIoU by -0.20 (per seed -0.20 to -0.20), shuffling its "
                     "positions by -0.50 (-0.50 to -0.50).")
-    assert analysis.pe_diagnosis(frame, "aerial") == ""
+    assert claims.pe_vs_mixffn.pe_diagnosis(frame, "aerial") == ""
     pretraining = pd.DataFrame({"variant": ["mixffn_street", "learned_pe_street"], "pretext": "region_presence",
                                 "final_loss": [0.141, 0.189], "pe_token_ratio": [float("nan"), 0.0223]})
-    assert analysis.pe_pretraining_note(pretraining).endswith(
+    assert claims.pe_vs_mixffn.pe_pretraining_note(pretraining).endswith(
         "mixffn_street 0.141; learned_pe_street 0.189, PE at 0.022 of the tokens.")
 
 

@@ -1,9 +1,9 @@
 """Table 5's robustness experiment: one row per run x condition from the finished runs, relative robustness and
-its claims, computed on rows whose answer is known."""
+its found, computed on rows whose answer is known."""
 import pandas as pd
 import pytest
 
-from segformer_lab import analysis
+from segformer_lab import analysis, claims
 from segformer_lab.repo import load_experiment
 from segformer_lab.report import paper_dir
 from segformer_lab.runner import columns
@@ -41,12 +41,12 @@ def test_relative_robustness_follows_table5_severities():
                                                     ("gaussian_noise", "noise", 3): 20.0,
                                                     ("gaussian_noise", "noise", 5): 0.0,  # beyond Table 5's 1-3
                                                     ("fog", "weather", 5): 45.0})})
-    assert analysis.relative_robustness(frame, "mit_b1_pretrained") == [pytest.approx((0.6 + 0.9) / 2)]
-    assert analysis.relative_robustness(frame, "mit_b1_pretrained", "noise") == [pytest.approx(0.6)]
-    table = analysis.robustness_table(frame)
+    assert claims.robustness.relative_robustness(frame, "mit_b1_pretrained") == [pytest.approx((0.6 + 0.9) / 2)]
+    assert claims.robustness.relative_robustness(frame, "mit_b1_pretrained", "noise") == [pytest.approx(0.6)]
+    table = claims.robustness.robustness_table(frame)
     assert table.loc["mit_b1_pretrained", ["clean", "gauss_noise", "fog"]].tolist() == [50.0, 30.0, 45.0]
     with pytest.raises(ValueError, match="no corrupted rows for variant 'resnet18_mlp_pretrained'"):
-        analysis.relative_robustness(frame, "resnet18_mlp_pretrained")
+        claims.robustness.relative_robustness(frame, "resnet18_mlp_pretrained")
 
 
 def test_claims_compare_relative_robustness_with_validity():
@@ -54,18 +54,18 @@ def test_claims_compare_relative_robustness_with_validity():
     frame = rows({**{("mit_b1_pretrained", s): (60.0 + s, {noise: 48.0 + s}) for s in range(3)},  # keeps 0.8
                   **{("resnet18_mlp_pretrained", s): (70.0 + s, {noise: 35.0 + s}) for s in range(3)},  # 0.5
                   **{("deeplabv3_r18_pretrained", s): (40.0, {noise: 40.0}) for s in range(3)}})  # never hurt
-    claims = analysis.robustness_claims(frame)
-    assert [c.text.rsplit(": ", 1)[1] for c in claims] == ["all corruptions", "noise"] * 2
-    deeplab, resnet = claims[0], claims[2]
+    found = claims.robustness.robustness_claims(frame)
+    assert [c.text.rsplit(": ", 1)[1] for c in found] == ["all corruptions", "noise"] * 2
+    deeplab, resnet = found[0], found[2]
     assert deeplab.outcome == "not tested" and "deeplabv3_r18_pretrained" in deeplab.sentence()
     assert resnet.outcome == "holds" and resnet.mean_a == pytest.approx(0.8, abs=0.01)
     assert resnet.mean_b == pytest.approx(0.5, abs=0.01)
-    note = analysis.robustness_note(frame)
+    note = claims.robustness.robustness_note(frame)
     assert "beyond the seed spread" in note and "relative robustness" in note
 
 
 def test_paper_relative_robustness_from_table5():
-    paper = analysis.relative_paper(analysis.read_paper(paper_dir()))
+    paper = claims.robustness.relative_paper(analysis.read_paper(paper_dir()))
     # SegFormer-B5 keeps 0.80 of its clean mIoU, DeepLabV3+ 0.51 (Table 5's means over the 16 over clean)
     assert paper.loc["segformer_b5", "all"] == pytest.approx(0.7987, abs=1e-3)
     assert paper.loc["deeplabv3plus_r101", "noise"] == pytest.approx((13.2 + 13.9 + 16.3 + 36.9) / 4 / 77.1)

@@ -335,7 +335,7 @@ def test_context_and_budget_sweeps_run_at_smoke_preset(tmp_path, monkeypatch):
     # claims are not tested.
     import pandas as pd
 
-    from segformer_lab.analysis import context_claims, context_table
+    from segformer_lab.claims.decoder_vs_cnn import context_claims, context_table
     frame = pd.read_csv(tmp_path / "r" / "context_distance.csv")
     assert dict(zip(frame["variant"], frame["context_distance"])) == {
         f"{e}_d{d}": float(d) for e in context.ENCODERS for d in (8, 24)}

@@ -1,9 +1,9 @@
 """Table 1a (model size), Table 1b (decoder width) and overlapping patch merging: the experiments reuse
-decoder_vs_cnn's runs, and their claims are computed right on rows whose answer is known."""
+decoder_vs_cnn's runs, and their found are computed right on rows whose answer is known."""
 import pandas as pd
 import pytest
 
-from segformer_lab import analysis
+from segformer_lab import claims
 from segformer_lab.repo import load_experiment
 from segformer_lab.runner import planned_runs, run_id
 
@@ -18,7 +18,7 @@ def test_runs_shared_with_decoder_vs_cnn():
     assert sorted({size[i] for i in size if i in decoder}) == ["mit_b0", "mit_b1"]
     assert {width[i] for i in width if i in decoder} == {"c256"}
     assert {overlap[i] for i in overlap if i in decoder} == {"overlap"}
-    assert len(size) == 9 and len(width) == 15 and len(overlap) == 6
+    assert len(size) == 9 and len(width) == 24 and len(overlap) == 6
 
 
 def test_late_loss_drop():
@@ -41,11 +41,11 @@ def size_rows(drops: dict, miou: dict) -> pd.DataFrame:
 def test_model_size_claims_and_convergence_check():
     miou = {"mit_b0": [50, 51, 52], "mit_b1": [55, 56, 57], "mit_b2": [56, 57, 58]}
     converged = size_rows({v: [0.10, 0.11, 0.12] for v in miou}, miou)
-    claims = analysis.model_size_claims(converged)
-    assert [c.outcome for c in claims] == ["holds", "within spread", "holds"]  # b1 > b0, b2 ~ b1, share b0 > b1
-    assert "at the same decoder width" in claims[2].text and len(claims) == 3  # b1 -> b2 change width: no claim
+    found = claims.model_size.model_size_claims(converged)
+    assert [c.outcome for c in found] == ["holds", "within spread", "holds"]  # b1 > b0, b2 ~ b1, share b0 > b1
+    assert "at the same decoder width" in found[2].text and len(found) == 3  # b1 -> b2 change width: no claim
     still_learning = size_rows({"mit_b0": [0.10] * 3, "mit_b1": [0.10] * 3, "mit_b2": [0.30] * 3}, miou)
-    assert [c.outcome for c in analysis.model_size_claims(still_learning)][:2] == ["not tested", "not tested"]
+    assert [c.outcome for c in claims.model_size.model_size_claims(still_learning)][:2] == ["not tested", "not tested"]
 
 
 def test_decoder_width_claims():
@@ -53,22 +53,22 @@ def test_decoder_width_claims():
     def rows(miou):
         return pd.DataFrame([{"variant": v, "seed": s, "miou": miou[v][s], "decoder_dim": dims[v],
                               "gmacs_512": gmacs[v]} for v in miou for s in range(3)])
-    saturates = analysis.decoder_width_claims(rows({"c64": [40, 41, 42], "c256": [50, 51, 52], "c768": [51, 52, 53]}))
+    saturates = claims.decoder_width.decoder_width_claims(rows({"c64": [40, 41, 42], "c256": [50, 51, 52], "c768": [51, 52, 53]}))
     assert [c.outcome for c in saturates] == ["holds", "holds"]
     assert saturates[1].mean_a == 2.0  # the smallest step: 256 -> 768 costs 3x, 64 -> 256 2x
-    flat = analysis.decoder_width_claims(rows({"c64": [50, 51, 52], "c256": [50, 51, 52], "c768": [50, 51, 52]}))
+    flat = claims.decoder_width.decoder_width_claims(rows({"c64": [50, 51, 52], "c256": [50, 51, 52], "c768": [50, 51, 52]}))
     assert flat[0].outcome == "not tested"  # width never mattered: saturation is not tested
-    gains = analysis.decoder_width_claims(rows({"c64": [40, 41, 42], "c256": [50, 51, 52], "c768": [60, 61, 62]}))
+    gains = claims.decoder_width.decoder_width_claims(rows({"c64": [40, 41, 42], "c256": [50, 51, 52], "c768": [60, 61, 62]}))
     assert gains[0].outcome == "fails"
 
 
 def test_overlap_claims():
     frame = pd.DataFrame([{"variant": v, "seed": s, "miou": m + s, "boundary_miou": b + s}
                           for v, m, b in (("overlap", 60, 40), ("non_overlap", 58, 30)) for s in range(3)])
-    claims = analysis.overlap_claims(frame)
-    assert [c.outcome for c in claims] == ["within spread", "holds"]
+    found = claims.overlap_patch_embed.overlap_claims(frame)
+    assert [c.outcome for c in found] == ["within spread", "holds"]
     easy = frame.assign(boundary_miou=frame["miou"])
-    assert analysis.overlap_claims(easy)[1].outcome == "not tested"
+    assert claims.overlap_patch_embed.overlap_claims(easy)[1].outcome == "not tested"
 
 
 def test_setr_claims():
@@ -80,14 +80,14 @@ def test_setr_claims():
             out.append({"variant": "setr_pup", "seed": s, "miou": 58 + s, "gmacs_512": 80.0,
                         "whole_256x512_miou": 50 + s, "miou_pe_zeroed": setr_zeroed + s})
         return pd.DataFrame(out)
-    claims = analysis.setr_claims(rows(setr_zeroed=40))
-    assert [c.outcome for c in claims] == ["holds", "holds"]  # 60/16 vs 58/80 per GMAC; drop 8 vs 1
-    assert claims[1].mean_a == pytest.approx(8.0) and claims[1].mean_b == pytest.approx(1.0)
-    assert analysis.setr_claims(rows(setr_zeroed=58))[1].outcome == "not tested"  # the PE carried nothing
+    found = claims.setr_vs_segformer.setr_claims(rows(setr_zeroed=40))
+    assert [c.outcome for c in found] == ["holds", "holds"]  # 60/16 vs 58/80 per GMAC; drop 8 vs 1
+    assert found[1].mean_a == pytest.approx(8.0) and found[1].mean_b == pytest.approx(1.0)
+    assert claims.setr_vs_segformer.setr_claims(rows(setr_zeroed=58))[1].outcome == "not tested"  # the PE carried nothing
     unused = rows(setr_zeroed=58)
     started = unused[unused["variant"] == "setr_pup"].assign(variant="setr_pup_sincos", miou_pe_zeroed=20.0)
-    claims = analysis.setr_claims(pd.concat([unused, started]))  # the resolution claim moves to the used PE
-    assert [c.outcome for c in claims] == ["holds", "holds"] and "setr_pup_sincos loses more" in claims[1].text
-    assert analysis.setr_resolution_claims(unused, "setr_pup")[0].outcome == "not tested"
+    found = claims.setr_vs_segformer.setr_claims(pd.concat([unused, started]))  # the resolution claim moves to the used PE
+    assert [c.outcome for c in found] == ["holds", "holds"] and "setr_pup_sincos loses more" in found[1].text
+    assert claims.setr_vs_segformer.setr_resolution_claims(unused, "setr_pup")[0].outcome == "not tested"
     ids_setr = ids("setr_vs_segformer")
     assert {ids_setr[i] for i in ids_setr if i in ids("decoder_vs_cnn")} == {"segformer_b0", "segformer_b1"}

@@ -117,7 +117,7 @@ def test_street_classes_all_appear_and_training_crops_come_from_resized_frames()
 
 
 def test_street_errors_name_the_field_and_allowed_values():
-    with pytest.raises(ValueError, match=r"family='city'; expected one of \('aerial', 'street', 'context'\)"):
+    with pytest.raises(ValueError, match=r"family='city'; expected one of \('aerial', 'street', 'context', 'fine'\)"):
         SyntheticScenes("train", family="city")
     with pytest.raises(ValueError, match=r"crop 160 is larger than the 128-pixel frame height at the smallest resize "
                                          r"\(0.5 x 256.*expected crop <= 128"):

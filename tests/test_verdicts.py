@@ -41,20 +41,20 @@ def _pe_rows(zeroed_cost: float, family: str = "street") -> "pd.DataFrame":  # n
 
 
 def test_pe_vs_mixffn_claims_tested_when_the_pe_is_used():
-    from segformer_lab.analysis import pe_vs_mixffn_claims
-    claims = pe_vs_mixffn_claims(_pe_rows(zeroed_cost=5.0))
-    assert [c.outcome for c in claims] == ["holds", "holds", "fails"]  # sin-cos drops 0.1 against Mix-FFN's 0.5
-    assert claims[1].mean_a == pytest.approx(8.0) and claims[1].mean_b == pytest.approx(0.5)
-    assert all(c.tested for c in claims) and verdict(claims) == PARTLY
-    assert claims[0].requires[0].outcome == "holds" and "learned PE (street" in claims[0].requires[0].text
+    from segformer_lab.claims.pe_vs_mixffn import pe_vs_mixffn_claims
+    found = pe_vs_mixffn_claims(_pe_rows(zeroed_cost=5.0))
+    assert [c.outcome for c in found] == ["holds", "holds", "fails"]  # sin-cos drops 0.1 against Mix-FFN's 0.5
+    assert found[1].mean_a == pytest.approx(8.0) and found[1].mean_b == pytest.approx(0.5)
+    assert all(c.tested for c in found) and verdict(found) == PARTLY
+    assert found[0].requires[0].outcome == "holds" and "learned PE (street" in found[0].requires[0].text
 
 
 def test_pe_vs_mixffn_claims_not_tested_when_the_pe_is_unused():
-    from segformer_lab.analysis import pe_vs_mixffn_claims
-    claims = pe_vs_mixffn_claims(_pe_rows(zeroed_cost=0.05))  # inside the 0.2 seed spread: the PE is not used
-    assert [c.outcome for c in claims] == [NOT_TESTED] * 3
-    assert verdict(claims) == NOT_TESTED
-    assert "condition not met: The model uses a learned PE" in claims[0].sentence()
+    from segformer_lab.claims.pe_vs_mixffn import pe_vs_mixffn_claims
+    found = pe_vs_mixffn_claims(_pe_rows(zeroed_cost=0.05))  # inside the 0.2 seed spread: the PE is not used
+    assert [c.outcome for c in found] == [NOT_TESTED] * 3
+    assert verdict(found) == NOT_TESTED
+    assert "condition not met: The model uses a learned PE" in found[0].sentence()
     with pytest.raises(ValueError, match="no rows for variant 'mixffn_aerial'"):
         pe_vs_mixffn_claims(_pe_rows(5.0), family="aerial")
 
@@ -62,19 +62,19 @@ def test_pe_vs_mixffn_claims_not_tested_when_the_pe_is_unused():
 def test_the_learned_pe_from_sincos_is_judged_where_it_ran_and_the_first_one_stays_beside():
     import pandas as pd
 
-    from segformer_lab.analysis import headline_learned_pe, learned_pe_claims, pe_vs_mixffn_claims
+    from segformer_lab.claims.pe_vs_mixffn import headline_learned_pe, learned_pe_claims, pe_vs_mixffn_claims
     rows = _pe_rows(zeroed_cost=0.05)  # the trunc-normal learned PE is not used
     assert headline_learned_pe(rows) == "learned_pe"
     started = rows[rows["variant"] == "learned_pe_street"].assign(variant="learned_sincos_pe_street",
                                                                    miou_pe_zeroed=lambda f: f["miou"] - 20)
     both = pd.concat([rows, started])
     assert headline_learned_pe(both) == "learned_sincos_pe"
-    claims = pe_vs_mixffn_claims(both)
-    assert [c.text.split(" (")[0] for c in claims][:2] == [
+    found = pe_vs_mixffn_claims(both)
+    assert [c.text.split(" (")[0] for c in found][:2] == [
         "Mix-FFN scores higher than a learned PE started from the sin-cos table with training-size sliding windows",
         "A learned PE started from the sin-cos table drops more than Mix-FFN on whole 256x512 canvases"]
-    assert [c.outcome for c in claims] == ["holds", "holds", NOT_TESTED]  # the fixed sin-cos PE is not used either
-    assert "The model uses a learned PE started from the sin-cos table" in claims[0].requires[0].text
+    assert [c.outcome for c in found] == ["holds", "holds", NOT_TESTED]  # the fixed sin-cos PE is not used either
+    assert "The model uses a learned PE started from the sin-cos table" in found[0].requires[0].text
     first = learned_pe_claims(both, "learned_pe")
     assert [c.outcome for c in first] == [NOT_TESTED] * 2 and "a learned PE with" in first[0].text
 
@@ -82,7 +82,7 @@ def test_the_learned_pe_from_sincos_is_judged_where_it_ran_and_the_first_one_sta
 def test_the_separation_note_splits_the_pe_drop_into_the_no_pe_control_and_the_rest():
     import pandas as pd
 
-    from segformer_lab.analysis import pe_separation_note
+    from segformer_lab.claims.pe_vs_mixffn import pe_separation_note
     rows = _pe_rows(zeroed_cost=5.0)  # learned PE drops 8.0, Mix-FFN 0.5 (seed spread 0.0)
     assert pe_separation_note(rows) == ""  # no control ran
     control = rows[rows["variant"] == "mixffn_street"].assign(variant="no_pe_street",
@@ -120,15 +120,15 @@ def test_no_worse_and_matches():
 
 def test_pe_isolation_claims_compare_with_the_same_encoder_without_a_pe():
     import pandas as pd
-    from segformer_lab.analysis import pe_isolation_claims
+    from segformer_lab.claims.pe_vs_mixffn import pe_isolation_claims
     rows = _pe_rows(zeroed_cost=5.0)
     assert pe_isolation_claims(rows) == []  # no no-PE runs: nothing to compare with
     none = pd.DataFrame([{"variant": "no_pe_street", "seed": s, "scene_family": "street", "miou": 48.0,
                           "slide_256x512_miou": 48.0 + s * 0.1, "whole_256x512_miou": 44.0 + s * 0.1}
                          for s in range(3)])
-    claims = pe_isolation_claims(pd.concat([rows, none]))
-    assert [c.outcome for c in claims] == ["holds", "fails"]  # learned drops 8 > 4; sin-cos drops 0.1 < 4
-    assert claims[0].text.startswith("A learned PE drops more than the same encoder with no PE")
+    found = pe_isolation_claims(pd.concat([rows, none]))
+    assert [c.outcome for c in found] == ["holds", "fails"]  # learned drops 8 > 4; sin-cos drops 0.1 < 4
+    assert found[0].text.startswith("A learned PE drops more than the same encoder with no PE")
     unused = pe_isolation_claims(pd.concat([_pe_rows(zeroed_cost=0.0), none]))
     assert [c.outcome for c in unused] == [NOT_TESTED, NOT_TESTED]
 
@@ -157,17 +157,17 @@ def context_frame(r50_resnet=20.0, near_accuracy=0.97):
 
 
 def test_context_claims_are_tested_only_beyond_the_cnn_reach():
-    from segformer_lab.analysis import context_claims
-    claims = context_claims(context_frame(), controls=True)
-    assert [c.outcome for c in claims] == ["not tested", "holds"]  # d = 8 lies inside the CNN's reach
-    assert "lies beyond ResNet-18 + MLP's reach" in claims[0].sentence()
+    from segformer_lab.claims.decoder_vs_cnn import context_claims
+    found = context_claims(context_frame(), controls=True)
+    assert [c.outcome for c in found] == ["not tested", "holds"]  # d = 8 lies inside the CNN's reach
+    assert "lies beyond ResNet-18 + MLP's reach" in found[0].sentence()
     assert [c.text.split("at d = ")[1] for c in context_claims(context_frame())] == [
-        "48 px (forced-choice accuracy)"]  # d = 8 and 24 are controls by design (analysis.CONTEXT_CONTROLS)
+        "48 px (forced-choice accuracy)"]  # d = 8 and 24 are controls by design (claims.decoder_vs_cnn.CONTEXT_CONTROLS)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("segformer_lab.analysis.CONTEXT_CONTROLS", (8.0,))
-        claims = context_claims(context_frame())
-        assert [c.outcome for c in claims] == ["holds", "holds"]
-    assert verdict(claims) == REPRODUCES
+        patch.setattr("segformer_lab.claims.decoder_vs_cnn.CONTEXT_CONTROLS", (8.0,))
+        found = context_claims(context_frame())
+        assert [c.outcome for c in found] == ["holds", "holds"]
+    assert verdict(found) == REPRODUCES
     # A CNN reaching further than every ring: nothing is tested.
     assert verdict(context_claims(context_frame(r50_resnet=60.0))) == NOT_TESTED
     # An encoder that never learnt the task, even with the ring close: nothing is tested.
@@ -199,16 +199,16 @@ def budget_frame(gaps: dict, seeds_at: dict):
 
 
 def test_budget_claims_judge_one_seed_points_against_the_reference_spread():
-    from segformer_lab.analysis import budget_claims, budget_table
+    from segformer_lab.claims.decoder_vs_cnn import budget_claims, budget_table
     frame = budget_frame({"i250": -20.0, "i1000": -15.0, "i2000": -10.0, "i1000_256px": -14.5},
                          {"i2000": (0,), "i1000_256px": (0,)})
     table = budget_table(frame)
     assert table.loc["i2000", "gap"] == pytest.approx(-10.0) and table.loc["i1000", "spread"] == pytest.approx(1.0)
     assert table.loc["i2000", "seeds"] == 1 and table.loc["i2000", "spread"] == 0.0
-    claims = budget_claims(frame)
-    assert [c.text.split(" at ")[1].split(" (")[0] for c in claims] == ["i2000", "i1000_256px"]  # not i250
-    assert [c.outcome for c in claims] == ["holds", "within spread"]  # +5 beyond the 1.0 spread; +0.5 inside
-    assert claims[0].spread == pytest.approx(1.0)
+    found = budget_claims(frame)
+    assert [c.text.split(" at ")[1].split(" (")[0] for c in found] == ["i2000", "i1000_256px"]  # not i250
+    assert [c.outcome for c in found] == ["holds", "within spread"]  # +5 beyond the 1.0 spread; +0.5 inside
+    assert found[0].spread == pytest.approx(1.0)
 
 
 def test_an_unmeasured_condition_leaves_its_claim_not_tested():
@@ -222,7 +222,7 @@ def test_an_unmeasured_condition_leaves_its_claim_not_tested():
 
 def test_sweeps_in_progress_compare_only_what_both_encoders_have():
     """Runs go seed by seed and variant by variant: a partial sweep is judged where both encoders have rows."""
-    from segformer_lab.analysis import budget_claims, budget_table, context_claims
+    from segformer_lab.claims.decoder_vs_cnn import budget_claims, budget_table, context_claims
     partial = context_frame()
     partial = partial[~partial["variant"].isin(["resnet18_mlp_d8", "resnet18_mlp_d48"])]
     assert [c.text.split("at d = ")[1] for c in context_claims(partial, controls=True)] == [

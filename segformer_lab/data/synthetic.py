@@ -1,7 +1,9 @@
 """The embedded benchmark: procedurally generated scenes described in continuous world coordinates.
 
-Two scene families. "aerial" (the default) is described here; "street" (StreetScene, further down) is a camera
-looking down a street with the layout of Cityscapes, where where-in-the-frame says a lot about what is there.
+Four scene families. "aerial" (the default) is described here; "fine" (FineScene) is the aerial world with each
+class split into four sub-classes that only a tint tells apart (36 classes, for a decoder that must carry many
+distinctions); "street" (StreetScene) is a camera looking down a street with the layout of Cityscapes, where
+where-in-the-frame says a lot about what is there; "context" (ContextScene) probes how far a model reaches.
 
 A scene is a square of the world (`WorldConfig.world_size` units) holding "stuff" regions (water, sand, grass,
 road), laid out by smooth random fields, and "thing" objects (tree, car, boat, house, rock) placed where
@@ -173,13 +175,24 @@ class Scene:
 
         Returns image uint8 (height, width, 3) RGB and mask int64 (height, width) of class indices.
         `rng` draws the pixel noise (default: fixed by the window, so a render is repeatable)."""
+        xs, ys, label, tex_id, outline, _ = self.layout(x0, y0, height, width, zoom)
+        image = sample_textures(texture_tiles(), TEXTURE_SCALES, self.offsets, tex_id, xs, ys)
+        image[outline] = OUTLINE_RGB
+        return finish_render(image, self.gain, self.cfg.noise_sigma, (x0, y0, height, width, zoom), rng), label
+
+    def layout(self, x0: float, y0: float, height: int, width: int, zoom: float) -> tuple:
+        """What each pixel of the window shows, before any texture is drawn: (xs (1, W) and ys (H, 1), the world
+        coordinates of the pixel centres; label int64 (H, W), the class; tex_id (H, W), the texture (TEXTURES
+        index); outline bool (H, W), the things' 1-pixel borders; owner int64 (H, W), the index in self.things of
+        the thing painted there, -1 on stuff)."""
         xs = (x0 + (np.arange(width, dtype=np.float64) + 0.5) / zoom)[None, :]  # (1, W) world x of pixel centres
         ys = (y0 + (np.arange(height, dtype=np.float64) + 0.5) / zoom)[:, None]  # (H, 1)
         label = self.stuff_at(xs[0], ys[:, 0], grid=True).astype(np.int64)  # (H, W)
         texture = TEXTURE_INDEX
         tex_id = texture[label]
         outline = np.zeros((height, width), bool)
-        for cls, cx, cy, half, aspect, angle, shape in self.things:
+        owner = np.full((height, width), -1, np.int64)
+        for k, (cls, cx, cy, half, aspect, angle, shape) in enumerate(self.things):
             box = pixel_box(cx, cy, half, half, x0, y0, zoom, height, width)
             if box is None:
                 continue
@@ -193,11 +206,10 @@ class Scene:
             border = inside & (dist > 1.0 - max(1.2 / zoom, 0.6) / (half * aspect))  # ~1 px outline
             label[r0:r1, c0:c1][inside] = cls
             tex_id[r0:r1, c0:c1][inside] = texture[cls]
+            owner[r0:r1, c0:c1][inside] = k
             outline[r0:r1, c0:c1] |= border
             outline[r0:r1, c0:c1] &= ~(inside & ~border)
-        image = sample_textures(texture_tiles(), TEXTURE_SCALES, self.offsets, tex_id, xs, ys)
-        image[outline] = OUTLINE_RGB
-        return finish_render(image, self.gain, self.cfg.noise_sigma, (x0, y0, height, width, zoom), rng), label
+        return xs, ys, label, tex_id, outline, owner
 
 
 def pixel_box(cx: float, cy: float, half_w: float, half_h: float, x0: float, y0: float, zoom: float, height: int,
@@ -234,6 +246,50 @@ def sample_textures(tiles: np.ndarray, scales, offsets: np.ndarray, tex_id: np.n
         cols = (xs[0] / scales[t] + offsets[t, 1]).astype(np.int64) % TILE  # (W,)
         np.copyto(out, tiles[t][rows][:, cols], where=(tex_id == t)[..., None])
     return out
+
+
+# ---------------------------------------------------------------------------------------------- fine family
+# Each aerial class in four sub-classes ("water_a" ... "water_d") that differ by a tint alone: sub-class -> factor
+# on each RGB channel of the parent's texture. Shape, texture and context stay the parent's. A tint moves one
+# channel 20 % against the other two (a ratio of 1.33), beyond what the per-scene colour gain (+-15 % per
+# channel) mostly does: the colour of a pixel or a few (textures vary in brightness, not hue) tells it, though
+# not for certain in every scene.
+FINE_TINTS = {"a": (1.0, 1.0, 1.0), "b": (1.2, 0.9, 0.9), "c": (0.9, 1.2, 0.9), "d": (0.9, 0.9, 1.2)}
+FINE_SPLIT = len(FINE_TINTS)  # a: untinted, b: redder, c: greener, d: bluer
+FINE_CLASSES = tuple(f"{name}_{sub}" for name in CLASSES for sub in FINE_TINTS)  # fine class = parent * 4 + sub
+FINE_STUFF_CLASSES = tuple(c * FINE_SPLIT + k for c in STUFF_CLASSES for k in range(FINE_SPLIT))
+FINE_THING_CLASSES = tuple(c * FINE_SPLIT + k for c in THING_CLASSES for k in range(FINE_SPLIT))
+FINE_SHADES = (0.0, 0.4, -0.3, -0.6)  # palette: the parent's colour, lightened (> 0) or darkened (< 0)
+FINE_PALETTE = tuple(tuple(round(v + (255 - v) * t) if t > 0 else round(v * (1 + t)) for v in rgb)
+                     for rgb in PALETTE for t in FINE_SHADES)
+
+
+class FineScene(Scene):
+    """An aerial scene (Scene's fields, things and textures, from the same generator) whose every class is split
+    into FINE_SPLIT sub-classes by a tint (FINE_TINTS). On stuff the sub-class follows the signs of two further
+    smooth fields (index [first > 0] + 2 [second > 0]), so a stuff region holds patches of several sub-classes
+    with no edge between them but the change of tint; each thing draws its sub-class at random. The layout, and
+    so the parent class of every pixel, is the aerial scene's: fine label // FINE_SPLIT is the aerial mask of the
+    same (seed, index) and window, and untinted pixels (sub-class a) are the aerial image's."""
+
+    def __init__(self, seed: int, index: int, cfg: WorldConfig = WorldConfig()):
+        super().__init__(seed, index, cfg)
+        rng = np.random.default_rng([seed, index, 13])  # a stream of its own: the aerial draws stay as they were
+        self.cue_fields = [Field(rng, cfg.field_terms) for _ in range(2)]  # stuff's sub-class, bit 0 and bit 1
+        self.thing_subclass = rng.integers(0, FINE_SPLIT, len(self.things))  # (n things,)
+
+    def render(self, x0: float = 0.0, y0: float = 0.0, height: int = 128, width: int = 128, zoom: float = 1.0,
+               rng: np.random.Generator | None = None):
+        """As Scene.render, with FINE_CLASSES indices in the mask."""
+        xs, ys, label, tex_id, outline, owner = self.layout(x0, y0, height, width, zoom)
+        low, high = (field.grid(xs[0], ys[:, 0]) > 0 for field in self.cue_fields)  # (H, W) each
+        drawn = np.append(self.thing_subclass, 0)  # owner -1 (stuff) reads the 0 at the end, discarded below
+        sub = np.where(owner >= 0, drawn[owner], low + 2 * high)  # (H, W) index into FINE_TINTS
+        image = sample_textures(texture_tiles(), TEXTURE_SCALES, self.offsets, tex_id, xs, ys)
+        image *= np.array(list(FINE_TINTS.values()), np.float32)[sub]  # (H, W, 3)
+        image[outline] = OUTLINE_RGB
+        mask = label * FINE_SPLIT + sub
+        return finish_render(image, self.gain, self.cfg.noise_sigma, (x0, y0, height, width, zoom), rng), mask
 
 
 # ---------------------------------------------------------------------------------------------- street family
@@ -495,7 +551,7 @@ class ContextScene:
         return finish_render(image, self.gain, cfg.noise_sigma, (x0, y0, height, width, zoom), rng), label
 
 
-FAMILIES = ("aerial", "street", "context")
+FAMILIES = ("aerial", "street", "context", "fine")
 
 
 class SyntheticScenes:
@@ -504,6 +560,7 @@ class SyntheticScenes:
     family "aerial" (default): square scenes seen from above, no layout.
       split "train": a `crop` x `crop` window of scene i at a random position (a training crop of a larger scene).
       split "val"/"test": the window at the centre of scene i, `canvas` pixels (H, W) at `zoom`.
+    family "fine": the aerial scenes and views, each class in four sub-classes told apart by a tint (36 classes).
     family "street": 256x512-unit frames of a street seen from a car, Cityscapes' layout.
       split "train": frame i randomly resized by a ratio in StreetConfig.resize_range (pixels per frame unit),
       then a random `crop` x `crop` window of it (mmseg's Cityscapes pipeline; the crop must fit the frame at
@@ -528,8 +585,8 @@ class SyntheticScenes:
         self.split, self.length, self.seed, self.family = split, length, seed, family
         self.crop, self.canvas, self.zoom, self.world, self.street = crop, canvas, zoom, world, street
         self.context = context
-        if family in ("aerial", "context"):  # square worlds: the view must fit the scene
-            size, owner = self.frame()[0], "WorldConfig" if family == "aerial" else "ContextConfig"
+        if family in ("aerial", "fine", "context"):  # square worlds: the view must fit the scene
+            size, owner = self.frame()[0], "ContextConfig" if family == "context" else "WorldConfig"
             extent, field = (crop, "crop") if split == "train" else (max(canvas), "canvas")
             if extent / zoom > size:
                 raise ValueError(f"SyntheticScenes: a {extent}-pixel {field} at zoom {zoom} is larger than the "
@@ -537,6 +594,8 @@ class SyntheticScenes:
                                  f"{int(size * zoom)} pixels")
         if family == "aerial":
             self.classes, self.palette, self.thing_classes = CLASSES, PALETTE, THING_CLASSES
+        elif family == "fine":
+            self.classes, self.palette, self.thing_classes = FINE_CLASSES, FINE_PALETTE, FINE_THING_CLASSES
         elif family == "context":
             view = crop if split == "train" else min(canvas)
             if context.span() * zoom > view:
@@ -564,13 +623,15 @@ class SyntheticScenes:
         seed = self.seed + self.SPLIT_SEEDS[self.split]
         if self.family == "context":
             return ContextScene(seed, i, self.context)
+        if self.family == "fine":
+            return FineScene(seed, i, self.world)
         return Scene(seed, i, self.world) if self.family == "aerial" else StreetScene(seed, i, self.street)
 
     def frame(self) -> tuple:
         """(height, width) of one scene in scene units."""
         if self.family == "street":
             return tuple(self.street.frame)
-        size = self.world.world_size if self.family == "aerial" else self.context.world_size
+        size = self.context.world_size if self.family == "context" else self.world.world_size
         return size, size
 
     def name(self, i: int) -> str:

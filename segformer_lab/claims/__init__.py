@@ -1,0 +1,28 @@
+"""The paper's claims, one module per ablation, named as its experiment (experiments/<name>.py): its claims as
+computed comparisons of our per-seed results (segformer_lab.verdicts), their validity conditions, the tables that
+put our numbers beside the paper's, and `build(section, results_dir, paper)`, which fills the ablation's section of
+the report. A reader follows one ablation from its declared runs to its verdict in two files.
+
+The claims a verdict is computed from are the paper's, in the paper's setting (pretrained encoders where it used
+them); comparisons beside the paper go into the section's context, outside the verdict.
+"""
+from __future__ import annotations
+
+import importlib
+
+
+def for_experiment(experiment: str):
+    """The claims module of an experiment, e.g. segformer_lab.claims.erf for "erf"."""
+    try:
+        return importlib.import_module(f"{__name__}.{experiment}")
+    except ModuleNotFoundError as e:
+        if e.name != f"{__name__}.{experiment}":
+            raise
+        raise ValueError(f"no claims module for experiment {experiment!r} (segformer_lab/claims/{experiment}.py)") from None
+
+
+from . import (decoder_vs_cnn, decoder_width, erf, model_size, overlap_patch_embed, pe_vs_mixffn,  # noqa: E402
+               reduction_ratio, robustness, setr_vs_segformer)
+
+__all__ = ["for_experiment", "decoder_vs_cnn", "decoder_width", "erf", "model_size", "overlap_patch_embed",
+           "pe_vs_mixffn", "reduction_ratio", "robustness", "setr_vs_segformer"]

@@ -1,0 +1,260 @@
+"""Table 1d: the MLP decoder on a CNN and on the Mix Transformer (experiments/decoder_vs_cnn.py), with the
+mechanism it names measured: how far each encoder reaches (experiments/context_distance.py) and how the gap
+moves with the training budget (experiments/budget_sweep.py).
+
+The verdict: MiT-B1 + MLP against ResNet-18 + MLP at a similar size, where the CNN's measured ERF leaves
+context beyond its reach (results/erf.csv, the same runs), and the context-distance claims past the CNN's
+reach; beside it, the scratch runs, DeepLabV3, the pretraining checks and the budget sweep.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ..analysis import HEADLINE, per_seed, summarise, companion_rows
+from ..verdicts import Claim, above, below, claim, requiring, seed_range, unmeasured
+from .erf import ERF_CLIP, erf_canvases, erf_column
+
+
+def decoder_vs_cnn_claims(frame: pd.DataFrame, init: str = "pretrained", metric: str = "miou",
+                          erf: pd.DataFrame | None = None) -> list[Claim]:
+    """Table 1d: with the same light MLP decoder, the Transformer encoder beats a CNN encoder of its size (the
+    paper: MiT-B2 vs ResNet-50; here MiT-B1 vs ResNet-18), and the decoder gains from fusing all four stages over
+    stage 4 alone (the paper's setting: pretrained encoders). The encoder claim tests the paper's mechanism only
+    where the pretraining helps both encoders and the task's context can lie beyond the CNN's reach (`cnn_reach`
+    on `erf`, the rows of results/erf.csv; without them the reach is not measured and the claim not tested)."""
+    def values(encoder):
+        return per_seed(frame, f"{encoder}_{init}", metric)
+    conditions = [pretraining_validity(frame, e, metric) for e in ("mit_b1", "resnet18_mlp")] \
+        if init == "pretrained" else []
+    encoders = requiring([claim(f"MiT-B1 + MLP decoder beats ResNet-18 + the same decoder at a similar size ({init})",
+                                values("mit_b1"), values("resnet18_mlp"))], *conditions, cnn_reach(frame, erf, init))
+    return encoders + [claim(f"The MLP decoder on stages 1-4 beats stage 4 only (MiT-B0, {init})", values("mit_b0"),
+                             values("mit_b0_s4"))]
+
+
+def cnn_reach(frame: pd.DataFrame, erf: pd.DataFrame | None, init: str = "pretrained", t: float = 0.99) -> Claim:
+    """The condition under which Table 1d's encoder claim can show the paper's mechanism (a CNN's limited ERF
+    starving a decoder with no context module): ResNet-18 + MLP's stage-4 ERF does not already cover the training
+    crop, i.e. the centred square holding t of its mass, measured on the same runs (results/erf.csv rows whose
+    run_id is in `frame`) on the largest whole views they have (where the square has room; else on the crop,
+    where it is clipped), has a side below ERF_CLIP of the crop's."""
+    variant = f"resnet18_mlp_{init}"
+    same_runs = None if erf is None or "run_id" not in erf or "run_id" not in frame else \
+        erf[erf["run_id"].isin(frame["run_id"]) & (erf["variant"] == variant)]
+    canvas = (erf_canvases(same_runs) or [None])[-1] if same_runs is not None and len(same_runs) else None
+    where = "" if canvas is None else f", measured on {canvas} px views"
+    text = (f"The task's context can lie beyond ResNet-18 + MLP's reach on the training crop (side of the square "
+            f"holding {t:.0%} of its stage-4 ERF mass{where}, as a fraction of the crop, {init})")
+    if same_runs is None or same_runs.empty:
+        return unmeasured(text)
+    sides = per_seed(same_runs, variant, erf_column("trained", "stage4", t, canvas))
+    if canvas is not None:  # a share of the view: in pixels, then over the crop
+        sides = [side * canvas / int(same_runs["crop_size"].iloc[0]) for side in sides]
+    return below(text, sides, ERF_CLIP)
+
+
+def pretraining_validity(frame: pd.DataFrame, encoder: str, metric: str = "miou") -> Claim:
+    """The condition under which a pretrained encoder stands for the paper's ImageNet-pretrained one: the
+    embedded pretraining helps it, i.e. pretrained beats scratch beyond the seed spread."""
+    return claim(f"The embedded pretraining helps {encoder} (pretrained vs scratch)",
+                 per_seed(frame, f"{encoder}_pretrained", metric), per_seed(frame, f"{encoder}_scratch", metric))
+
+
+def recipe_claims(frame: pd.DataFrame, metric: str = "miou") -> list[Claim]:
+    """For each encoder with runs of both: its family's pretraining recipe beats the shared first-version recipe
+    (the `*_pretrained` against the `*_shared` rows)."""
+    present = set(frame["variant"])
+    return [claim(f"{e}: its family's pretraining recipe beats the shared one (pretrained vs shared)",
+                  per_seed(frame, f"{e}_pretrained", metric), per_seed(frame, f"{e}_shared", metric))
+            for e in dict.fromkeys(v.rsplit("_", 1)[0] for v in frame["variant"])
+            if {f"{e}_pretrained", f"{e}_shared"} <= present]
+
+
+def decoder_vs_cnn_context(frame: pd.DataFrame, init: str = "pretrained", metric: str = "miou") -> list[Claim]:
+    """Comparisons beside the paper's claims: the smaller MiT-B0 against ResNet-18, and a CNN with a heavy
+    decoder (DeepLabV3) against the MLP decoder."""
+    def values(encoder):
+        return per_seed(frame, f"{encoder}_{init}", metric)
+    claims = [claim(f"MiT-B0 + MLP decoder (3.7 M params) beats ResNet-18 + the same decoder ({init})",
+                    values("mit_b0"), values("resnet18_mlp"))]
+    if f"deeplabv3_r18_{init}" in set(frame["variant"]):  # the reference, left out of the quick preset
+        claims += [claim(f"DeepLabV3-R18 beats ResNet-18 + MLP decoder ({init})", values("deeplabv3_r18"),
+                         values("resnet18_mlp")),
+                   claim(f"MiT-B1 + MLP decoder beats DeepLabV3-R18 ({init})", values("mit_b1"),
+                         values("deeplabv3_r18"))]
+    return claims
+
+
+def split_variant(frame: pd.DataFrame) -> pd.DataFrame:
+    """decoder_vs_cnn rows with the variant split into `encoder` and `init` (scratch | pretrained)."""
+    parts = frame["variant"].str.rsplit("_", n=1, expand=True)
+    return frame.assign(encoder=parts[0], init=parts[1])
+
+
+def decoder_vs_cnn_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per variant: params (M), GFLOPs at the crop (2 per MAC), mIoU and thing mIoU with seed ranges."""
+    frame = frame.assign(params_m=frame["params"] / 1e6)
+    return summarise(frame, ["params_m", "gflops", *HEADLINE])
+
+
+def pretraining_note(pretraining: pd.DataFrame) -> str:
+    """One sentence from results/decoder_vs_cnn_pretraining.csv: how well each encoder learned the pretraining."""
+    losses = pretraining.drop_duplicates("cache_key").set_index("encoder")["final_loss"]
+    listed = ", ".join(f"{encoder} {loss:.3f}" for encoder, loss in losses.items())
+    return (f"Final loss of the embedded pretraining (binary cross-entropy, lower is better; 0.69 for a constant "
+            f"0.5): {listed}.")
+
+
+def recipe_note(pretraining: pd.DataFrame) -> str:
+    """One sentence from results/pretraining.csv (one preset): each family's chosen recipe, its held-out pretext
+    loss and linear-probe mIoU beside the probe of a randomly initialised encoder, or how far its grid got."""
+    parts = []
+    for encoder, rows in pretraining.groupby("encoder", sort=False):
+        tried = rows[rows["init"] == "pretrained"]
+        floor = rows.loc[rows["init"] == "random", "probe_miou"]
+        floor_text = f"{floor.iloc[0]:.1f} for a random encoder" if len(floor) else "no random-encoder probe yet"
+        chosen = tried[tried["chosen"].astype(str) == "True"]
+        if chosen.empty:
+            parts.append(f"{encoder}: grid incomplete ({len(tried)} recipes tried; {floor_text})")
+            continue
+        c = chosen.iloc[0]
+        parts.append(f"{encoder} ({c['family']}) chose lr {c['lr']:g}, weight decay {c['weight_decay']:g} of "
+                     f"{len(tried)} recipes: held-out loss {c['heldout_loss']:.3f}, linear probe {c['probe_miou']:.1f} "
+                     f"mIoU against {floor_text} (probes of the grid {tried['probe_miou'].min():.1f}-"
+                     f"{tried['probe_miou'].max():.1f})")
+    return ("Pretraining recipes, chosen per family on the held-out pretext loss (results/pretraining.csv): "
+            + "; ".join(parts) + ".")
+
+
+def decoder_vs_cnn_paper(paper: pd.DataFrame) -> pd.DataFrame:
+    """Table 1d as rows (encoder, decoder stages) with GMACs at 512x512 ("FLOPs" in the paper), params and mIoU."""
+    rows = paper[paper["table"] == "1d"]
+    return rows.pivot_table(index=["model", "setting"], columns="metric", values="value", sort=False)
+
+
+# How far each encoder reaches (experiments/context_distance.py, the mechanism behind Table 1d) ---------------
+
+CONTEXT_LEARNT = 0.9  # validity: where the ring is nearest, each encoder names the tokens right this often
+CONTEXT_METRIC = "context_choice_accuracy"  # the forced choice between the two token classes on every token pixel
+
+
+CONTEXT_CONTROLS = (8.0, 24.0)  # distances inside ResNet-18's reach by design (its head's ERF holds half its mass
+# within ~23 px): both encoders should name the tokens there, so they are controls beside the verdict, not tests
+
+
+def context_claims(frame: pd.DataFrame, conditions: tuple = (), controls: bool = False) -> list[Claim]:
+    """At each context distance d: MiT-B1 + MLP decoder names the tokens (whose class only the ring d pixels away
+    decides) more accurately than ResNet-18 + the same decoder, in the forced choice between the two token
+    classes on every token pixel (CONTEXT_METRIC: whether the model calls the pixel a token at all does not enter
+    it, and 0.5 is a coin flip). A claim tests the paper's mechanism at d only where the context lies beyond the
+    CNN's reach (the radius holding half of its head's ERF mass, measured on the same runs, is below d for every
+    seed) and both encoders learnt the task where the ring is nearest (forced-choice accuracy above
+    CONTEXT_LEARNT at the smallest d); `conditions` adds more (e.g. the pretraining check of both encoders).
+    A distance is compared once both encoders have it measured on every run (a sweep in progress). The distances
+    in CONTEXT_CONTROLS are left out, or with `controls` are the only ones given (the same comparison, beside the
+    verdict: a claim that the CNN cannot reach a ring it reaches by design cannot be tested)."""
+    if CONTEXT_METRIC not in frame:
+        return []
+    present = set(frame["variant"]) - set(frame[frame[CONTEXT_METRIC].isna()]["variant"])  # measured on every run
+    distances = [d for d in sorted(frame["context_distance"].astype(float).unique())
+                 if {f"mit_b1_d{d:g}", f"resnet18_mlp_d{d:g}"} <= present]
+    if not distances:
+        return []
+    nearest = distances[0]
+
+    def values(encoder, d, column=CONTEXT_METRIC):
+        return per_seed(frame, f"{encoder}_d{d:g}", column)
+    learnt = [above(f"{name} names the tokens by their nearest ring (forced-choice accuracy at d = {nearest:g} px)",
+                    values(encoder, nearest), CONTEXT_LEARNT)
+              for encoder, name in (("mit_b1", "MiT-B1 + MLP"), ("resnet18_mlp", "ResNet-18 + MLP"))]
+    claims = []
+    for d in (d for d in distances if (d in CONTEXT_CONTROLS) == controls):
+        beyond = below(f"The context at d = {d:g} px lies beyond ResNet-18 + MLP's reach (radius holding half of "
+                       f"its head's ERF mass, px)", values("resnet18_mlp", d, "erf_head_r50"), d)
+        claims += requiring([claim(f"MiT-B1 + MLP names context tokens more accurately than ResNet-18 + MLP at "
+                                   f"d = {d:g} px (forced-choice accuracy)", values("mit_b1", d),
+                                   values("resnet18_mlp", d))], beyond, *learnt, *conditions)
+    return claims
+
+
+def context_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per variant: forced-choice accuracy (where measured), context accuracy, token recall, the head's ERF
+    radius holding half its mass and the share of its mass within d, with seed ranges."""
+    return summarise(frame, [c for c in (CONTEXT_METRIC, "context_accuracy", "token_recall") if c in frame]
+                     + ["erf_head_r50", "erf_head_within_d", "erf_stage4_r50", *HEADLINE])
+
+
+# Budget sweep (experiments/budget_sweep.py: how the Table 1d gap moves with the training budget) -------------
+
+def budget_table(frame: pd.DataFrame, a: str = "mit_b1", b: str = "resnet18_mlp", metric: str = "miou") -> pd.DataFrame:
+    """Per budget point (the variant suffix after the encoder, e.g. "i1000"): iterations, crop, the mean of
+    `metric` for encoders a and b, the gap a - b, its seed spread (the larger range of either side) and seeds."""
+    rows, present = [], set(frame["variant"])
+    for budget in dict.fromkeys(v.removeprefix(f"{a}_") for v in frame["variant"] if v.startswith(f"{a}_")):
+        if f"{b}_{budget}" not in present:  # a sweep in progress: a point is compared once both encoders have it
+            continue
+        va, vb = per_seed(frame, f"{a}_{budget}", metric), per_seed(frame, f"{b}_{budget}", metric)
+        first = frame[frame["variant"] == f"{a}_{budget}"].iloc[0]
+        rows.append({"budget": budget, "iterations": int(first["iterations"]), "crop_size": int(first["crop_size"]),
+                     a: sum(va) / len(va), b: sum(vb) / len(vb), "gap": sum(va) / len(va) - sum(vb) / len(vb),
+                     "spread": max(seed_range(va), seed_range(vb)), "seeds": min(len(va), len(vb))})
+    columns = ["budget", "iterations", "crop_size", a, b, "gap", "spread", "seeds"]
+    return pd.DataFrame(rows, columns=columns).set_index("budget")
+
+
+def budget_claims(frame: pd.DataFrame, reference: str = "i1000", a: str = "mit_b1", b: str = "resnet18_mlp",
+                  metric: str = "miou") -> list[Claim]:
+    """For each budget point beyond the reference (more iterations at the same crop, or a larger crop): the
+    MiT-B1 minus ResNet-18 gap is larger (the Transformer closes in) than at the reference budget. Points run
+    with one seed are judged against the seed spread of the reference runs, as are the others."""
+    table = budget_table(frame, a, b, metric)
+    if reference not in table.index:
+        return []
+    ref = table.loc[reference]
+    claims = []
+    for budget, row in table.iterrows():
+        if budget == reference or (row["iterations"] <= ref["iterations"] and row["crop_size"] <= ref["crop_size"]):
+            continue
+        claims.append(Claim(f"The {a} - {b} gap is larger at {budget} ({row['iterations']} iterations, "
+                            f"{row['crop_size']} px) than at {reference} ({metric})", float(row["gap"]),
+                            float(ref["gap"]), max(float(ref["spread"]), float(row["spread"])),
+                            int(min(row["seeds"], ref["seeds"]))))
+    return claims
+
+
+def build(out, results_dir: Path, paper: pd.DataFrame) -> None:
+    """Fill a report Section: the encoder claim gated by the pretraining check and the CNN's measured reach (erf.csv,
+    the same runs), the context-distance claims (context_distance.csv, gated by the same pretraining check) in the
+    verdict; the scratch comparisons, the control distances, every encoder's pretraining check and the budget sweep
+    beside it."""
+    frame, preset = out.frame, out.preset
+    erf = companion_rows(results_dir, "erf", preset)
+    out.claims = decoder_vs_cnn_claims(frame, erf=erf)
+    checks = tuple(pretraining_validity(frame, e) for e in ("mit_b1", "resnet18_mlp"))
+    context = companion_rows(results_dir, "context_distance", preset)
+    if context is not None:
+        distance_claims = context_claims(context, checks)
+        out.claims += distance_claims
+        if not distance_claims:
+            out.notes.append(f"The context-distance sweep is in progress ({len(context)} runs at the {preset} "
+                             f"preset): no distance past the CNN's reach has runs of both MiT-B1 and ResNet-18 + MLP "
+                             "yet.")
+    else:
+        out.notes.append(f"The context-distance sweep has no rows at the {preset} preset (segformer-lab run "
+                         f"context_distance --preset {preset}): the mechanism was not measured.")
+    out.context = decoder_vs_cnn_claims(frame, "scratch", erf=erf) + decoder_vs_cnn_context(frame)
+    if context is not None:  # the distances inside the CNN's reach by design: controls
+        out.context += context_claims(context, checks, controls=True)
+    out.context += [pretraining_validity(frame, e) for e in ("mit_b0", "mit_b0_s4")]
+    out.context += recipe_claims(frame)
+    budget = companion_rows(results_dir, "budget_sweep", preset)
+    if budget is not None and "mit_b1_i1000" in set(budget["variant"]):
+        out.context += budget_claims(budget)
+    out.table, out.paper = decoder_vs_cnn_table(frame), decoder_vs_cnn_paper(paper)
+    recipes = companion_rows(results_dir, "pretraining", preset)
+    if recipes is not None:
+        out.notes.append(recipe_note(recipes))
+    if (results_dir / "decoder_vs_cnn_pretraining.csv").is_file():
+        out.notes.append(pretraining_note(pd.read_csv(results_dir / "decoder_vs_cnn_pretraining.csv")))
