@@ -72,6 +72,11 @@ def test_erf_claims_read_side_ratios():
     assert [c.outcome for c in claims.erf.erf_claims(frame, "scratch")] == ["within spread"] * 3
     clipped = frame.assign(**{"erf_trained_head_t0.99": 0.99})  # the crop clips the 99% squares
     assert [c.outcome for c in claims.erf.erf_claims(clipped)] == ["holds", "holds", "not tested"]
+    global_mit = frame.copy()  # only SegFormer's square fills the crop: a lower bound of a lead, still judged
+    global_mit.loc[global_mit["variant"] == "mit_b0_pretrained", "erf_trained_head_t0.99"] = 0.99
+    found = claims.erf.erf_claims(global_mit)
+    assert found[2].outcome == "holds" and "The CNN's square holding 99% of its head ERF stays inside" in \
+        found[2].requires[0].text
     table = claims.erf.erf_table(frame)
     assert list(table.columns) == list(TARGETS) and table.loc["mit_b0_pretrained", "stage4"] == pytest.approx(0.8)
 
