@@ -104,6 +104,12 @@ def test_erf_claims_move_to_the_largest_view_measured_and_the_table_gives_pixels
     assert reach.outcome == "holds" and reach.mean_a == pytest.approx(0.4)  # 0.1 x 512 px / 128 px
     far = runs.assign(**{"erf_trained_c512_stage4_t0.99": 0.25})  # 128 px: the whole crop
     assert claims.decoder_vs_cnn.cnn_reach(far, far).outcome == "fails"
+    assert claims.decoder_vs_cnn.reach_note(runs, runs, None) == ""  # the reach leaves room: nothing to explain
+    budget = pd.DataFrame([{"variant": f"{e}_i1000_256px", "seed": 0, "crop_size": 256, "train_seconds": 1800.0}
+                           for e in ("mit_b1", "resnet18_mlp")])
+    note = claims.decoder_vs_cnn.reach_note(far, far, budget)
+    assert "measures 128 px on 512 px views" in note and "1.0 times the 128 px training crop" in note
+    assert "A crop of at least 135 px" in note and "(1 seed(s) so far" in note and ": 4 more runs" in note
 
 
 def test_pretraining_note_lists_each_pretraining_once():

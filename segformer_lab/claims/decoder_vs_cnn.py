@@ -55,6 +55,44 @@ def cnn_reach(frame: pd.DataFrame, erf: pd.DataFrame | None, init: str = "pretra
     return below(text, sides, ERF_CLIP)
 
 
+def reach_note(frame: pd.DataFrame, erf: pd.DataFrame | None, budget: pd.DataFrame | None,
+               init: str = "pretrained", t: float = 0.99) -> str:
+    """Where the CNN's reach covers the training crop (`cnn_reach` not met): how large that reach measures on each
+    view, the crop that would leave context beyond it, and what of the budget sweep trains at such a crop."""
+    variant = f"resnet18_mlp_{init}"
+    if erf is None or "run_id" not in erf or cnn_reach(frame, erf, init, t).outcome == "holds":
+        return ""
+    runs = erf[erf["run_id"].isin(frame["run_id"]) & (erf["variant"] == variant)]
+    canvases = erf_canvases(runs)
+    if runs.empty or not canvases:
+        return ""
+    crop = int(runs["crop_size"].iloc[0])
+    sizes = {c: [side * c for side in per_seed(runs, variant, erf_column("trained", "stage4", t, c))] for c in canvases}
+    largest = sizes[canvases[-1]]
+    needed = max(largest) / ERF_CLIP
+    text = (f"ResNet-18 + MLP's reach ({init}): the square holding {t:.0%} of its stage-4 ERF mass measures "
+            + ", ".join(f"{sum(v) / len(v):.0f} px on {c} px views" for c, v in sizes.items())
+            + f" (seeds {min(largest):.0f}-{max(largest):.0f} px on the largest), {sum(largest) / len(largest) / crop:.1f}"
+            f" times the {crop} px training crop: on this crop every pixel of context is within its reach, so the "
+            f"encoder claim cannot show the paper's mechanism. A crop of at least {needed:.0f} px would leave "
+            "context beyond it")
+    if budget is not None and len(budget):
+        wide = budget[(budget["crop_size"] >= needed) & budget["variant"].str.startswith(("mit_b1", "resnet18_mlp"))]
+        for crop_size, rows in wide.groupby("crop_size"):
+            seeds = rows.groupby("variant")["seed"].nunique()
+            minutes = rows.groupby("variant")["train_seconds"].mean() / 60
+            text += (f"; the budget sweep trains both encoders at {crop_size} px crops ({seeds.min()} seed(s) so far; "
+                     + ", ".join(f"{v} {m:.0f} min per run on the CPU" for v, m in minutes.items())
+                     + "), and the claim needs 3 seeds of each there with their ERF measured on the same runs: "
+                     f"{2 * max(0, 3 - int(seeds.min()))} more runs, " + GPU_RUN_TIME)
+    return text + "."
+
+
+# measured in the first gpu-preset sitting (docs/ablations.md, "On a GPU"): what a missing run costs there
+GPU_RUN_TIME = ("about 2-2.6 min each four at a time on one H100 (the gpu preset's measured runs; a 256 px crop cost "
+                "MiT-B0 no more time than 128 px there)")
+
+
 def pretraining_validity(frame: pd.DataFrame, encoder: str, metric: str = "miou") -> Claim:
     """The condition under which a pretrained encoder stands for the paper's ImageNet-pretrained one: the
     embedded pretraining helps it, i.e. pretrained beats scratch beyond the seed spread."""
@@ -252,6 +290,7 @@ def build(out, results_dir: Path, paper: pd.DataFrame) -> None:
     budget = companion_rows(results_dir, "budget_sweep", preset)
     if budget is not None and "mit_b1_i1000" in set(budget["variant"]):
         out.context += budget_claims(budget)
+    out.notes += [n for n in [reach_note(frame, erf, budget)] if n]
     out.table, out.paper = decoder_vs_cnn_table(frame), decoder_vs_cnn_paper(paper)
     recipes = companion_rows(results_dir, "pretraining", preset)
     if recipes is not None:
