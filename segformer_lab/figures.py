@@ -140,7 +140,9 @@ def erf(results_dir, preset=None, rows: str = "trained", state: str = "trained",
     side = canvases[-1] if canvases else int(frame["crop_size"].iloc[0])
     maps = load_maps(Path(results_dir) / "erf", frame, f"{state}_c{side}" if canvases else state)
     where = f"whole {side} px views" if canvases else f"the {side} px training crop"
-    return plotting.erf_figure({v: maps[v] for v in ERF_ROWS.get(rows, maps) if v in maps}, view_px=side, where=where)
+    thresholds = (0.5, 0.99) if canvases else (0.2, 0.5)  # on whole views the 99 % square has room: draw it
+    return plotting.erf_figure({v: maps[v] for v in ERF_ROWS.get(rows, maps) if v in maps}, thresholds=thresholds,
+                               view_px=side, where=where)
 
 
 def robustness_paper() -> dict:
