@@ -205,7 +205,7 @@ def test_each_ablation_runs_at_smoke_preset(smoke_results, name):
     for row in rows:
         assert 0 <= float(row["miou"]) <= 100 and row["torch_version"] != "" and row["preset"] == "smoke"
     if name == "erf":
-        assert len(list((smoke_results / "erf").glob("*.npy"))) == 4 * 2 * 5  # 4 runs, trained and init, 5 maps
+        assert len(list((smoke_results / "erf").glob("*.npy"))) == 4 * (2 + 2) * 5  # 4 runs: trained and init on the crop, trained on 2 views; 5 maps each
         assert all(0 < float(rows[0][c]) <= 1 for c in module.EXTRA_COLUMNS)
     if name == "pe_vs_mixffn":
         def measured(value):
