@@ -20,8 +20,7 @@ from __future__ import annotations
 
 from segformer_lab.repo import load_experiment
 from segformer_lab.cost import count_flops, measure_latency
-from segformer_lab.engine import open_datasets
-from segformer_lab.registry import build_model
+from segformer_lab.engine import run_model
 
 EXPERIMENT = "decoder_width"
 DECODER_VS_CNN = load_experiment("decoder_vs_cnn")
@@ -44,7 +43,7 @@ EXTRA_COLUMNS = ["decoder_dim", "gmacs", "gmacs_512", "latency_512_ms"]
 
 
 def extra_metrics(run_dir, cfg, results_dir) -> dict:
-    model = build_model(cfg.model, len(open_datasets(cfg)[2]), **cfg.model_overrides)  # 9 classes, 36 fine
+    model = run_model(cfg)  # 9 classes, 36 on the fine world
     return {"decoder_dim": model.config.decoder_dim, "gmacs": count_flops(model, cfg.crop_size)["macs"] / 1e9,
             "gmacs_512": count_flops(model, 512)["macs"] / 1e9,
             "latency_512_ms": measure_latency(model, 512, repeats=5)["latency_ms"]}

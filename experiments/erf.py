@@ -12,10 +12,9 @@ of the input it was measured on) go into the CSV row.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import dataclasses
 import math
+from pathlib import Path
 
 import numpy as np
 import torch

@@ -168,6 +168,11 @@ def open_datasets(cfg: TrainConfig):
     return train, val, list(train.classes), list(train.thing_classes)
 
 
+def run_model(cfg: TrainConfig):
+    """A freshly built model of a run's config with its data's class count (for costs: weights play no part)."""
+    return build_model(cfg.model, len(open_datasets(cfg)[2]), **cfg.model_overrides)
+
+
 def train_pipeline_for(cfg: TrainConfig, source):
     from .data import transforms as T
     if cfg.augment == "mmseg":

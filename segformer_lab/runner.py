@@ -32,9 +32,8 @@ import time
 from pathlib import Path
 
 from .cost import count_flops, count_params, peak_memory
-from .engine import TrainConfig, encoder_checkpoint, evaluate_run, open_datasets, pretrain_config, train
+from .engine import TrainConfig, encoder_checkpoint, evaluate_run, pretrain_config, run_model, train
 from .pretrain import SHARED_RECIPE, pretrained_path, recipe_for
-from .registry import build_model
 from .results import git_commit, provenance, read_rows, write_csv
 
 PRESETS = ("smoke", "quick", "default", "gpu")
@@ -330,7 +329,7 @@ def _finished_elsewhere(runs_dir, rid: str) -> Path | None:
 def _costs(cfg: TrainConfig) -> dict:
     """Params, GFLOPs and inference peak memory of the run's model (with its data's class count) at its training
     crop."""
-    model = build_model(cfg.model, len(open_datasets(cfg)[2]), **cfg.model_overrides)
+    model = run_model(cfg)
     return {**{k: v for k, v in count_params(model).items() if k == "params"},
             "gflops": count_flops(model, cfg.crop_size)["flops"] / 1e9,
             "peak_mem_mb": peak_memory(model, cfg.crop_size)["peak_bytes"] / 2**20}

@@ -8,21 +8,16 @@ them); comparisons beside the paper go into the section's context, outside the v
 """
 from __future__ import annotations
 
-import importlib
+from . import (decoder_vs_cnn, decoder_width, erf, model_size, overlap_patch_embed, pe_vs_mixffn, reduction_ratio,
+               robustness, setr_vs_segformer)
+
+MODULES = {m.__name__.rsplit(".", 1)[1]: m for m in (
+    decoder_vs_cnn, decoder_width, erf, model_size, overlap_patch_embed, pe_vs_mixffn, reduction_ratio, robustness,
+    setr_vs_segformer)}
 
 
 def for_experiment(experiment: str):
     """The claims module of an experiment, e.g. segformer_lab.claims.erf for "erf"."""
-    try:
-        return importlib.import_module(f"{__name__}.{experiment}")
-    except ModuleNotFoundError as e:
-        if e.name != f"{__name__}.{experiment}":
-            raise
-        raise ValueError(f"no claims module for experiment {experiment!r} (segformer_lab/claims/{experiment}.py)") from None
-
-
-from . import (decoder_vs_cnn, decoder_width, erf, model_size, overlap_patch_embed, pe_vs_mixffn,  # noqa: E402
-               reduction_ratio, robustness, setr_vs_segformer)
-
-__all__ = ["for_experiment", "decoder_vs_cnn", "decoder_width", "erf", "model_size", "overlap_patch_embed",
-           "pe_vs_mixffn", "reduction_ratio", "robustness", "setr_vs_segformer"]
+    if experiment not in MODULES:
+        raise ValueError(f"no claims module for experiment {experiment!r} (segformer_lab/claims/{experiment}.py)")
+    return MODULES[experiment]

@@ -34,6 +34,14 @@ def decoder_vs_cnn_claims(frame: pd.DataFrame, init: str = "pretrained", metric:
                              values("mit_b0_s4"))]
 
 
+def cnn_erf_rows(frame: pd.DataFrame, erf: pd.DataFrame | None, variant: str) -> pd.DataFrame | None:
+    """The results/erf.csv rows of `variant` measured on the runs of `frame` (the same run ids), or None when
+    either side has no run ids."""
+    if erf is None or "run_id" not in erf or "run_id" not in frame:
+        return None
+    return erf[erf["run_id"].isin(frame["run_id"]) & (erf["variant"] == variant)]
+
+
 def cnn_reach(frame: pd.DataFrame, erf: pd.DataFrame | None, init: str = "pretrained", t: float = 0.99) -> Claim:
     """The condition under which Table 1d's encoder claim can show the paper's mechanism (a CNN's limited ERF
     starving a decoder with no context module): ResNet-18 + MLP's stage-4 ERF does not already cover the training
@@ -41,8 +49,7 @@ def cnn_reach(frame: pd.DataFrame, erf: pd.DataFrame | None, init: str = "pretra
     run_id is in `frame`) on the largest whole views they have (where the square has room; else on the crop,
     where it is clipped), has a side below ERF_CLIP of the crop's."""
     variant = f"resnet18_mlp_{init}"
-    same_runs = None if erf is None or "run_id" not in erf or "run_id" not in frame else \
-        erf[erf["run_id"].isin(frame["run_id"]) & (erf["variant"] == variant)]
+    same_runs = cnn_erf_rows(frame, erf, variant)
     canvas = (erf_canvases(same_runs) or [None])[-1] if same_runs is not None and len(same_runs) else None
     where = "" if canvas is None else f", measured on {canvas} px views"
     text = (f"The task's context can lie beyond ResNet-18 + MLP's reach on the training crop (side of the square "
@@ -60,12 +67,10 @@ def reach_note(frame: pd.DataFrame, erf: pd.DataFrame | None, budget: pd.DataFra
     """Where the CNN's reach covers the training crop (`cnn_reach` not met): how large that reach measures on each
     view, the crop that would leave context beyond it, and what of the budget sweep trains at such a crop."""
     variant = f"resnet18_mlp_{init}"
-    if erf is None or "run_id" not in erf or cnn_reach(frame, erf, init, t).outcome == "holds":
+    runs = cnn_erf_rows(frame, erf, variant)
+    if runs is None or runs.empty or not erf_canvases(runs) or cnn_reach(frame, erf, init, t).outcome == "holds":
         return ""
-    runs = erf[erf["run_id"].isin(frame["run_id"]) & (erf["variant"] == variant)]
     canvases = erf_canvases(runs)
-    if runs.empty or not canvases:
-        return ""
     crop = int(runs["crop_size"].iloc[0])
     sizes = {c: [side * c for side in per_seed(runs, variant, erf_column("trained", "stage4", t, c))] for c in canvases}
     largest = sizes[canvases[-1]]

@@ -23,6 +23,12 @@ def setr_segformer(frame: pd.DataFrame, segformer: str = "segformer_b1") -> str:
     return found
 
 
+def sincos_started(frame: pd.DataFrame) -> bool:
+    """Whether every SETR decoder that ran has its runs with the PE started from the sin-cos table too."""
+    present = set(frame["variant"])
+    return all(v + SETR_SINCOS in present for v in SETR_DECODERS if v in present)
+
+
 def setr_claims(frame: pd.DataFrame, segformer: str = "segformer_b1") -> list[Claim]:
     """SegFormer against each SETR decoder on ViT-S: more accurate per GMAC (mIoU over GMACs at 512x512, SETR as
     ViT starts it), and degrades less from the training size to whole 256x512 canvases (mIoU lost). The resolution
@@ -35,7 +41,7 @@ def setr_claims(frame: pd.DataFrame, segformer: str = "segformer_b1") -> list[Cl
     def per_gmac(variant):
         rows = frame[frame["variant"] == variant].sort_values("seed")
         return (rows["miou"] / rows["gmacs_512"]).tolist()
-    started = all(v + SETR_SINCOS in present for v in SETR_DECODERS if v in present)
+    started = sincos_started(frame)
     claims = []
     for setr in (v for v in SETR_DECODERS if v in present):
         claims.append(claim(f"{segformer} is more accurate per GMAC than {setr} (mIoU / GMACs at 512x512)",
@@ -71,6 +77,6 @@ def build(out, results_dir: Path, paper: pd.DataFrame) -> None:
     resolution claims beside them where the sin-cos ones are judged, and the paper's SETR rows."""
     frame = out.frame
     out.claims, out.table = setr_claims(frame), setr_table(frame)
-    if any(SETR_SINCOS in c.text for c in out.claims):  # the trunc-normal start, beside
+    if sincos_started(frame):  # the resolution claims are on the sin-cos start: the trunc-normal one beside
         out.context = [c for v in SETR_DECODERS if v in set(frame["variant"]) for c in setr_resolution_claims(frame, v)]
     out.paper = paper_table(paper, "setr")
