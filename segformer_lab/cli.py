@@ -112,20 +112,31 @@ def _cmd_train(args) -> None:
 
 
 def _cmd_run(args) -> None:
+    from .budget import TimeBudget
     from .report import ABLATIONS
-    from .runner import run_experiment
+    from .runner import priority_variants, run_experiment
     names = [n for name in args.experiments for n in (ABLATIONS if name == "all" else [name])]
     modules = [load_experiment(name) for name in names]  # an unknown name fails before anything runs
     if args.plan:
         _print_plan(modules, args)
         return
+    budget = None if args.time_budget is None else TimeBudget(args.time_budget, args.results)
+    if budget is not None and not args.only:  # first the runs behind the claims not tested yet, in every experiment
+        for module in modules:
+            first = priority_variants(module, args.preset)
+            if first and not getattr(module, "HELD_MODELS", False):
+                run_experiment(module, args.preset, args.results, args.runs, args.data, progress=not args.quiet,
+                               only=first, jobs=args.jobs, budget=budget)
+        budget.left.clear()  # what the first pass left is considered again, in order, below
     for name, module in zip(names, modules):
         if getattr(module, "HELD_MODELS", False):  # the models a user holds: evaluated, not trained
             print(f"{name}: {module.main(args.config, args.results, progress=not args.quiet)}")
             continue
         out = run_experiment(module, args.preset, args.results, args.runs, args.data, progress=not args.quiet,
-                             only=tuple(args.only or ()), jobs=args.jobs)
+                             only=tuple(args.only or ()), jobs=args.jobs, budget=budget)
         print(f"{name}: {out}")
+    if budget is not None:
+        print(budget.summary())
     if args.report:
         _cmd_report(argparse.Namespace(results=args.results, preset=args.preset))
 
@@ -307,6 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default="released.toml",
                    help="released_models: the file naming the checkpoints and dataset roots you hold (see "
                    "docs/released_models.md)")
+    p.add_argument("--time-budget", type=float, metavar="MINUTES",
+                   help="train the runs behind the claims not tested yet first (each experiment's PRIORITY), start no "
+                   "run whose measured or estimated duration does not fit in the minutes left, and say what is left")
     p.add_argument("--report", action="store_true", help="then write the figures and report.md of --results")
     p.add_argument("--plan", action="store_true",
                    help="print what would run (runs done, to reuse, resume or train, pretrainings, training images) "

@@ -31,6 +31,7 @@ import threading
 import time
 from pathlib import Path
 
+from .budget import priority_first
 from .cost import count_flops, count_params, peak_memory
 from .engine import TrainConfig, encoder_checkpoint, evaluate_run, pretrain_config, run_model, train
 from .pretrain import SHARED_RECIPE, pretrained_path, recipe_for
@@ -117,13 +118,22 @@ def planned_runs(module, preset: str) -> list:
     return runs
 
 
+def priority_variants(module, preset: str) -> tuple:
+    """The variants of `module` planned under `preset` that match its PRIORITY patterns, in plan order."""
+    patterns = getattr(module, "PRIORITY", ())
+    names = dict.fromkeys(v for v, _, _ in planned_runs(module, preset))
+    return tuple(v for v in names if any(fnmatch.fnmatchcase(v, p) for p in patterns))
+
+
 def run_experiment(module, preset: str = "quick", results_dir="results", runs_dir="runs", data: str = "",
-                   progress: bool = True, only: tuple = (), jobs: int = 1) -> Path:
+                   progress: bool = True, only: tuple = (), jobs: int = 1, budget=None) -> Path:
     """Run every missing (variant, seed) of `module` under `preset` (with `only`, the variants matching one of
     these shell patterns, e.g. "*_street"); returns the CSV path. With jobs > 1, that many runs train at once in
     separate processes (first the embedded pretrainings they need, each once), and each row is written as its run
     finishes: for a GPU, which small models leave mostly idle (four MiT-B0 runs at once train 2.2x as many
-    images per second on an H100 as one). Each process gets an equal share of the CPU threads."""
+    images per second on an H100 as one). Each process gets an equal share of the CPU threads. With `budget` (a
+    `budget.TimeBudget`), the experiment's PRIORITY variants come first and a run starts only if its estimate
+    fits in the time left; the others are recorded in `budget.left`."""
     if jobs < 1:
         raise ValueError(f"jobs={jobs}; expected a positive number of runs at once")
     out = Path(results_dir) / f"{module.EXPERIMENT}.csv"
@@ -131,6 +141,8 @@ def run_experiment(module, preset: str = "quick", results_dir="results", runs_di
     cols = columns(module)
     rows = read_rows(out)
     todo = _missing_runs(module, preset, rows, runs_dir, data, only)
+    if budget is not None:
+        todo = priority_first(todo, getattr(module, "PRIORITY", ()))
 
     def record(variant, seed, cfg, rid, run_dir, metrics) -> None:
         row = {"experiment": module.EXPERIMENT, "variant": variant, "seed": seed, "preset": preset, "run_id": rid,
@@ -153,12 +165,19 @@ def run_experiment(module, preset: str = "quick", results_dir="results", runs_di
             rows.append(row)
         write_csv(out, rows, cols)
 
+    def admits(item) -> bool:
+        return budget is None or budget.admits(module.EXPERIMENT, *item[:3])
+
     if jobs == 1:
         for variant, seed, cfg, rid, run_dir in todo:
-            metrics = reuse_finished(runs_dir, rid, run_dir) or train(cfg, run_dir, progress=progress)
-            record(variant, seed, cfg, rid, run_dir, metrics)
-    else:
+            metrics = reuse_finished(runs_dir, rid, run_dir)
+            if metrics is None and not admits((variant, seed, cfg)):
+                continue
+            record(variant, seed, cfg, rid, run_dir, metrics or train(cfg, run_dir, progress=progress))
+    elif budget is None:
         _run_parallel(todo, runs_dir, jobs, record)
+    else:
+        _run_parallel_within(todo, runs_dir, jobs, record, admits)
     if hasattr(module, "analysis"):
         module.analysis(results_dir, preset, runs_dir)
     return out
@@ -272,6 +291,54 @@ def _run_parallel(todo: list, runs_dir, jobs: int, record) -> None:
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
                     record(*pending.pop(future), future.result())
+    finally:
+        torch.set_num_threads(own_threads)
+
+
+def _run_parallel_within(todo: list, runs_dir, jobs: int, record, admits) -> None:
+    """`_run_parallel` under a time budget: a run is submitted only when a process is free and `admits` it at that
+    moment, and it makes its own pretraining if missing (a run whose missing pretraining another running run is
+    making waits for it, and the next run goes first)."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    import torch
+    threads = max(1, torch.get_num_threads() // jobs)
+    waiting = []
+    for item in todo:
+        metrics = reuse_finished(runs_dir, item[3], item[4])
+        if metrics is not None:
+            record(*item, metrics)
+        else:
+            waiting.append(item)
+
+    def making(item) -> str | None:  # the pretraining this run would make, if missing
+        cfg = item[2]
+        if cfg.encoder_weights != "embedded" or pretrained_path(pretrain_config(cfg)).is_file():
+            return None
+        return pretrained_path(pretrain_config(cfg)).name
+
+    context = multiprocessing.get_context("spawn")
+    own_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with ProcessPoolExecutor(jobs, mp_context=context, initializer=_pool_init,
+                                 initargs=(threads, os.getpid())) as pool:
+            running = {}
+            while waiting or running:
+                while len(running) < jobs:
+                    busy = {making(i) for i in running.values()} - {None}
+                    item = next((i for i in waiting if making(i) is None or making(i) not in busy), None)
+                    if item is None:
+                        break
+                    waiting.remove(item)
+                    if admits(item):
+                        running[pool.submit(_train_job, item[2], str(item[4]))] = item
+                if not running:
+                    break
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    record(*running.pop(future), future.result())
     finally:
         torch.set_num_threads(own_threads)
 

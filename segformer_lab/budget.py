@@ -1,0 +1,143 @@
+"""The time budget of `run --time-budget`: how long a pending run will take on this machine, from the runs it
+has already measured, and which runs start first.
+
+A run's estimate is, in this order of preference:
+- "measured": the median training time of the rows in the results folder with the same model, model config,
+  iterations, batch and crop on the same device;
+- "estimated": its training FLOPs (3x the forward's, per image, times iterations x batch) over the median
+  training FLOP rate of that model's rows on this device, else of every row on this device;
+- "unknown" where this device has no row at all: the run starts (nothing says it cannot finish), and once it
+  has finished its row gives the next runs a measured rate.
+A missing embedded pretraining the run needs adds its images at the same rate. A run starts only when MARGIN
+times its estimate fits in the time left; a run already finished elsewhere (copied, not trained) always counts.
+
+Priority: an experiment may declare PRIORITY, shell patterns of the variants behind the report's claims that are
+not tested yet; `run` trains those first (in every experiment of the command), then the rest.
+"""
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from .cost import count_flops
+from .engine import TrainConfig, pretrain_config, run_model
+from .pretrain import pretrained_path
+from .results import read_rows
+
+MARGIN = 1.2  # the evaluations after training and the spread of training times between runs of one config
+TRAIN_FLOPS_PER_FORWARD = 3  # a training step's forward and backward, counted as 3 forwards
+
+
+def resolved_device(device: str) -> str:
+    """The name a results row gives `device` ("cpu", or the GPU's name)."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.get_device_name(device)
+    return device
+
+
+def priority_first(items: list, patterns) -> list:
+    """`items` (tuples whose first entry is a variant name) with those matching one of `patterns` first, each
+    group in its own order."""
+    def first(item):
+        return any(fnmatch.fnmatchcase(item[0], p) for p in patterns)
+    return [i for i in items if first(i)] + [i for i in items if not first(i)]
+
+
+@dataclasses.dataclass
+class Estimate:
+    seconds: float | None  # None: unknown
+    how: str  # "measured", "estimated" or "unknown"
+
+
+class TimeBudget:
+    """A wall-clock budget shared by every run of one command (`clock` is replaceable, for tests)."""
+
+    def __init__(self, minutes: float, results_dir, clock=time.monotonic):
+        if not minutes > 0:
+            raise ValueError(f"time budget {minutes} min; expected a positive number of minutes")
+        self.seconds, self.results_dir, self.clock = 60.0 * minutes, Path(results_dir), clock
+        self.start = clock()
+        self.left: list = []  # (experiment, variant, seed, Estimate) of the runs not started
+        self._flops: dict = {}
+
+    def remaining(self) -> float:
+        return self.seconds - (self.clock() - self.start)
+
+    def admits(self, experiment: str, variant: str, seed: int, cfg: TrainConfig) -> bool:
+        """Whether the run fits in the time left (else it is recorded in `left`)."""
+        estimate = self.estimate(cfg)
+        if estimate.seconds is None or MARGIN * estimate.seconds <= self.remaining():
+            return True
+        self.left.append((experiment, variant, seed, estimate))
+        return False
+
+    def summary(self) -> str:
+        """One line: the time used and the runs left, with their estimated total."""
+        used = (self.seconds - self.remaining()) / 60
+        if not self.left:
+            return f"time budget {self.seconds / 60:g} min: {used:.1f} min used, no run left"
+        known = [e.seconds for *_, e in self.left if e.seconds is not None]
+        names = ", ".join(f"{x} {v} s{s}" for x, v, s, _ in self.left)
+        return (f"time budget {self.seconds / 60:g} min: {used:.1f} min used, {len(self.left)} run(s) left that "
+                f"would not finish in it (about {sum(known) / 60:.0f} min by estimate): {names}")
+
+    # estimates
+    def estimate(self, cfg: TrainConfig) -> Estimate:
+        device = resolved_device(cfg.device)
+        rows = [r for r in self._rows() if r["device"] == device]
+        same_model = [r for r in rows if r["model"] == cfg.model and r["overrides"] == cfg.model_overrides]
+        exact = [r["train_seconds"] for r in same_model
+                 if (r["iterations"], r["batch_size"], r["crop_size"]) == (cfg.iterations, cfg.batch_size,
+                                                                           cfg.crop_size)]
+        rates = [r["rate"] for r in (same_model or rows)]
+        pretraining = self._pretraining_flops(cfg)
+        if exact:
+            extra = pretraining / statistics.median(rates) if pretraining else 0.0
+            return Estimate(statistics.median(exact) + extra, "measured")
+        if not rates:
+            return Estimate(None, "unknown")
+        flops = TRAIN_FLOPS_PER_FORWARD * self._forward_flops(cfg, cfg.crop_size) * cfg.iterations * cfg.batch_size
+        return Estimate((flops + pretraining) / statistics.median(rates), "estimated")
+
+    def _pretraining_flops(self, cfg: TrainConfig) -> float:
+        """The training FLOPs of the embedded pretraining `cfg` needs, 0 where it is cached (or not needed)."""
+        if cfg.encoder_weights != "embedded":
+            return 0.0
+        pcfg = pretrain_config(cfg)
+        if pretrained_path(pcfg).is_file():
+            return 0.0
+        return (TRAIN_FLOPS_PER_FORWARD * self._forward_flops(cfg, pcfg.crop_size) * pcfg.iterations
+                * pcfg.batch_size)
+
+    def _forward_flops(self, cfg: TrainConfig, crop: int) -> float:
+        key = (cfg.model, json.dumps(cfg.model_overrides, sort_keys=True), cfg.dataset, cfg.scene_family, crop)
+        if key not in self._flops:
+            self._flops[key] = count_flops(run_model(cfg), crop)["flops"]
+        return self._flops[key]
+
+    def _rows(self) -> list:
+        """Every row of the results folder's CSVs with a training time, FLOPs and a device, parsed, with its
+        training FLOP rate."""
+        rows = []
+        for path in sorted(self.results_dir.glob("*.csv")):
+            for r in read_rows(path):
+                try:
+                    row = {"model": r["model"], "overrides": json.loads(r["model_overrides"] or "{}"),
+                           "device": r["device"], "iterations": int(r["iterations"]),
+                           "batch_size": int(r["batch_size"]), "crop_size": int(r["crop_size"]),
+                           "train_seconds": float(r["train_seconds"]), "gflops": float(r["gflops"])}
+                except (KeyError, TypeError, ValueError):  # not a run's row (a benchmark, a cost table)
+                    continue
+                if row["train_seconds"] > 0 and row["gflops"] > 0:
+                    row["rate"] = (TRAIN_FLOPS_PER_FORWARD * row["gflops"] * 1e9 * row["iterations"]
+                                   * row["batch_size"] / row["train_seconds"])
+                    rows.append(row)
+        return rows

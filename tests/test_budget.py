@@ -1,0 +1,134 @@
+"""`run --time-budget`: estimates from the runs measured on this machine, priority order, and runs that would
+not finish left unstarted (with a fake clock and tiny runs)."""
+import csv
+import json
+import types
+
+import pytest
+
+from segformer_lab.budget import MARGIN, TimeBudget, priority_first, resolved_device
+from segformer_lab.cost import count_flops
+from segformer_lab.engine import TrainConfig, run_model
+from segformer_lab.results import read_rows, write_csv
+from segformer_lab.runner import run_experiment
+
+BASE = TrainConfig(model="segformer_tiny", crop_size=64, batch_size=2, train_scenes=4, val_scenes=2,
+                   val_canvas=(64, 64), warmup_iters=1, iterations=2)
+COLUMNS = ["model", "model_overrides", "iterations", "batch_size", "crop_size", "train_seconds", "gflops", "device"]
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def measured(results, name, rows) -> None:
+    """A results CSV of earlier runs: (cfg, train seconds, device)."""
+    write_csv(results / f"{name}.csv", [
+        {"model": cfg.model, "model_overrides": json.dumps(cfg.model_overrides), "iterations": cfg.iterations,
+         "batch_size": cfg.batch_size, "crop_size": cfg.crop_size, "train_seconds": seconds,
+         "gflops": count_flops(run_model(cfg), cfg.crop_size)["flops"] / 1e9, "device": device}
+        for cfg, seconds, device in rows], COLUMNS)
+
+
+def toy(**fields):
+    return types.SimpleNamespace(
+        EXPERIMENT="toy", BASE=BASE, VARIANTS={"mixffn": {}, "no_pe": {"model_overrides": {"pos_encoding": "none"}}},
+        SEEDS={"smoke": (0,), "quick": (0,), "default": (0,), "gpu": (0,)},
+        PRESETS={p: {} for p in ("smoke", "quick", "default", "gpu")}, **fields)
+
+
+def test_estimates_measured_then_by_flop_rate_then_unknown(tmp_path):
+    cpu = resolved_device("cpu")
+    no_pe = TrainConfig(**{**BASE.to_dict(), "model_overrides": {"pos_encoding": "none"}})
+    measured(tmp_path, "a", [(BASE, 30.0, cpu), (BASE, 50.0, cpu), (BASE, 40.0, cpu), (BASE, 10.0, "NVIDIA H100 80GB HBM3")])
+    budget = TimeBudget(10, tmp_path)
+    assert budget.estimate(BASE).how == "measured" and budget.estimate(BASE).seconds == pytest.approx(40.0)
+    longer = TrainConfig(**{**BASE.to_dict(), "iterations": 8})  # 4x the images of the measured runs
+    assert budget.estimate(longer).how == "estimated" and budget.estimate(longer).seconds == pytest.approx(160.0)
+    other = budget.estimate(no_pe)  # another model config: this device's rate over its own FLOPs
+    flops = [count_flops(run_model(c), 64)["flops"] for c in (BASE, no_pe)]
+    assert other.how == "estimated" and other.seconds == pytest.approx(40.0 * flops[1] / flops[0])
+    assert TimeBudget(10, tmp_path / "empty").estimate(BASE).how == "unknown"
+    with pytest.raises(ValueError, match="time budget 0 min; expected a positive number of minutes"):
+        TimeBudget(0, tmp_path)
+
+
+def test_a_missing_pretraining_counts_in_the_estimate(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEGFORMER_LAB_CACHE", str(tmp_path / "cache"))
+    measured(tmp_path, "a", [(BASE, 40.0, resolved_device("cpu"))])
+    pretrained = TrainConfig(**{**BASE.to_dict(), "encoder_weights": "embedded", "pretrain_iterations": 2,
+                                "pretrain_crop": 64})
+    budget = TimeBudget(10, tmp_path)
+    # the pretraining's 2 steps of 16 crops, at the measured rate of 2 steps of 2 crops in 40 s
+    assert budget.estimate(pretrained).seconds == pytest.approx(40.0 + 40.0 * 16 / 2, rel=0.02)
+
+
+def test_priority_first_keeps_each_group_in_order():
+    items = [("a", 0), ("b_sincos", 0), ("c", 0), ("b_sincos", 1)]
+    assert priority_first(items, ["*_sincos"]) == [("b_sincos", 0), ("b_sincos", 1), ("a", 0), ("c", 0)]
+    assert priority_first(items, []) == items
+
+
+def test_runs_that_would_not_finish_are_left_and_priority_runs_go_first(tmp_path):
+    cpu = resolved_device("cpu")
+    no_pe = TrainConfig(**{**BASE.to_dict(), "model_overrides": {"pos_encoding": "none"}})
+    results = tmp_path / "results"
+    measured(results, "earlier", [(BASE, 600.0, cpu), (no_pe, 20.0, cpu)])  # mixffn: 10 min, no_pe: 20 s
+    clock = Clock()
+    budget = TimeBudget(5, results, clock=clock)
+    out = run_experiment(toy(PRIORITY=["no_pe"]), "smoke", results, tmp_path / "runs", progress=False,
+                         budget=budget)
+    assert [r["variant"] for r in read_rows(out)] == ["no_pe"]
+    assert [(x, v, s, e.how) for x, v, s, e in budget.left] == [("toy", "mixffn", 0, "measured")]
+    assert "1 run(s) left" in budget.summary() and "toy mixffn s0" in budget.summary()
+    # a larger budget: the priority run first, then the other
+    both = TimeBudget(20, results, clock=Clock())
+    run_experiment(toy(PRIORITY=["mixffn"]), "smoke", tmp_path / "r2", tmp_path / "runs2", progress=False,
+                   budget=both)
+    assert [r["variant"] for r in read_rows(tmp_path / "r2" / "toy.csv")] == ["mixffn", "no_pe"]
+    assert not both.left and "no run left" in both.summary()
+
+
+def test_the_clock_decides_each_start(tmp_path):
+    """A run is started only while MARGIN x its estimate fits in what the clock says is left."""
+    cpu = resolved_device("cpu")
+    no_pe = TrainConfig(**{**BASE.to_dict(), "model_overrides": {"pos_encoding": "none"}})
+    measured(tmp_path, "earlier", [(BASE, 60.0, cpu), (no_pe, 60.0, cpu)])
+    clock = Clock()
+    budget = TimeBudget(2 * MARGIN, tmp_path, clock=clock)  # room for two 60 s runs with the margin
+    assert budget.admits("toy", "mixffn", 0, BASE)
+    clock.now += 80  # the first run took 80 s
+    assert not budget.admits("toy", "no_pe", 0, no_pe)
+    assert budget.remaining() == pytest.approx(2 * MARGIN * 60 - 80)
+
+
+def test_parallel_runs_under_a_budget(tmp_path):
+    cpu = resolved_device("cpu")
+    no_pe = TrainConfig(**{**BASE.to_dict(), "model_overrides": {"pos_encoding": "none"}})
+    results = tmp_path / "results"
+    measured(results, "earlier", [(BASE, 20.0, cpu), (no_pe, 6000.0, cpu)])
+    module = toy()
+    module.SEEDS = {**module.SEEDS, "smoke": (0, 1)}
+    budget = TimeBudget(5, results, clock=Clock())
+    out = run_experiment(module, "smoke", results, tmp_path / "runs", progress=False, jobs=2, budget=budget)
+    assert sorted((r["variant"], r["seed"]) for r in read_rows(out)) == [("mixffn", "0"), ("mixffn", "1")]
+    assert sorted((v, s) for _, v, s, _ in budget.left) == [("no_pe", 0), ("no_pe", 1)]
+
+
+def test_cli_time_budget_says_what_is_left(tmp_path, capsys, cli_error):
+    from segformer_lab.cli import main
+    results = tmp_path / "results"
+    # this machine measured as very slow: every smoke run of the experiment would take far beyond the budget
+    slow = TrainConfig(**{**BASE.to_dict(), "model": "segformer_b0"})
+    measured(results, "earlier", [(slow, 1e7, resolved_device("cpu"))])
+    argv = ["run", "setr_vs_segformer", "--preset", "smoke", "--results", results, "--runs", tmp_path / "runs",
+            "--quiet", "--time-budget", "1"]
+    assert main([str(a) for a in argv]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("time budget 1 min:") and "2 run(s) left" in last
+    assert "setr_vs_segformer segformer_b0 s0" in last and not (results / "setr_vs_segformer.csv").exists()
+    assert "time budget -3.0 min; expected a positive number" in cli_error(argv[:-1] + ["-3"])
