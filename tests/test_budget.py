@@ -1,6 +1,5 @@
 """`run --time-budget`: estimates from the runs measured on this machine, priority order, and runs that would
 not finish left unstarted (with a fake clock and tiny runs)."""
-import csv
 import json
 import types
 
