@@ -16,7 +16,7 @@ from . import analysis, claims, plotting
 from .analysis import read_results
 from .repo import load_experiment, repo_root
 from .figures import draw
-from .runner import planned_runs
+from .runner import planned_runs, run_id
 from .verdicts import GREATER, NO_WORSE, NOT_TESTED, validity, verdict
 
 ABLATIONS = ("pe_vs_mixffn", "decoder_vs_cnn", "reduction_ratio", "erf", "robustness", "model_size", "decoder_width",
@@ -80,11 +80,14 @@ class Section:
         return label
 
 
-def planned_count(experiment: str, preset: str) -> int:
-    """How many runs the experiment's preset plans (0 when experiments/ is not at hand)."""
+def planned_count(experiment: str, preset: str, present=()) -> int:
+    """How many runs the experiment's preset plans, counting too those of `present` (run ids) that are declared
+    variants the preset no longer trains (kept rows); 0 when experiments/ is not at hand."""
     if not (repo_root() / "experiments" / f"{experiment}.py").is_file():
         return 0
-    return len(planned_runs(load_experiment(experiment), preset))
+    module = load_experiment(experiment)
+    declared = {run_id(cfg) for _, _, cfg in planned_runs(module, preset, declared=True)}
+    return len({run_id(cfg) for _, _, cfg in planned_runs(module, preset)} | (declared & set(present)))
 
 
 def section(results_dir, experiment: str, preset: str | None = None, figures: bool = True,
@@ -94,7 +97,8 @@ def section(results_dir, experiment: str, preset: str | None = None, figures: bo
     out = Section(experiment)
     try:
         out.frame, out.preset = read_results(results_dir, experiment, preset)
-        out.runs, out.planned = out.frame["run_id"].nunique(), planned_count(experiment, out.preset)
+        out.runs = out.frame["run_id"].nunique()
+        out.planned = planned_count(experiment, out.preset, out.frame["run_id"])
         claims.for_experiment(experiment).build(out, results_dir, analysis.read_paper(paper_dir()))
         fig = draw(experiment, results_dir, out.preset) if figures else None
         if fig is not None:

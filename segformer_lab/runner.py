@@ -96,13 +96,15 @@ def columns(module) -> list:
     return IDENTITY + CONFIG_COLUMNS + METRICS + evals + extra + COST + PROVENANCE
 
 
-def planned_runs(module, preset: str) -> list:
+def planned_runs(module, preset: str, declared: bool = False) -> list:
     """[(variant, seed, TrainConfig)] of an experiment under a preset, seed by seed (every variant of seed 0
-    first), so that an interrupted sweep already compares all variants."""
+    first), so that an interrupted sweep already compares all variants. With declared=True, every declared
+    variant at the preset's settings, also those its PRESET_VARIANTS leaves out (rows kept, not trained again)."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; expected one of {PRESETS}")
     runs = []
-    names = getattr(module, "PRESET_VARIANTS", {}).get(preset, list(module.VARIANTS))
+    names = (list(module.VARIANTS) if declared
+             else getattr(module, "PRESET_VARIANTS", {}).get(preset, list(module.VARIANTS)))
     unknown = sorted(set(names) - set(module.VARIANTS))
     if unknown:
         raise ValueError(f"{module.EXPERIMENT}: PRESET_VARIANTS[{preset!r}] names unknown variant(s) {unknown}; "
@@ -184,8 +186,9 @@ def run_experiment(module, preset: str = "quick", results_dir="results", runs_di
 
 
 def _missing_runs(module, preset: str, rows: list, runs_dir, data: str, only: tuple) -> list:
-    """[(variant, seed, cfg, run id, run dir)] of the planned runs (matching `only`) without a row in `rows`."""
-    plan = planned_runs(module, preset)
+    """[(variant, seed, cfg, run id, run dir)] of the planned runs without a row in `rows`; with `only`, of the
+    declared variants matching it (also those the preset's PRESET_VARIANTS leaves out)."""
+    plan = planned_runs(module, preset, declared=bool(only))
     if only:
         plan = [run for run in plan if any(fnmatch.fnmatchcase(run[0], p) for p in only)]
         if not plan:
@@ -351,15 +354,16 @@ def on_data(cfg: TrainConfig, data: str) -> TrainConfig:
 
 
 def prune(module, preset: str, results_dir="results", data: str = "") -> list:
-    """Drop from `<results_dir>/<experiment>.csv` the rows of `preset` that the experiment no longer plans (their
-    run id is not one of `planned_runs`, e.g. after a change of a declared config), and the files of those runs
-    under `<results_dir>/<experiment>/` (ERF maps); returns the dropped rows. Other presets' rows stay."""
+    """Drop from `<results_dir>/<experiment>.csv` the rows of `preset` that the experiment no longer declares (their
+    run id is not that of a declared variant at the preset's settings, e.g. after a change of a declared config),
+    and the files of those runs under `<results_dir>/<experiment>/` (ERF maps); returns the dropped rows. Other
+    presets' rows stay, and so do the rows of declared variants the preset no longer trains (PRESET_VARIANTS)."""
     if not hasattr(module, "VARIANTS"):
         raise ValueError(f"{module.EXPERIMENT}: declares no runs (no VARIANTS), so it has no plan to prune against")
     out = Path(results_dir) / f"{module.EXPERIMENT}.csv"
     if not out.is_file():
         raise FileNotFoundError(f"{out}: no results to prune")
-    planned = {run_id(on_data(cfg, data)) for _, _, cfg in planned_runs(module, preset)}
+    planned = {run_id(on_data(cfg, data)) for _, _, cfg in planned_runs(module, preset, declared=True)}
     rows = read_rows(out)
     stale = [r["preset"] == preset and r["run_id"] not in planned for r in rows]
     dropped = [r for r, gone in zip(rows, stale) if gone]

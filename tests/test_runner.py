@@ -36,6 +36,15 @@ def test_planned_runs_and_ids():
         planned_runs(toy_experiment(), "fast")
 
 
+def test_only_reaches_declared_variants_the_preset_leaves_out(tmp_path):
+    from segformer_lab.runner import plan_experiment
+    module = types.SimpleNamespace(**{**vars(toy_experiment()), "PRESET_VARIANTS": {"smoke": ["mixffn"]}})
+    plan = plan_experiment(module, "smoke", tmp_path / "results", tmp_path / "runs")
+    assert [run[0] for run in plan["runs"]] == ["mixffn"]
+    plan = plan_experiment(module, "smoke", tmp_path / "results", tmp_path / "runs", only=("no_pe",))
+    assert [run[0] for run in plan["runs"]] == ["no_pe"]
+
+
 def test_rows_written_once_and_skipped_when_done(tmp_path):
     module = toy_experiment()
     out = run_experiment(module, "smoke", tmp_path / "results", tmp_path / "runs", progress=False)
@@ -382,6 +391,11 @@ def test_prune_drops_only_the_rows_a_preset_no_longer_plans(tmp_path, capsys):
     assert prune(module, "smoke", tmp_path) == []  # nothing left to drop
     # On real data the plan's ids are those of the real-data configs: the embedded rows are not planned there.
     assert len(prune(module, "smoke", tmp_path, data="cityscapes:/nowhere")) == len(rows)
+    # A variant the preset no longer trains (PRESET_VARIANTS) but the experiment still declares keeps its rows.
+    narrowed = types.SimpleNamespace(**{**vars(module), "PRESET_VARIANTS": {"smoke": ["mixffn"]}})
+    assert [v for v, _, _ in planned_runs(narrowed, "smoke")] == ["mixffn"]
+    assert [v for v, _, _ in planned_runs(narrowed, "smoke", declared=True)] == ["mixffn", "no_pe"]
+    assert prune(narrowed, "smoke", tmp_path) == []
     with pytest.raises(FileNotFoundError, match=r"missing\.csv: no results to prune"):
         prune(types.SimpleNamespace(**{**vars(module), "EXPERIMENT": "missing"}), "smoke", tmp_path)
     with pytest.raises(ValueError, match=r"sweep: declares no runs \(no VARIANTS\)"):

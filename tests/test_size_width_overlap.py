@@ -71,6 +71,9 @@ def test_overlap_claims():
     assert claims.overlap_patch_embed.overlap_claims(easy)[1].outcome == "not tested"
 
 
+DECODERS = ("setr_naive", "setr_pup", "setr_mla")
+
+
 def test_setr_claims():
     def rows(setr_zeroed):
         out = []
@@ -91,3 +94,38 @@ def test_setr_claims():
     assert claims.setr_vs_segformer.setr_resolution_claims(unused, "setr_pup")[0].outcome == "not tested"
     ids_setr = ids("setr_vs_segformer")
     assert {ids_setr[i] for i in ids_setr if i in ids("decoder_vs_cnn")} == {"segformer_b0", "segformer_b1"}
+    # The default preset trains the sin-cos start; the trunc-normal runs' rows count as planned where present.
+    from segformer_lab.report import planned_count
+    module = load_experiment("setr_vs_segformer")
+    kept = {run_id(cfg) for v, _, cfg in planned_runs(module, "default", declared=True) if v in DECODERS}
+    assert not kept & set(ids_setr) and len(kept) == 9
+    assert planned_count("setr_vs_segformer", "default", kept) == len(ids_setr) + 9
+    assert planned_count("setr_vs_segformer", "default", ["0123456789ab"]) == len(ids_setr)  # undeclared: not counted
+
+
+def test_setr_pe_note(tmp_path):
+    """The note of a sin-cos SETR whose PE-use condition fails: its per-seed cost against the seed range, the
+    trunc-normal start's and the longer run's cost, and a GPU estimate from the gpu folder's measured rate."""
+    rows = []
+    for s in range(3):
+        rows.append({"variant": "segformer_b1", "seed": s, "miou": 60.0 + s, "whole_256x512_miou": 59.0,
+                     "miou_pe_zeroed": float("nan"), "gflops": 2.0, "iterations": 1000, "batch_size": 8})
+        rows.append({"variant": "setr_pup", "seed": s, "miou": 50.0 + 2 * s, "whole_256x512_miou": 49.0,
+                     "miou_pe_zeroed": 50.0 + 2 * s, "gflops": 3.0, "iterations": 1000, "batch_size": 8})
+        rows.append({"variant": "setr_pup_sincos", "seed": s, "miou": 50.0 + 2 * s, "whole_256x512_miou": 49.0,
+                     "miou_pe_zeroed": 49.0 + 2 * s, "gflops": 3.0, "iterations": 1000, "batch_size": 8})
+    rows.append({"variant": "setr_pup_sincos_i2000", "seed": 0, "miou": 55.0, "whole_256x512_miou": 50.0,
+                 "miou_pe_zeroed": 52.5, "gflops": 3.0, "iterations": 2000, "batch_size": 8})
+    frame = pd.DataFrame(rows)
+    note = claims.setr_vs_segformer.pe_note(frame, tmp_path)
+    assert "setr_pup_sincos: zeroing its PE costs 1.00 mIoU (per seed 1.00 to 1.00), below the 4.00 mIoU" in note
+    assert "started as ViT's it costs 0.00; at 2000 iterations instead of 1000 (seed 0) 2.50" in note
+    assert "gpu preset" not in note  # no gpu rows measured
+    (tmp_path / "gpu").mkdir()
+    # the measured run: 2 GFLOP forwards, 2 min; the SETR's 3 GFLOP forward takes 1.5x as long
+    pd.DataFrame([{"gflops": 2.0, "iterations": 2000, "batch_size": 32, "train_seconds": 120.0, "device": "GPU X"}]
+                 ).to_csv(tmp_path / "gpu" / "decoder_vs_cnn.csv", index=False)
+    note = claims.setr_vs_segformer.pe_note(frame, tmp_path)
+    assert "64k images per run (8x these runs')" in note and "setr_pup_sincos about 3.0 min per run on the GPU X" in note
+    used = frame.assign(miou_pe_zeroed=frame["miou_pe_zeroed"] - 10)
+    assert claims.setr_vs_segformer.pe_note(used, tmp_path) == ""  # the condition holds: nothing to explain

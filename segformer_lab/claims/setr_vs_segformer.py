@@ -64,6 +64,55 @@ def setr_resolution_claims(frame: pd.DataFrame, setr: str, segformer: str = "seg
                             "canvases", drop(setr), drop(segformer))], uses_pe)
 
 
+def pe_note(frame: pd.DataFrame, results_dir: Path) -> str:
+    """Where a sin-cos SETR's PE-use condition is not met: what zeroing its PE costs per seed against the mIoU
+    seed range a difference must exceed, what it cost with ViT's start and with twice the iterations (the
+    `*_i2000` rows), and what the runs that could meet it would take on the GPU the gpu preset has measured."""
+    present = set(frame["variant"])
+    unmet = [v + SETR_SINCOS for v in SETR_DECODERS if v + SETR_SINCOS in present
+             and setr_resolution_claims(frame, v + SETR_SINCOS)[0].requires[0].outcome != "holds"]
+    if not unmet:
+        return ""
+
+    def cost(variant):
+        return [a - b for a, b in zip(per_seed(frame, variant, "miou"), per_seed(frame, variant, "miou_pe_zeroed"))]
+    parts = []
+    for variant in unmet:
+        c, spread = cost(variant), setr_resolution_claims(frame, variant)[0].requires[0].spread
+        text = (f"{variant}: zeroing its PE costs {sum(c) / len(c):.2f} mIoU (per seed {min(c):.2f} to {max(c):.2f}), "
+                f"below the {spread:.2f} mIoU seed range a difference must exceed")
+        base = variant.removesuffix(SETR_SINCOS)
+        if base in present:
+            text += f"; started as ViT's it costs {sum(cost(base)) / len(cost(base)):.2f}"
+        if f"{variant}_i2000" in present:
+            longer = cost(f"{variant}_i2000")
+            text += f"; at 2000 iterations instead of 1000 (seed 0) {longer[0]:.2f}"
+        parts.append(text)
+    note = ("SETR's PE with the sin-cos start is used, but not beyond the seed spread for every decoder: "
+            + "; ".join(parts) + ". The resolution claims of these decoders are not tested")
+    gpu = _gpu_rows(results_dir)
+    if not gpu.empty:
+        rate = (3 * gpu["gflops"] * 1e9 * gpu["iterations"] * gpu["batch_size"] / gpu["train_seconds"]).median()
+        images = int((gpu["iterations"] * gpu["batch_size"]).median())
+        flops = 3 * frame[frame["variant"].isin(unmet)].groupby("variant")["gflops"].first() * 1e9 * images
+        minutes = flops / rate / 60
+        ours = frame[frame["variant"].isin(unmet)]
+        ours = int((ours["iterations"] * ours["batch_size"]).median())
+        note += (f"; the gpu preset trains {images // 1000}k images per run ({images / ours:.0f}x these runs'), "
+                 "where the PE's use can be measured again at a budget the CPU cannot reach: 3 seeds of "
+                 + " and ".join(f"{v} about {m:.1f} min per run" for v, m in minutes.items())
+                 + f" on the {gpu['device'].iloc[0]}, four runs at once, at the training rate its runs measured")
+    return note + "."
+
+
+def _gpu_rows(results_dir: Path) -> pd.DataFrame:
+    """The rows of the gpu preset's runs in `results_dir`/gpu with a training time (empty where none)."""
+    frames = [pd.read_csv(p) for p in sorted((Path(results_dir) / "gpu").glob("*.csv"))]
+    frames = [f for f in frames if {"gflops", "iterations", "batch_size", "train_seconds", "device"} <= set(f.columns)]
+    rows = pd.concat(frames) if frames else pd.DataFrame()
+    return rows[rows["train_seconds"] > 0] if not rows.empty else rows
+
+
 def setr_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Per variant: params (M), GMACs and CPU latency at 128 and 512 px, mIoU at the training size and on whole
     and slid 256x512 canvases, and with SETR's PE zeroed, with seed ranges."""
@@ -79,4 +128,5 @@ def build(out, results_dir: Path, paper: pd.DataFrame) -> None:
     out.claims, out.table = setr_claims(frame), setr_table(frame)
     if sincos_started(frame):  # the resolution claims are on the sin-cos start: the trunc-normal one beside
         out.context = [c for v in SETR_DECODERS if v in set(frame["variant"]) for c in setr_resolution_claims(frame, v)]
+        out.notes += [n for n in [pe_note(frame, results_dir)] if n]
     out.paper = paper_table(paper, "setr")
