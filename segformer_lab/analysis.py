@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .results import read_table
+
 HEADLINE = ("miou", "thing_miou")  # the headline metrics of every ablation
 
 
@@ -67,7 +69,7 @@ def read_results(results_dir, experiment: str, preset: str | None = None) -> tup
     path = Path(results_dir) / f"{experiment}.csv"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no results yet (segformer-lab run {experiment} --results {results_dir})")
-    frame = pd.read_csv(path)
+    frame = read_table(path)
     present = [p for p in PRESET_ORDER if p in set(frame["preset"])]
     if preset is None:
         if not present:

@@ -110,7 +110,8 @@ def _read(path: Path, trust: bool) -> object:
     except CheckpointError:
         raise
     except Exception as e:  # torch and safetensors raise many types for a bad file
-        hint = "" if trust else " (if you trust this file and it holds more than tensors, pass trust=True)"
+        hint = "" if trust else (" (if it is a pickle you trust that holds more than tensors: --trust on the "
+                                 "command line, trust=True in Python)")
         raise CheckpointError(f"{path}: cannot read checkpoint: {type(e).__name__}: {e}{hint}") from e
 
 

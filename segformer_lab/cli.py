@@ -2,7 +2,8 @@
 
 A user error (an unknown field, variant, preset, experiment, dataset or corruption, a bad value, a missing or
 unreadable file, a checkpoint that does not fit) prints one line, `segformer-lab: error: ...`, and exits with
-status 2; everything is checked before a run directory or result is written. `--debug` shows the traceback.
+status 2; everything is checked before a run directory or result is written. Ctrl-C prints one line (where a
+run stopped) and exits with status 130; the same command resumes. `--debug` shows the traceback.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import ast
 import dataclasses
 import inspect
 import json
+import math
 import re
 import sys
 from pathlib import Path
@@ -102,13 +104,17 @@ def _config_from_args(args, cls, **extra):
     return cls(**{**values, **extra})
 
 
+SHOWN = {"miou": "mIoU", "thing_miou": "thing mIoU", "macc": "mAcc", "aacc": "aAcc"}  # a metric that does not
+# apply (thing mIoU where the dataset names no thing classes, NaN) is left out
+
+
 def _cmd_train(args) -> None:
     from .engine import TrainConfig, train
     cfg = _config_from_args(args, TrainConfig, model_overrides=parse_overrides(args.set))
     metrics = train(cfg, args.run_dir, progress=not args.quiet)
     if metrics:
-        print(f"{args.run_dir}: mIoU {metrics['miou']:.2f}  thing mIoU {metrics['thing_miou']:.2f}  "
-              f"mAcc {metrics['macc']:.2f}  aAcc {metrics['aacc']:.2f}")
+        print(f"{args.run_dir}: " + "  ".join(f"{label} {metrics[k]:.2f}" for k, label in SHOWN.items()
+                                              if math.isfinite(metrics.get(k, math.nan))))
 
 
 def _cmd_run(args) -> None:
@@ -213,18 +219,20 @@ def _cmd_evaluate(args) -> None:
                   canvas=args.canvas, zoom=args.zoom, scales=tuple(args.scales or (1.0,)), flip=args.flip)
     if not args.corruptions:
         metrics = evaluate_run(source, out=args.out, **kwargs)
-        print(json.dumps({k: v for k, v in metrics.items() if k not in ("iou", "confusion")}, indent=2))
+        print(json.dumps({k: v for k, v in metrics.items() if k not in ("iou", "confusion")
+                          and not (isinstance(v, float) and math.isnan(v))}, indent=2))
         return
     from .corruptions import parse_corruptions, parse_severities
     names, severities = parse_corruptions(args.corruptions), parse_severities(args.severities)  # before anything runs
     rows = []
-    print(f"{'corruption':18s} {'severity':>8s} {'mIoU':>7s} {'thing':>7s} {'s/image':>8s}")
+    print(f"{'corruption':18s} {'severity':>8s} {'mIoU':>7s} {'thing':>7s} {'s/image':>8s}")  # thing: '-' where none
     for name in names:
         for severity in severities:
             m = evaluate_run(source, corruption=name, severity=severity, **kwargs)
             rows.append({"corruption": name, "severity": severity,
                          **{k: v for k, v in m.items() if k not in ("iou", "confusion")}})
-            print(f"{name:18s} {severity:8d} {m['miou']:7.2f} {m['thing_miou']:7.2f} {m['seconds_per_image']:8.4f}")
+            thing = f"{m['thing_miou']:7.2f}" if math.isfinite(m["thing_miou"]) else f"{'-':>7s}"
+            print(f"{name:18s} {severity:8d} {m['miou']:7.2f} {thing} {m['seconds_per_image']:8.4f}")
     if args.out:
         Path(args.out).write_text(json.dumps(rows, indent=2))
 
@@ -244,7 +252,8 @@ def _cmd_evaluate_data(args) -> None:
                     resolutions=args.resolutions, device=args.device, force=args.force, progress=not args.quiet,
                     mode=args.mode, crop=_pair_option(args.crop, "--crop"),
                     stride=_pair_option(args.stride, "--stride"), scale=tuple(resize) if resize else None,
-                    ratios=tuple(args.scales) if args.scales else None, flip=True if args.flip else None)
+                    ratios=tuple(args.scales) if args.scales else None, flip=True if args.flip else None,
+                    trust=args.trust)
     print(f"results: {args.results}")
 
 
@@ -252,7 +261,7 @@ def _cmd_erf(args) -> None:
     from .study import erf_source
     erf_source(args.source, args.data, out=args.results, images=args.images,
                canvas=_pair_option(args.canvas, "--canvas"), protocol=args.protocol, device=args.device,
-               progress=not args.quiet)
+               progress=not args.quiet, trust=args.trust)
 
 
 class Parser(argparse.ArgumentParser):
@@ -395,6 +404,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--zoom", type=float, default=None,
                    help="a run on the embedded scenes: pixels per world unit (default: the run's)")
     p.add_argument("--out", default=None, help="a run: JSON file for the metrics (default: none)")
+    p.add_argument("--trust", action="store_true", help="read a checkpoint pickle that holds more than tensors "
+                   "(only a file you trust: unpickling can run code)")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("erf", help="Figure 3 for any model you hold: the ERF of the four encoder stages and the head "
@@ -413,6 +424,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder of erf_held.csv, the .npy maps and the figure")
     p.add_argument("--device", default="auto", help="torch device (auto: cuda if available)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--trust", action="store_true", help="read a checkpoint pickle that holds more than tensors "
+                   "(only a file you trust: unpickling can run code)")
     p.set_defaults(func=_cmd_erf)
     return parser
 
@@ -436,6 +449,12 @@ def main(argv=None) -> int:
             raise
         print(f"segformer-lab: error: {error_message(e)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as e:  # Ctrl-C: checkpoints and rows are written whole, so the same command resumes
+        if args.debug:
+            raise
+        text = error_message(e) or "interrupted; the same command resumes"
+        print(f"segformer-lab: {text}", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -37,6 +37,18 @@ DATASETS = ("synthetic", "ade20k", "cityscapes", "folder")
 # as the paper's from ImageNet: a fine run's encoder is the 9-class runs').
 PRETRAIN_FAMILY = {"aerial": "aerial", "street": "street", "context": "aerial", "fine": "aerial"}
 AUGMENTS = ("flip", "mmseg")
+IGNORE = 255  # the label of pixels no loss or metric counts
+# The float fields of TrainConfig: (lower test, upper test, the range in words)
+NUMBER_RANGES = {
+    "lr": (lambda v: v > 0, lambda v: True, "> 0"),
+    "head_lr_mult": (lambda v: v > 0, lambda v: True, "> 0"),
+    "weight_decay": (lambda v: v >= 0, lambda v: True, ">= 0"),
+    "warmup_ratio": (lambda v: v >= 0, lambda v: v <= 1, "in [0, 1]"),
+    "poly_power": (lambda v: v >= 0, lambda v: True, ">= 0"),
+    "min_lr": (lambda v: v >= 0, lambda v: True, ">= 0"),
+    "context_distance": (lambda v: v > 0, lambda v: True, "> 0 (pixels)"),
+    "val_zoom": (lambda v: v > 0, lambda v: True, "> 0 (pixels per world unit)"),
+}
 
 
 @dataclass
@@ -94,9 +106,6 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.dataset={self.dataset!r}; expected one of {DATASETS}")
         if self.scene_family not in FAMILIES:
             raise ValueError(f"TrainConfig.scene_family={self.scene_family!r}; expected one of {FAMILIES}")
-        if self.context_distance <= 0:
-            raise ValueError(f"TrainConfig.context_distance={self.context_distance}; expected a positive distance "
-                             f"in pixels")
         if self.augment not in AUGMENTS:
             raise ValueError(f"TrainConfig.augment={self.augment!r}; expected one of {AUGMENTS}")
         try:  # an unknown variant or field, or a bad value, fails here: before any run directory is made
@@ -115,9 +124,22 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.pretrain_recipe={self.pretrain_recipe!r}; expected 'family' or 'shared'")
         if self.eval_mode not in ("whole", "slide"):
             raise ValueError(f"TrainConfig.eval_mode={self.eval_mode!r}; expected 'whole' or 'slide'")
-        for name in ("iterations", "batch_size", "crop_size", "checkpoint_every", "log_every"):
+        for name in ("iterations", "batch_size", "crop_size", "checkpoint_every", "log_every", "train_scenes",
+                     "val_scenes", "pretrain_iterations"):
             if getattr(self, name) < 1:
                 raise ValueError(f"TrainConfig.{name}={getattr(self, name)}; expected a positive integer")
+        for name in ("warmup_iters", "eval_every", "num_workers", "eval_crop", "eval_stride", "seed"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"TrainConfig.{name}={getattr(self, name)}; expected an integer >= 0")
+        for name in ("val_canvas", "resize_scale"):
+            if len(getattr(self, name)) != 2 or min(getattr(self, name)) < 1:
+                raise ValueError(f"TrainConfig.{name}={getattr(self, name)}; expected two positive sides")
+        for name, (low, high, text) in NUMBER_RANGES.items():
+            value = getattr(self, name)
+            if not (math.isfinite(value) and low(value) and high(value)):
+                raise ValueError(f"TrainConfig.{name}={value}; expected a finite number {text}")
+        if self.min_lr > self.lr:
+            raise ValueError(f"TrainConfig.min_lr={self.min_lr} is above lr={self.lr}; expected 0 <= min_lr <= lr")
         if self.pretrain_crop < 0:
             raise ValueError(f"TrainConfig.pretrain_crop={self.pretrain_crop}; expected a crop side in pixels, or 0 "
                              f"for crop_size")
@@ -245,6 +267,149 @@ def initial_model(cfg: TrainConfig, num_classes: int, rank: int = 0, world: int 
     return model
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during training; its message says where the run stopped and where the same command resumes."""
+
+
+CORRUPT_CHECKPOINT = "delete it to start the run again, or restore it from a copy"
+
+
+def read_run_checkpoint(path: Path, device) -> dict:
+    """A run's checkpoint.pt, read as tensors and plain values only (weights_only): one that cannot be read, or
+    holds anything else, raises ValueError naming the file and what to do."""
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=True)
+    except Exception as e:  # torch raises many types for a truncated, empty or foreign file
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"{path}: unreadable run checkpoint ({first[:160]}); {CORRUPT_CHECKPOINT}") from e
+    if not isinstance(ckpt, dict) or not {"iteration", "model", "optimizer", "torch_rng"} <= set(ckpt):
+        raise ValueError(f"{path}: not a run checkpoint of this package (expected the keys iteration, model, "
+                         f"optimizer, torch_rng); {CORRUPT_CHECKPOINT}")
+    return ckpt
+
+
+def _trim_log(path: Path, iteration: int) -> None:
+    """Keep the lines of log.jsonl up to `iteration` (the checkpoint a run resumes from), and no torn last line."""
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)["iteration"] <= iteration:
+                kept.append(line)
+        except (ValueError, KeyError, TypeError):  # a line cut by a kill
+            break
+    path.write_text("".join(line + "\n" for line in kept))
+
+
+# ---------------------------------------------------------------------------------------------- checks
+def _takes(model: nn.Module, side: int) -> bool:
+    device = next(model.parameters()).device
+    try:
+        model(torch.zeros(1, 3, side, side, device=device))
+        return True
+    except (RuntimeError, ValueError, IndexError, AssertionError):  # a kernel or grid larger than its input
+        return False
+
+
+def min_input_side(model: nn.Module, limit: int = 4096) -> int:
+    """The smallest square input side `model` takes, found by forwards at batch 1 (doubling, then halving the
+    interval); remembered on the model."""
+    if getattr(model, "_min_input_side", None) is None:
+        was_training = model.training
+        model.eval()
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            high = 1
+            while not _takes(model, high):
+                if high >= limit:
+                    raise ValueError(f"{type(model).__name__} takes no square input up to {limit} px")
+                high *= 2
+            low = high // 2  # fails (or 0)
+            while high - low > 1:
+                middle = (low + high) // 2
+                low, high = (low, middle) if _takes(model, middle) else (middle, high)
+        model.train(was_training)
+        model._min_input_side = high
+    return model._min_input_side
+
+
+def activation_bytes(model: nn.Module, side: int) -> int:
+    """Bytes of every leaf module's output for one image of side x side (a forward at batch 1): what training
+    keeps for the backward pass, roughly, per image."""
+    total = 0
+
+    def count(module, inputs, output):
+        nonlocal total
+        for t in output if isinstance(output, (tuple, list)) else [output]:
+            if isinstance(t, torch.Tensor):
+                total += t.numel() * t.element_size()
+    leaves = [m for m in model.modules() if not list(m.children())]
+    hooks = [m.register_forward_hook(count) for m in leaves]
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            model(torch.zeros(1, 3, side, side, device=next(model.parameters()).device))
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    return total
+
+
+def available_memory(device: torch.device) -> int:
+    """Bytes free for a run on `device`: the GPU's free memory, or the machine's available memory."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo") as f:
+            info = dict(line.split(":", 1) for line in f)
+        return int(info["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
+
+
+TRAIN_MEMORY_FACTOR = 2  # activations kept for the backward pass and their gradients
+
+
+def preflight(cfg: TrainConfig, samples, val_source, num_classes: int, device: torch.device, world: int = 1) -> None:
+    """What can be checked before a run directory is written: the model takes the crop (a forward at batch 1),
+    the batch fits in memory, the first training sample and validation image read and transform, and each split
+    holds a labelled pixel. Raises ValueError naming the field, file or split."""
+    with torch.random.fork_rng(devices=[]):
+        model = build_model(cfg.model, num_classes, **cfg.model_overrides).to(device)
+    smallest = min_input_side(model)
+    if cfg.crop_size < smallest:
+        raise ValueError(f"TrainConfig.crop_size={cfg.crop_size}: {cfg.model} takes inputs of at least {smallest}x"
+                         f"{smallest} px (a smaller one leaves a later stage no pixel for its kernel); expected "
+                         f"crop_size >= {smallest}")
+    per_image = activation_bytes(model, cfg.crop_size)
+    weights = sum(p.numel() * p.element_size() for p in model.parameters())
+    batch = max(1, cfg.batch_size // world)
+    need = TRAIN_MEMORY_FACTOR * per_image * batch + 4 * weights  # weights, gradients and AdamW's two moments
+    free = available_memory(device)
+    if need > free:
+        fits = max(0, int((free - 4 * weights) // (TRAIN_MEMORY_FACTOR * per_image)))
+        raise ValueError(f"TrainConfig.batch_size={cfg.batch_size}: a training step of {cfg.model} at "
+                         f"{cfg.crop_size} px needs about {_gib(need)} ({_gib(per_image)} of activations per image, "
+                         f"measured by a forward at batch 1), but {device} has {_gib(free)} available; expected a "
+                         f"batch_size of at most {fits * world}")
+    del model
+    samples[(0, 0)]  # reads and transforms the first training sample: a bad file or layout fails here
+    if len(val_source):
+        val_source.load(0)
+    for split, source in (("train", samples.source), ("val", val_source)):
+        if getattr(source, "pairs", None) is not None and not any((source.load(i)[1] != IGNORE).any()
+                                                                  for i in range(len(source))):
+            raise ValueError(f"{cfg.dataset} dataset {cfg.data_root}, {split} split "
+                             f"({getattr(cfg, split + '_split') or 'default'}): no labelled pixel (every mask pixel "
+                             f"is {IGNORE}, ignored), so nothing to train on or score")
+
+
 def _save_checkpoint(path: Path, model, optimizer, it: int, cfg: TrainConfig, rng_state, seconds: float,
                      device: torch.device | None = None) -> None:
     state = {"iteration": it, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -270,6 +435,9 @@ def train(cfg: TrainConfig, run_dir, progress: bool = True) -> dict:
         if cfg.batch_size % world:
             raise ValueError(f"TrainConfig.batch_size={cfg.batch_size} is not divisible by {world} processes")
     train_source, val_source, classes, things = open_datasets(cfg)  # bad data fails before anything is written
+    samples = TrainSamples(train_source, train_pipeline_for(cfg, train_source), cfg.seed)
+    if rank == 0:
+        preflight(cfg, samples, val_source, len(classes), device, world)
     config_file = run_dir / "config.json"
     if rank == 0 and config_file.is_file():  # rank 0 alone reads and writes it: no rank sees a half-written file
         saved = TrainConfig.read(config_file)
@@ -277,28 +445,32 @@ def train(cfg: TrainConfig, run_dir, progress: bool = True) -> dict:
             diff = {k: (v, getattr(cfg, k)) for k, v in dataclasses.asdict(saved).items() if getattr(cfg, k) != v}
             raise ValueError(f"{run_dir}: holds a run with another config (saved vs asked: {diff}); "
                              "use another run directory")
+    ckpt_path = run_dir / "checkpoint.pt"
+    ckpt = read_run_checkpoint(ckpt_path, device) if ckpt_path.is_file() else None
+    model = initial_model(cfg, len(classes), rank, world, progress).to(device)  # a bad encoder file fails here
     if rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
         config_file.write_text(json.dumps(cfg.to_dict(), indent=2))
-
-    model = initial_model(cfg, len(classes), rank, world, progress).to(device)
     groups = param_groups(model, cfg)
     optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.999))
     start, before = 0, 0.0  # iterations and training seconds before this process
-    ckpt_path = run_dir / "checkpoint.pt"
-    if ckpt_path.is_file():
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
+    if ckpt is not None:
+        try:
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            start = int(ckpt["iteration"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as e:
+            raise ValueError(f"{ckpt_path}: not a checkpoint of this run ({type(e).__name__}: "
+                             f"{str(e).splitlines()[0] if str(e) else ''}); {CORRUPT_CHECKPOINT}") from e
         torch.set_rng_state(ckpt["torch_rng"].cpu())  # the CPU generator's state (loaded onto `device` above)
         if device.type == "cuda" and "cuda_rng" in ckpt:
             torch.cuda.set_rng_state(ckpt["cuda_rng"].cpu(), device)
-        start = ckpt["iteration"]
         before = ckpt.get("train_seconds", math.nan)  # unknown for checkpoints written without it
+    if rank == 0:
+        _trim_log(run_dir / "log.jsonl", start)  # lines past the checkpoint are written again from there
     net = nn.parallel.DistributedDataParallel(model) if world > 1 else model
     aux_weight = getattr(model, "aux_heads", None) and model.config.aux_weight  # SETR's auxiliary losses
 
-    samples = TrainSamples(train_source, train_pipeline_for(cfg, train_source), cfg.seed)
     batches = IterationBatches(len(train_source), cfg.batch_size, cfg.seed, start, cfg.iterations, rank, world)
     loader = torch.utils.data.DataLoader(samples, batch_sampler=batches, num_workers=cfg.num_workers,
                                          generator=torch.Generator().manual_seed(cfg.seed),
@@ -309,35 +481,48 @@ def train(cfg: TrainConfig, run_dir, progress: bool = True) -> dict:
     amp = cfg.amp and device.type == "cuda"
     net.train()
     t0, seen, it = time.perf_counter(), 0, start
-    for it, (images, masks) in enumerate(loader, start=start):
-        lr = lr_at(it, cfg)
-        for g in optimizer.param_groups:
-            g["lr"] = lr * g["lr_mult"]
-        images, masks = images.to(device, non_blocking=True), masks.to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            logits, aux = net(images, return_aux=True) if aux_weight else (net(images), [])
-        loss = sum(weight * F.cross_entropy(F.interpolate(out.float(), size=masks.shape[-2:], mode="bilinear",
-                                                          align_corners=False), masks, ignore_index=255)
-                   for weight, out in [(1.0, logits)] + [(aux_weight, a) for a in aux])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        seen += images.shape[0] * world
-        done = it + 1
-        if rank == 0 and (done % cfg.log_every == 0 or done == cfg.iterations):
-            rate = seen / (time.perf_counter() - t0)
-            bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.2e}", img_s=f"{rate:.1f}")
-            log.write(json.dumps({"iteration": done, "loss": loss.item(), "lr": lr, "images_per_s": rate}) + "\n")
-            log.flush()
-        bar.update(1)
-        if done % cfg.checkpoint_every == 0 or done == cfg.iterations:
-            if rank == 0:
-                _save_checkpoint(ckpt_path, model, optimizer, done, cfg, torch.get_rng_state(),
-                                 before + time.perf_counter() - t0, device)
-            if world > 1:
-                dist.barrier()
-        if rank == 0 and cfg.eval_every and done % cfg.eval_every == 0 and done < cfg.iterations:
-            _append_curve(run_dir, done, evaluate_model(model, val_source, cfg, classes, things))
+    done = start
+    try:
+        for it, (images, masks) in enumerate(loader, start=start):
+            lr = lr_at(it, cfg)
+            for g in optimizer.param_groups:
+                g["lr"] = lr * g["lr_mult"]
+            loss = None
+            if world > 1 or bool((masks != IGNORE).any()):  # a batch with no labelled pixel has no loss: no step
+                images, masks = images.to(device, non_blocking=True), masks.to(device, non_blocking=True)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                    logits, aux = net(images, return_aux=True) if aux_weight else (net(images), [])
+                loss = sum(weight * F.cross_entropy(F.interpolate(out.float(), size=masks.shape[-2:],
+                                                                  mode="bilinear", align_corners=False),
+                                                    masks, ignore_index=IGNORE)
+                           for weight, out in [(1.0, logits)] + [(aux_weight, a) for a in aux])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+            seen += images.shape[0] * world
+            done = it + 1
+            if rank == 0 and (done % cfg.log_every == 0 or done == cfg.iterations):
+                rate = seen / (time.perf_counter() - t0)
+                value = math.nan if loss is None else loss.item()
+                bar.set_postfix(loss=f"{value:.3f}", lr=f"{lr:.2e}", img_s=f"{rate:.1f}")
+                log.write(json.dumps({"iteration": done, "loss": value, "lr": lr, "images_per_s": rate}) + "\n")
+                log.flush()
+            bar.update(1)
+            if done % cfg.checkpoint_every == 0 or done == cfg.iterations:
+                if rank == 0:
+                    _save_checkpoint(ckpt_path, model, optimizer, done, cfg, torch.get_rng_state(),
+                                     before + time.perf_counter() - t0, device)
+                if world > 1:
+                    dist.barrier()
+            if rank == 0 and cfg.eval_every and done % cfg.eval_every == 0 and done < cfg.iterations:
+                _append_curve(run_dir, done, evaluate_model(model, val_source, cfg, classes, things))
+    except KeyboardInterrupt:
+        bar.close()
+        if log:
+            log.close()
+        saved = torch.load(ckpt_path, map_location="cpu", weights_only=True)["iteration"] if ckpt_path.is_file() else 0
+        raise Interrupted(f"{run_dir}: interrupted at iteration {done} of {cfg.iterations}; the same command "
+                          f"resumes from iteration {saved}") from None
     bar.close()
     train_seconds = before + time.perf_counter() - t0  # over every process that trained this run
     if log:
@@ -373,6 +558,16 @@ BOUNDARY_WIDTH = 3  # boundary mIoU: over the pixels within this many pixels of 
 EVAL_BATCH = 8  # validation images per forward pass (images of one size; a model in eval mode scores each alone)
 
 
+def pad_to_side(image: torch.Tensor, mask: torch.Tensor, side: int) -> tuple:
+    """An image (3, H, W) and mask (H, W) with a side below `side` (the model's smallest input) padded at the
+    bottom and right to it, the mask with the ignore label (as mmseg pads a crop); others as they are."""
+    h, w = mask.shape
+    if h >= side and w >= side:
+        return image, mask
+    pad = (0, max(0, side - w), 0, max(0, side - h))
+    return F.pad(image, pad), F.pad(mask, pad, value=IGNORE)
+
+
 def evaluate_model(model: nn.Module, source, cfg: TrainConfig, classes: list, things: list, **infer_kwargs) -> dict:
     """mIoU, mAcc, aAcc, per-class IoU, the mIoU over thing and stuff classes and the boundary mIoU (over the
     pixels within BOUNDARY_WIDTH of a ground-truth boundary, where local continuity matters) of `model` on
@@ -391,10 +586,11 @@ def evaluate_model(model: nn.Module, source, cfg: TrainConfig, classes: list, th
             metrics.update(pred, mask)
             band = boundary_band(mask, BOUNDARY_WIDTH)
             boundary.update(pred[band], mask[band])
+    smallest = min_input_side(model)
     with torch.no_grad():
         images, masks = [], []
         for i in range(len(source)):  # batches of up to EVAL_BATCH images of one size
-            image, mask = prepare(*source.load(i))
+            image, mask = pad_to_side(*prepare(*source.load(i)), smallest)
             if images and (len(images) == EVAL_BATCH or image.shape != images[0].shape):
                 score(images, masks)
                 images, masks = [], []

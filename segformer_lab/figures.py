@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import analysis, claims, plotting
+from .results import read_table
 
 # Table 1c's test settings (display names in segformer_lab.names.SETTINGS): {setting: column prefix}
 PE_SETTINGS = {"training size": "", "256x512 slide": "slide_256x512_", "256x512 whole": "whole_256x512_",
@@ -116,12 +117,12 @@ def budget(results_dir, preset=None):
 
 
 def reduction_ratio(results_dir, preset=None):
-    return plotting.cost_vs_size(pd.read_csv(Path(results_dir) / "reduction_ratio_costs.csv"))
+    return plotting.cost_vs_size(read_table(Path(results_dir) / "reduction_ratio_costs.csv"))
 
 
 def reduction_ratio_miou(results_dir, preset=None):
     frame = _frame(results_dir, "reduction_ratio", preset)
-    costs = pd.read_csv(Path(results_dir) / "reduction_ratio_costs.csv")
+    costs = read_table(Path(results_dir) / "reduction_ratio_costs.csv")
     at512 = costs[costs["size"] == 512].set_index("variant")["attention_gmacs_measured"]
     return plotting.metric_vs_cost(frame.assign(attention_gmacs_512=frame["variant"].map(at512)),
                                    x="attention_gmacs_512")
@@ -177,7 +178,7 @@ def model_size_loss(results_dir, preset=None):
     path = Path(results_dir) / "model_size_curves.csv"
     if not path.is_file():
         return None
-    curves = pd.read_csv(path)
+    curves = read_table(path)
     curves = curves[curves["run_id"].isin(frame["run_id"])]
     return plotting.loss_curves(curves) if len(curves) else None
 

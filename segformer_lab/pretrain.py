@@ -192,7 +192,7 @@ def presence_targets(masks: torch.Tensor, num_classes: int, min_fraction: float,
 def check_cached(path: Path, cfg: PretrainConfig) -> None:
     """Raise ValueError if the cached file at `path` was not made by a config with cfg's key (a copied or
     renamed file), naming the file and the fields that differ."""
-    saved = torch.load(path, map_location="cpu", weights_only=False, mmap=True)  # reads the config, not the weights
+    saved = torch.load(path, map_location="cpu", weights_only=True, mmap=True)  # reads the config, not the weights
     made = saved.get("pretrain_config") if isinstance(saved, dict) else None
     if not isinstance(made, dict):
         raise ValueError(f"{path}: not a pretraining of this package (no 'pretrain_config'); delete it or use "

@@ -1,13 +1,16 @@
-"""Tidy result files: provenance columns and atomic CSV writes."""
+"""Tidy result files: provenance columns, atomic CSV writes, and checked reads (`read_table`)."""
 from __future__ import annotations
 
 import csv
 import datetime
+import io
 import os
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
+import pandas as pd
 import torch
 
 
@@ -81,3 +84,85 @@ def read_paper_reference(path=None) -> list:
     for row in rows:
         row["value"] = float(row["value"])
     return rows
+
+
+class ResultsError(ValueError):
+    """A results CSV that cannot be read as the table it should be; the message names the file, line and column."""
+
+
+# A run table (a CSV with run_id and preset columns): the columns it must have, those that must hold numbers (or be
+# empty) where present, besides every column named *_miou, and those that tell a run's rows apart where a run has
+# several (one per corruption and severity).
+ROW_KEYS = ("corruption", "severity")
+RUN_REQUIRED = ("experiment", "variant", "seed", "preset", "run_id", "miou")
+RUN_NUMERIC = ("seed", "iterations", "batch_size", "crop_size", "lr", "miou", "thing_miou", "stuff_miou", "macc",
+               "aacc", "params", "gflops", "train_seconds", "peak_mem_mb")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return text.strip() == ""
+
+
+def checked_lines(path) -> tuple[list, list]:
+    """(header, data rows) of a CSV, checked: a readable text file with a header, every row as wide as the
+    header; in a run table, the required columns, numbers where numbers belong and each run id once. A last row
+    cut short (no newline at its end: what a kill during a write leaves) is dropped with a warning on stderr.
+    Raises FileNotFoundError for a missing file, ResultsError naming the file, line and column of a defect."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ResultsError(f"{path}: not a text CSV (byte {e.start} is not UTF-8)") from None
+    if "\x00" in text:
+        raise ResultsError(f"{path}: not a text CSV (it holds NUL bytes)")
+    try:
+        lines = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as e:
+        raise ResultsError(f"{path}: not a readable CSV ({e})") from None
+    if not lines or not any(lines[0]):
+        raise ResultsError(f"{path}: empty (no header line)")
+    header, rows = lines[0], lines[1:]
+    if len(set(header)) != len(header):
+        twice = sorted({c for c in header if header.count(c) > 1})
+        raise ResultsError(f"{path}, line 1: column(s) {twice} named twice")
+    if rows and len(rows[-1]) != len(header) and not text.endswith("\n"):
+        print(f"segformer-lab: warning: {path}, line {len(rows) + 1}: cut short (a write stopped midway); "
+              "skipped", file=sys.stderr)
+        rows = rows[:-1]
+    for n, row in enumerate(rows, start=2):
+        if len(row) != len(header):
+            raise ResultsError(f"{path}, line {n}: {len(row)} fields where the header has {len(header)}")
+    if {"run_id", "preset"} <= set(header):
+        missing = [c for c in RUN_REQUIRED if c not in header]
+        if missing:
+            raise ResultsError(f"{path}, line 1: a run table without the column(s) {missing}")
+        numeric = [header.index(c) for c in header if c in RUN_NUMERIC or c.endswith("_miou")]
+        seen = {}
+        for n, row in enumerate(rows, start=2):
+            for i in numeric:
+                if not _is_number(row[i]):
+                    raise ResultsError(f"{path}, line {n}, column {header[i]}: {row[i]!r} is not a number")
+            key = tuple(row[header.index(c)] for c in ("run_id", *ROW_KEYS) if c in header)
+            if key in seen:
+                raise ResultsError(f"{path}, lines {seen[key]} and {n}: run id {key[0]} appears twice (one row per run"
+                                   + (f" and {', '.join(c for c in ROW_KEYS if c in header)})" if len(key) > 1 else ")"))
+            seen[key] = n
+    return header, rows
+
+
+def read_table(path) -> pd.DataFrame:
+    """A results CSV as a DataFrame, after `checked_lines`' checks (numbers parsed as pandas does)."""
+    header, rows = checked_lines(path)
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(header)
+    writer.writerows(rows)
+    text.seek(0)
+    return pd.read_csv(text)

@@ -106,16 +106,17 @@ def weights_file(source: Path) -> Path:
     return source
 
 
-def load_source(source, num_classes: int | None = None, device: str = "cpu") -> tuple:
+def load_source(source, num_classes: int | None = None, device: str = "cpu", trust: bool = False) -> tuple:
     """Any SOURCE -> (model in eval mode on `device` ("auto": cuda if available), info dict: source, format,
-    variant, sha256, num_classes, device (resolved))."""
+    variant, sha256, num_classes, device (resolved)). trust=True reads a pickle that holds more than tensors
+    (only for a file you trust: unpickling can run code)."""
     from .checkpoints import from_pretrained
     from .pretrain import resolve_device
     device = str(resolve_device(device))
     path = Path(source)
     weights = weights_file(path)
     load_path = weights if weights.name == "model.pt" else path
-    model = from_pretrained(load_path, num_classes=num_classes).to(device).eval()
+    model = from_pretrained(load_path, num_classes=num_classes, trust=trust).to(device).eval()
     info = {"source": str(path), "format": getattr(model, "checkpoint_format", ""),
             "variant": getattr(model, "variant", "") or "", "sha256": sha256_of(weights),
             "num_classes": model.config.num_classes, "device": device}
@@ -189,7 +190,7 @@ def markdown(row: dict, classes: list, result: dict) -> str:
 def evaluate_source(source, data: str, out="results/evaluations", protocol: str | None = None,
                     max_images: int | None = None, save_predictions=None, corruptions=None,
                     severities=(1, 2, 3, 4, 5), resolutions=None, device: str = "auto", force: bool = False,
-                    progress: bool = True, log=print, **overrides) -> list:
+                    progress: bool = True, log=print, trust: bool = False, **overrides) -> list:
     """Evaluate SOURCE on `data` ("NAME:ROOT[:SPLIT]") under the dataset's protocol (or `protocol`, with
     `overrides` of its fields: mode, crop, stride, scale, size_divisor, ratios, flip, split); one row per study.
 
@@ -202,7 +203,7 @@ def evaluate_source(source, data: str, out="results/evaluations", protocol: str 
     chosen = protocol_for(name, protocol, split=split, **overrides)
     dataset = open_dataset(name, root, chosen.split)
     studies = plan_studies(corruptions, severities, resolutions)
-    model, info = load_source(source, device=device)
+    model, info = load_source(source, device=device, trust=trust)
     device = info["device"]
     check_fit(info, dataset, f"{name} ({root})")
     out = Path(out)
@@ -281,7 +282,7 @@ def centre_crop(x: torch.Tensor, size) -> torch.Tensor | None:
 
 def erf_source(source, data: str, out="results/erf_held", images: int = 100, canvas=None,
                protocol: str | None = None, device: str = "auto", progress: bool = True, log=print,
-               **overrides) -> dict:
+               trust: bool = False, **overrides) -> dict:
     """Figure 3 for any loadable model: the ERF of the four encoder stages and the head at the central output
     location, averaged over the first `images` images of `data` ("NAME:ROOT[:SPLIT]"), each prepared as the
     protocol prepares it (resize, normalisation) and cut to its centred `canvas` (h, w) (default ERF_CANVAS; an
@@ -297,7 +298,7 @@ def erf_source(source, data: str, out="results/erf_held", images: int = 100, can
     name, root, split = parse_data(data)
     chosen = protocol_for(name, protocol, split=split, **overrides)
     dataset = open_dataset(name, root, chosen.split)
-    model, info = load_source(source, device=device)
+    model, info = load_source(source, device=device, trust=trust)
     device = info["device"]
     if not hasattr(model, "backbone"):
         raise ValueError(f"{source}: the ERF of the encoder stages needs a model with a `backbone` "

@@ -131,3 +131,30 @@ def test_cli_time_budget_says_what_is_left(tmp_path, capsys, cli_error):
     assert last.startswith("time budget 1 min:") and "2 run(s) left" in last
     assert "setr_vs_segformer segformer_b0 s0" in last and not (results / "setr_vs_segformer.csv").exists()
     assert "time budget -3.0 min; expected a positive number" in cli_error(argv[:-1] + ["-3"])
+
+
+def test_the_gpu_sitting_script_runs_dry_on_the_cpu(tmp_path):
+    """benchmarks/gpu_sitting.sh dry: every step of a sitting (device check, CUDA tests, runs under a time budget,
+    benchmark rows, bundle) on the CPU at the smoke preset, so that a loan of a GPU wastes no minute on a typo."""
+    import os
+    import subprocess
+    import sys
+    import tarfile
+    from segformer_lab.repo import repo_root
+    env = {**os.environ, "OUT": str(tmp_path / "out"), "PYTHON": sys.executable,
+           "SITTING_EXPERIMENTS": "setr_vs_segformer", "SEGFORMER_LAB_CACHE": str(tmp_path / "cache")}
+    done = subprocess.run(["bash", str(repo_root() / "benchmarks" / "gpu_sitting.sh"), "dry"], env=env,
+                          capture_output=True, text=True, timeout=600)
+    log = (tmp_path / "out" / "sitting.log").read_text()
+    assert done.returncode == 0, done.stderr + log
+    for line in ("runs exit status 0", "bench train exit status 0", "bench inference exit status 0",
+                 "time budget 2 min:"):
+        assert line in log, log
+    with tarfile.open(tmp_path / "out" / "sitting.tar.gz") as tar:
+        names = tar.getnames()
+    assert "results_dry/setr_vs_segformer.csv" in names and "results_dry/bench_vs_transformers.csv" in names
+    rows = (tmp_path / "out" / "results_dry" / "setr_vs_segformer.csv").read_text().splitlines()
+    assert len(rows) == 3 and all(",smoke," in r for r in rows[1:])  # segformer_b0 and setr_naive, one seed
+    usage = subprocess.run(["bash", str(repo_root() / "benchmarks" / "gpu_sitting.sh"), "sit"], env=env,
+                           capture_output=True, text=True)
+    assert usage.returncode == 2 and "usage: bash benchmarks/gpu_sitting.sh prepare | run" in usage.stderr

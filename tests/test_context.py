@@ -63,7 +63,7 @@ def test_a_distance_that_does_not_fit_is_refused():
     with pytest.raises(ValueError, match=r"a 256-pixel crop at zoom 1.0 is larger than the 200-unit context scene "
                                          r"\(ContextConfig.world_size\); expected at most 200 pixels"):
         SyntheticScenes("train", 4, family="context", crop=256, context=ContextConfig(world_size=200.0))
-    with pytest.raises(ValueError, match=r"TrainConfig.context_distance=-1; expected a positive distance"):
+    with pytest.raises(ValueError, match=r"TrainConfig.context_distance=-1; expected a finite number > 0"):
         TrainConfig(scene_family="context", context_distance=-1)
 
 

@@ -15,6 +15,7 @@ import pandas as pd
 from ..analysis import HEADLINE, per_seed, summarise, companion_rows
 from ..verdicts import Claim, above, below, claim, requiring, seed_range, unmeasured
 from .erf import ERF_CLIP, erf_canvases, erf_column
+from ..results import read_table
 
 
 def decoder_vs_cnn_claims(frame: pd.DataFrame, init: str = "pretrained", metric: str = "miou",
@@ -301,4 +302,4 @@ def build(out, results_dir: Path, paper: pd.DataFrame) -> None:
     if recipes is not None:
         out.notes.append(recipe_note(recipes))
     if (results_dir / "decoder_vs_cnn_pretraining.csv").is_file():
-        out.notes.append(pretraining_note(pd.read_csv(results_dir / "decoder_vs_cnn_pretraining.csv")))
+        out.notes.append(pretraining_note(read_table(results_dir / "decoder_vs_cnn_pretraining.csv")))

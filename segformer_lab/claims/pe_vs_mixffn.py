@@ -13,6 +13,7 @@ import pandas as pd
 
 from ..analysis import per_seed, summarise
 from ..verdicts import Claim, claim, requiring, seed_range
+from ..results import read_table
 
 
 PE_VARIANTS = {"mixffn": "Mix-FFN", "learned_pe": "a learned PE", "sincos_pe": "a fixed sin-cos PE", "no_pe": "no PE",
@@ -196,5 +197,5 @@ def build(out, results_dir: Path, paper: pd.DataFrame) -> None:
     out.notes = [n for n in [pe_separation_note(frame, family, init)] if n]
     out.notes += [n for f, i in settings if (n := pe_diagnosis(frame, f, i))]
     if (results_dir / "pe_vs_mixffn_pretraining.csv").is_file():
-        pretraining = pd.read_csv(results_dir / "pe_vs_mixffn_pretraining.csv").query("preset == @out.preset")
+        pretraining = read_table(results_dir / "pe_vs_mixffn_pretraining.csv").query("preset == @out.preset")
         out.notes += [pe_pretraining_note(pretraining)] if len(pretraining) else []

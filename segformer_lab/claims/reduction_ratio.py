@@ -8,6 +8,7 @@ import pandas as pd
 
 from ..analysis import HEADLINE, per_seed, summarise
 from ..verdicts import Claim, below, claim_no_worse, matches, requiring
+from ..results import read_table
 
 
 def reduction_ratio_claims(frame: pd.DataFrame, costs: pd.DataFrame) -> list[Claim]:
@@ -39,5 +40,5 @@ def reduction_ratio_table(frame: pd.DataFrame, costs: pd.DataFrame, size: int = 
 
 def build(out, results_dir: Path, paper: pd.DataFrame) -> None:
     """Fill a report Section: the claims on the runs and the attention-cost sweep (reduction_ratio_costs.csv)."""
-    costs = pd.read_csv(results_dir / "reduction_ratio_costs.csv")
+    costs = read_table(results_dir / "reduction_ratio_costs.csv")
     out.claims, out.table = reduction_ratio_claims(out.frame, costs), reduction_ratio_table(out.frame, costs)

@@ -8,6 +8,7 @@ import pandas as pd
 
 from ..analysis import HEADLINE, per_seed, summarise, paper_table
 from ..verdicts import Claim, claim, requiring
+from ..results import read_table
 
 
 SETR_DECODERS = ("setr_naive", "setr_pup", "setr_mla")
@@ -107,7 +108,7 @@ def pe_note(frame: pd.DataFrame, results_dir: Path) -> str:
 
 def _gpu_rows(results_dir: Path) -> pd.DataFrame:
     """The rows of the gpu preset's runs in `results_dir`/gpu with a training time (empty where none)."""
-    frames = [pd.read_csv(p) for p in sorted((Path(results_dir) / "gpu").glob("*.csv"))]
+    frames = [read_table(p) for p in sorted((Path(results_dir) / "gpu").glob("*.csv"))]
     frames = [f for f in frames if {"gflops", "iterations", "batch_size", "train_seconds", "device"} <= set(f.columns)]
     rows = pd.concat(frames) if frames else pd.DataFrame()
     return rows[rows["train_seconds"] > 0] if not rows.empty else rows
