@@ -106,7 +106,8 @@ def section(results_dir, experiment: str, preset: str | None = None, figures: bo
             paths = [results_dir / "figures" / f"{experiment}.{suffix}" for suffix in formats]
             out.figure = plotting.save(fig, *paths).relative_to(results_dir).as_posix()  # the report shows the first
     except FileNotFoundError as e:  # a results file not written yet: the message says which and by what
-        out.problem = f"no results yet: {e.args[-1] if e.args else e}"
+        text = error_text(e)
+        out.problem = text if "no results yet" in text else f"no results yet: {text}"
     except (ValueError, KeyError) as e:  # rows that do not make this ablation's comparisons
         out.problem = error_text(e)
     return out
