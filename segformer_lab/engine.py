@@ -38,6 +38,7 @@ DATASETS = ("synthetic", "ade20k", "cityscapes", "folder")
 PRETRAIN_FAMILY = {"aerial": "aerial", "street": "street", "context": "aerial", "fine": "aerial"}
 AUGMENTS = ("flip", "mmseg")
 IGNORE = 255  # the label of pixels no loss or metric counts
+LOADERS = ("samples", "bank")
 # The float fields of TrainConfig: (lower test, upper test, the range in words)
 NUMBER_RANGES = {
     "lr": (lambda v: v > 0, lambda v: True, "> 0"),
@@ -85,7 +86,9 @@ class TrainConfig:
     checkpoint_every: int = 250  # iterations between checkpoints
     log_every: int = 10  # iterations between log lines
     eval_every: int = 0  # iterations between validation points of the learning curve (0 = only at the end)
-    num_workers: int = 0  # data-loading processes
+    num_workers: int = 0  # data-loading processes (the bank: processes that draw its scenes)
+    loader: str = "samples"  # "samples": each sample drawn on the CPU (DataLoader); "bank": the embedded training
+    # scenes drawn once and kept on the training device, batches cut there (data/bank.py; a GPU's loader)
     encoder_weights: str = ""  # "" = from scratch, "embedded" = our pretraining (cached), or a checkpoint path
     pretrain_iterations: int = 1000  # budget of the "embedded" pretraining (one per encoder, shared by all seeds)
     pretrain_pretext: str = "presence"  # its task: "presence" or "region_presence" (where classes are; PE ablation)
@@ -122,6 +125,11 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.pretrain_pretext={self.pretrain_pretext!r}; expected one of {PRETEXTS}")
         if self.pretrain_recipe not in ("family", "shared"):
             raise ValueError(f"TrainConfig.pretrain_recipe={self.pretrain_recipe!r}; expected 'family' or 'shared'")
+        if self.loader not in LOADERS:
+            raise ValueError(f"TrainConfig.loader={self.loader!r}; expected one of {LOADERS}")
+        if self.loader == "bank" and self.dataset != "synthetic":
+            raise ValueError(f"TrainConfig.loader='bank' holds the embedded world's scenes; dataset "
+                             f"{self.dataset!r} is read per sample (loader='samples')")
         if self.eval_mode not in ("whole", "slide"):
             raise ValueError(f"TrainConfig.eval_mode={self.eval_mode!r}; expected 'whole' or 'slide'")
         for name in ("iterations", "batch_size", "crop_size", "checkpoint_every", "log_every", "train_scenes",
@@ -391,6 +399,10 @@ def preflight(cfg: TrainConfig, samples, val_source, num_classes: int, device: t
     weights = sum(p.numel() * p.element_size() for p in model.parameters())
     batch = max(1, cfg.batch_size // world)
     need = TRAIN_MEMORY_FACTOR * per_image * batch + 4 * weights  # weights, gradients and AdamW's two moments
+    if cfg.loader == "bank":  # every training scene, whole, as uint8 image and mask
+        height, width = samples.source.frame()
+        scale = samples.source.zoom * (max(samples.source.street.resize_range) if cfg.scene_family == "street" else 1)
+        need += len(samples.source) * round(height * scale) * round(width * scale) * 4
     free = available_memory(device)
     if need > free:
         fits = max(0, int((free - 4 * weights) // (TRAIN_MEMORY_FACTOR * per_image)))
@@ -472,9 +484,13 @@ def train(cfg: TrainConfig, run_dir, progress: bool = True) -> dict:
     aux_weight = getattr(model, "aux_heads", None) and model.config.aux_weight  # SETR's auxiliary losses
 
     batches = IterationBatches(len(train_source), cfg.batch_size, cfg.seed, start, cfg.iterations, rank, world)
-    loader = torch.utils.data.DataLoader(samples, batch_sampler=batches, num_workers=cfg.num_workers,
-                                         generator=torch.Generator().manual_seed(cfg.seed),
-                                         persistent_workers=False, pin_memory=device.type == "cuda")
+    if cfg.loader == "bank":  # the scenes on the device, each batch cut there
+        from .data.bank import SceneBank, bank_batches
+        loader = bank_batches(SceneBank(train_source, device, cfg.num_workers), batches, cfg.seed)
+    else:
+        loader = torch.utils.data.DataLoader(samples, batch_sampler=batches, num_workers=cfg.num_workers,
+                                             generator=torch.Generator().manual_seed(cfg.seed),
+                                             persistent_workers=False, pin_memory=device.type == "cuda")
     log = (run_dir / "log.jsonl").open("a") if rank == 0 else None
     bar = tqdm(total=cfg.iterations, initial=start, disable=not progress or rank != 0, desc=run_dir.name,
                dynamic_ncols=True)
@@ -488,7 +504,8 @@ def train(cfg: TrainConfig, run_dir, progress: bool = True) -> dict:
             for g in optimizer.param_groups:
                 g["lr"] = lr * g["lr_mult"]
             loss = None
-            if world > 1 or bool((masks != IGNORE).any()):  # a batch with no labelled pixel has no loss: no step
+            # a batch with no labelled pixel has no loss: no step (checked where the masks are still on the CPU)
+            if world > 1 or masks.device.type != "cpu" or bool((masks != IGNORE).any()):
                 images, masks = images.to(device, non_blocking=True), masks.to(device, non_blocking=True)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                     logits, aux = net(images, return_aux=True) if aux_weight else (net(images), [])
