@@ -7,7 +7,8 @@
 #                                               and $OUT the folder that comes back (default MIN: 7)
 #   bash benchmarks/gpu_sitting.sh dry          here, on the CPU: every step at the smoke preset, into $OUT
 #
-# `run`: checks the GPU and torch, runs the CUDA tests (bf16 autocast, a killed run resumed), trains with
+# `run`: checks the GPU and torch, runs the CUDA tests (bf16 autocast, a killed run resumed), measures the
+# training rates the GPU gives (benchmarks/bench_gpu.py, about 3 minutes), trains with
 # `run all --preset gpu --time-budget MIN --jobs 4` into results/gpu (the runs behind the claims the report
 # marks "not tested" first; a run that its measured or estimated time says cannot finish is not started), then
 # the benchmark's CUDA rows (ours against transformers, training step and inference). Everything it writes is
@@ -30,10 +31,11 @@ case "$mode" in
       --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 -d .whl captum==0.9.0 imagecorruptions-imaug==1.1.5
     ;;
   run)
-    preset=gpu; device=cuda; results=results/gpu; runs=/tmp/sitting_runs; jobs=4; bench_size=512; bench_repeats=10 ;;
+    preset=gpu; device=cuda; results=results/gpu; runs=/tmp/sitting_runs; jobs=4; bench_size=512; bench_repeats=10
+    bench_gpu_args="" ;;
   dry)
     preset=smoke; device=cpu; results="${OUT:?set OUT to a folder}/results_dry"; runs="$OUT/runs_dry"; jobs=2; bench_size=64
-    bench_repeats=2; minutes=${2:-2} ;;
+    bench_repeats=2; minutes=${2:-2}; bench_gpu_args="--tiny --models resnet18_mlp segformer_b0" ;;
   *)
     echo "usage: bash benchmarks/gpu_sitting.sh prepare | run [MINUTES] | dry" >&2; exit 2 ;;
 esac
@@ -66,6 +68,10 @@ EOF
 step "CUDA tests"
 timeout 150 "$py" -m pytest -q -p no:cacheprovider tests/test_cuda.py >>"$log" 2>&1
 echo "CUDA tests exit status $?" | tee -a "$log"
+
+step "bench_gpu: the training rates this GPU gives"
+timeout 240 "$py" benchmarks/bench_gpu.py --device "$device" $bench_gpu_args --out "$results/bench_gpu.csv" >>"$log" 2>&1
+echo "bench_gpu exit status $?" | tee -a "$log"
 
 step "runs: $experiments at the $preset preset, $minutes min"
 timeout $((minutes * 60 + 90)) "$py" -m segformer_lab.cli run $experiments --preset "$preset" --results "$results" \

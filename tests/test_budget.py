@@ -147,12 +147,13 @@ def test_the_gpu_sitting_script_runs_dry_on_the_cpu(tmp_path):
                           capture_output=True, text=True, timeout=600)
     log = (tmp_path / "out" / "sitting.log").read_text()
     assert done.returncode == 0, done.stderr + log
-    for line in ("runs exit status 0", "bench train exit status 0", "bench inference exit status 0",
-                 "time budget 2 min:"):
+    for line in ("bench_gpu exit status 0", "runs exit status 0", "bench train exit status 0",
+                 "bench inference exit status 0", "time budget 2 min:"):
         assert line in log, log
     with tarfile.open(tmp_path / "out" / "sitting.tar.gz") as tar:
         names = tar.getnames()
-    assert "results_dry/setr_vs_segformer.csv" in names and "results_dry/bench_vs_transformers.csv" in names
+    assert {"results_dry/setr_vs_segformer.csv", "results_dry/bench_vs_transformers.csv",
+            "results_dry/bench_gpu.csv"} <= set(names)
     rows = (tmp_path / "out" / "results_dry" / "setr_vs_segformer.csv").read_text().splitlines()
     assert len(rows) == 3 and all(",smoke," in r for r in rows[1:])  # segformer_b0 and setr_naive, one seed
     usage = subprocess.run(["bash", str(repo_root() / "benchmarks" / "gpu_sitting.sh"), "sit"], env=env,
