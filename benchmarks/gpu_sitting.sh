@@ -66,7 +66,7 @@ print("segformer_lab from", segformer_lab.__file__)
 EOF
 
 step "CUDA tests"
-timeout 150 "$py" -m pytest -q -p no:cacheprovider tests/test_cuda.py >>"$log" 2>&1
+timeout 240 "$py" -m pytest -q -p no:cacheprovider tests/test_cuda.py >>"$log" 2>&1
 echo "CUDA tests exit status $?" | tee -a "$log"
 
 step "bench_gpu: the training rates this GPU gives"

@@ -87,8 +87,7 @@ class TrainConfig:
     log_every: int = 10  # iterations between log lines
     eval_every: int = 0  # iterations between validation points of the learning curve (0 = only at the end)
     num_workers: int = 0  # data-loading processes (the bank: processes that draw its scenes)
-    loader: str = "samples"  # "samples": each sample drawn on the CPU (DataLoader); "bank": the embedded training
-    # scenes drawn once and kept on the training device, batches cut there (data/bank.py; a GPU's loader)
+    loader: str = "samples"  # "samples" (each drawn on the CPU) or "bank" (scenes kept on the device, data/bank.py)
     encoder_weights: str = ""  # "" = from scratch, "embedded" = our pretraining (cached), or a checkpoint path
     pretrain_iterations: int = 1000  # budget of the "embedded" pretraining (one per encoder, shared by all seeds)
     pretrain_pretext: str = "presence"  # its task: "presence" or "region_presence" (where classes are; PE ablation)
@@ -98,6 +97,7 @@ class TrainConfig:
     # 224 px start the paper's 512 px training
     device: str = "auto"  # "auto" (cuda if available), "cpu", "cuda", ...
     amp: bool = True  # bf16 autocast on CUDA (ignored on the CPU)
+    compile: bool = False  # train through torch.compile (CUDA; its first steps compile, then run faster)
     eval_mode: str = "whole"  # inference mode for the final evaluation: whole or slide
     eval_crop: int = 0  # slide window side (0 = crop_size)
     eval_stride: int = 0  # slide stride (0 = 2/3 of the window)
@@ -480,7 +480,12 @@ def train(cfg: TrainConfig, run_dir, progress: bool = True) -> dict:
         before = ckpt.get("train_seconds", math.nan)  # unknown for checkpoints written without it
     if rank == 0:
         _trim_log(run_dir / "log.jsonl", start)  # lines past the checkpoint are written again from there
+    if device.type == "cuda":  # NHWC kernels (4-7x faster bilinear backward for the CNNs), tuned for fixed crops
+        model = model.to(memory_format=torch.channels_last)
+        torch.backends.cudnn.benchmark = True
     net = nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    if cfg.compile:
+        net = torch.compile(net)
     aux_weight = getattr(model, "aux_heads", None) and model.config.aux_weight  # SETR's auxiliary losses
 
     batches = IterationBatches(len(train_source), cfg.batch_size, cfg.seed, start, cfg.iterations, rank, world)

@@ -69,7 +69,8 @@ PROVENANCE = ["git_commit", "torch_version", "device", "date"]
 # TrainConfig fields added after results were committed: left out of the run id at these values, so the ids of
 # runs made before them stay valid (the runner skips them instead of training them again).
 LATER_FIELDS = {"scene_family": "aerial", "pretrain_pretext": "presence", "context_distance": 24.0,
-                "pretrain_recipe": "shared", "pretrain_crop": 0, "loader": "samples"}
+                "pretrain_recipe": "shared", "pretrain_crop": 0, "loader": "samples",
+                "compile": False}
 
 
 def run_id(cfg: TrainConfig) -> str:
