@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from .checkpoints import _atomic_save, load_encoder_weights, save_pretrained
 from .data.sampling import IterationBatches, TrainSamples
 from .data.synthetic import FAMILIES
+from .models.cnn import FCN, DeepLabV3, DeepLabV3Plus, ResNetMLP
 from .models.segformer import ABSOLUTE_PE
 from .evaluation import SegMetrics, boundary_band, infer, miou_over
 from .pretrain import (PRETEXTS, SHARED_RECIPE, PretrainConfig, pretrain, pretrained_path, recipe_for,
@@ -39,6 +40,7 @@ PRETRAIN_FAMILY = {"aerial": "aerial", "street": "street", "context": "aerial", 
 AUGMENTS = ("flip", "mmseg")
 IGNORE = 255  # the label of pixels no loss or metric counts
 LOADERS = ("samples", "bank")
+CNN_MODELS = (ResNetMLP, DeepLabV3, DeepLabV3Plus, FCN)
 # The float fields of TrainConfig: (lower test, upper test, the range in words)
 NUMBER_RANGES = {
     "lr": (lambda v: v > 0, lambda v: True, "> 0"),
@@ -480,9 +482,10 @@ def train(cfg: TrainConfig, run_dir, progress: bool = True) -> dict:
         before = ckpt.get("train_seconds", math.nan)  # unknown for checkpoints written without it
     if rank == 0:
         _trim_log(run_dir / "log.jsonl", start)  # lines past the checkpoint are written again from there
-    if device.type == "cuda":  # NHWC kernels (4-7x faster bilinear backward for the CNNs), tuned for fixed crops
-        model = model.to(memory_format=torch.channels_last)
-        torch.backends.cudnn.benchmark = True
+    if device.type == "cuda":  # cuDNN's algorithms tuned for the fixed crop; the CNNs in NHWC, where bilinear
+        torch.backends.cudnn.benchmark = True  # upsampling's backward runs 4-7x faster (MiT's layout: not measured)
+        if isinstance(model, CNN_MODELS):
+            model = model.to(memory_format=torch.channels_last)
     net = nn.parallel.DistributedDataParallel(model) if world > 1 else model
     if cfg.compile:
         net = torch.compile(net)
