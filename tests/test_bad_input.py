@@ -84,30 +84,20 @@ DEFECTS = {  # how a mask or image is spoiled, which file, and what the line say
 }
 
 
-@pytest.mark.parametrize("defect", DEFECTS)
-def test_a_defect_in_the_first_sample_writes_nothing(tmp_path, cli_error, defect):
+@pytest.mark.parametrize("defect, name", [(d, "0.png") for d in DEFECTS]
+                         + [("size mismatch", "2.png"), ("corrupt mask", "2.png")])
+def test_a_dataset_defect_is_one_line_and_the_fixed_dataset_reuses_the_directory(tmp_path, cli_error, defect, name):
+    """A defect in the first sample is found before anything is written; one deeper in the dataset is found in
+    training, and the run directory it leaves resumes once the file is fixed."""
     spoil, folder, expected = DEFECTS[defect]
     root = folder_dataset(tmp_path / "data")
-    good = (root / folder / "train" / "0.png").read_bytes()
-    spoil(root / folder / "train" / "0.png")
+    good = (root / folder / "train" / name).read_bytes()
+    spoil(root / folder / "train" / name)
     run = tmp_path / "r"
     err = cli_error(["train", run, *folder_args(root)])
-    assert expected in err and "0.png" in err
-    assert not run.exists()
-    (root / folder / "train" / "0.png").write_bytes(good)
-    assert main(["train", str(run), *folder_args(root)]) == 0
-
-
-@pytest.mark.parametrize("defect", ["size mismatch", "corrupt mask"])
-def test_a_defect_deep_in_the_dataset_leaves_a_run_the_same_command_resumes(tmp_path, cli_error, defect):
-    spoil, folder, expected = DEFECTS[defect]
-    root = folder_dataset(tmp_path / "data")
-    good = (root / folder / "train" / "2.png").read_bytes()
-    spoil(root / folder / "train" / "2.png")
-    run = tmp_path / "r"
-    err = cli_error(["train", run, *folder_args(root)])
-    assert expected in err and "2.png" in err
-    (root / folder / "train" / "2.png").write_bytes(good)
+    assert expected in err and name in err
+    assert run.exists() == (name != "0.png")
+    (root / folder / "train" / name).write_bytes(good)
     assert main(["train", str(run), *folder_args(root)]) == 0
     assert json.loads((run / "metrics.json").read_text())["iterations"] == 3
 
