@@ -254,7 +254,7 @@ def gpu_holds(path: Path) -> str:
     preset's planned runs they are."""
     rows = read_table(path)
     variants = ", ".join(f"{v} ({len(r)} seed{'s' if len(r) > 1 else ''})" for v, r in rows.groupby("variant", sort=False))
-    dates = sorted({str(d)[:10] for d in rows["date"]})
+    dates = sorted({str(d)[:10] for d in rows["date"]}) if "date" in rows else ["date not recorded"]
     planned = planned_count(path.stem, "gpu", rows["run_id"])
     return (f"`gpu/{path.name}` holds {len(rows)} run(s) of the gpu preset, {planned or '?'} planned: {variants}; "
             f"trained on {', '.join(sorted(set(rows['device'])))} ({', '.join(dates)}).")

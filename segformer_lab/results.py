@@ -149,10 +149,11 @@ def checked_lines(path) -> tuple[list, list]:
             for i in numeric:
                 if not _is_number(row[i]):
                     raise ResultsError(f"{path}, line {n}, column {header[i]}: {row[i]!r} is not a number")
-            key = tuple(row[header.index(c)] for c in ("run_id", *ROW_KEYS) if c in header)
+            key = tuple(row[header.index(c)] for c in ("run_id", "preset", *ROW_KEYS) if c in header)
             if key in seen:
-                raise ResultsError(f"{path}, lines {seen[key]} and {n}: run id {key[0]} appears twice (one row per run"
-                                   + (f" and {', '.join(c for c in ROW_KEYS if c in header)})" if len(key) > 1 else ")"))
+                raise ResultsError(f"{path}, lines {seen[key]} and {n}: run id {key[0]} appears twice at preset "
+                                   f"{key[1]} (one row per run"
+                                   + (f" and {', '.join(c for c in ROW_KEYS if c in header)})" if len(key) > 2 else ")"))
             seen[key] = n
     return header, rows
 
