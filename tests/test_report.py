@@ -255,14 +255,18 @@ def test_gpu_runs_are_reported_beside_the_cpu_default_ones(tmp_path):
     assert gpu_lines(tmp_path) == []  # no gpu/ folder: no section
     base = {"experiment": "decoder_vs_cnn", "iterations": 2000, "batch_size": 32, "device": "NVIDIA H100"}
     (tmp_path / "gpu").mkdir()
-    pd.DataFrame([{**base, "variant": "mit_b1_pretrained", "seed": s, "preset": "gpu", "miou": 60.0 + s}
-                  for s in range(3)] + [{**base, "variant": "resnet18_mlp_scratch", "seed": 0, "preset": "gpu",
-                                         "miou": 50.0}]).to_csv(tmp_path / "gpu" / "decoder_vs_cnn.csv", index=False)
+    pd.DataFrame([{**base, "variant": "mit_b1_pretrained", "seed": s, "preset": "gpu", "run_id": f"b1{s}",
+                   "miou": 60.0 + s} for s in range(3)]
+                 + [{**base, "variant": "resnet18_mlp_scratch", "seed": 0, "preset": "gpu", "run_id": "r18",
+                     "miou": 50.0}]).to_csv(tmp_path / "gpu" / "decoder_vs_cnn.csv", index=False)
     pd.DataFrame([{"variant": "mit_b1_pretrained", "seed": s, "preset": p, "miou": m}
                   for s, p, m in [(0, "default", 55.0), (1, "default", 57.0), (0, "quick", 10.0)]]).to_csv(
         tmp_path / "decoder_vs_cnn.csv", index=False)
     text = "\n".join(gpu_lines(tmp_path))
     assert "## On a GPU" in text and "MLP decoder on CNN vs Transformer encoders (Table 1d)" in text
+    assert ("`gpu/decoder_vs_cnn.csv` holds 4 run(s) of the gpu preset, 27 planned: mit_b1_pretrained (3 seeds), "
+            "resnet18_mlp_scratch (1 seed); trained on NVIDIA H100 (date not recorded).") in text
+    assert "Verdict on the GPU" not in text  # 4 of 27 runs: no verdict of its own yet
     row = next(line for line in text.splitlines() if line.startswith("| mit_b1_pretrained"))
     assert [c.strip() for c in row.strip("|").split("|")] == [
         "mit_b1_pretrained", "NVIDIA H100", "2000 x 32", "3", "61.00 (60.00-62.00)", "2", "56.00 (55.00-57.00)"]
