@@ -120,6 +120,7 @@ def test_setr_pe_note(tmp_path):
     note = claims.setr_vs_segformer.pe_note(frame, tmp_path)
     assert "setr_pup_sincos: zeroing its PE costs 1.00 mIoU (per seed 1.00 to 1.00), below the 4.00 mIoU" in note
     assert "started as ViT's it costs 0.00; at 2000 iterations instead of 1000 (seed 0) 2.50" in note
+    assert "its use falls" not in note  # 2.50 against 1.00: it rose
     assert "gpu preset" not in note  # no gpu rows measured
     (tmp_path / "gpu").mkdir()
     # the measured run: 2 GFLOP forwards, 2 min; the SETR's 3 GFLOP forward takes 1.5x as long
