@@ -74,7 +74,8 @@ def test_context_runs_start_from_the_aerial_pretraining_and_old_run_ids_stay():
     assert pretrain_config(cfg) == pretrain_config(aerial)
     aerial = dataclasses.replace(aerial, pretrain_recipe="shared")  # as the first results were made
     # fields added later, left out of the ids at their old values
-    earlier = ("context_distance", "scene_family", "pretrain_pretext", "pretrain_recipe", "pretrain_crop")
+    earlier = ("context_distance", "scene_family", "pretrain_pretext", "pretrain_recipe", "pretrain_crop", "loader",
+               "compile")
     values = {k: v for k, v in aerial.to_dict().items() if k not in earlier}  # a config made before them
     import hashlib
     import json

@@ -190,10 +190,11 @@ def test_plan_counts_what_a_run_would_do_without_doing_it(tmp_path, monkeypatch,
     assert not (results / "reduction_ratio.csv").exists() and not (runs / "reduction_ratio").exists()
 
 
-def test_the_quick_suite_plans_few_short_runs(tmp_path, capsys):
+def test_the_quick_suite_plans_few_short_runs(tmp_path, capsys, monkeypatch):
     """The README's first command from nothing: how many runs and pretrainings it trains, and how many images
     (its time is measured side by side in docs/ablations.md, never in a test)."""
     from segformer_lab.cli import main
+    monkeypatch.setenv("SEGFORMER_LAB_CACHE", str(tmp_path / "cache"))  # nothing pretrained yet
     assert main(["run", "all", "--preset", "quick", "--plan", "--results", str(tmp_path / "results"), "--runs",
                  str(tmp_path / "runs")]) == 0
     out = capsys.readouterr().out
