@@ -131,8 +131,8 @@ def main(argv=None):
         rate, mem = step_rate(ours, ours, crop, batch, steps, 150, device)
         del ours
         theirs = theirs.to(device)
-        their_rate, their_mem = step_rate(theirs, lambda t: theirs(pixel_values=t).logits, crop, batch, steps, 150,
-                                          device)
+        their_rate, their_mem = step_rate(theirs, lambda t, model=theirs: model(pixel_values=t).logits, crop, batch,
+                                          steps, 150, device)
         del theirs
         row = {"benchmark": "train_512", "model": name, "crop": crop, "batch": batch, "step_img_s": rate,
                "preset_img_s": float("nan"), "transformers_img_s": their_rate, "peak_mem_mb": mem,
