@@ -145,18 +145,25 @@ def figure(csv_path, out) -> None:
     import matplotlib.pyplot as plt
     import pandas as pd
     frame = pd.read_csv(csv_path).drop_duplicates(["model", "implementation", "height", "width"], keep="last")
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
+    colours = {m: f"C{i}" for i, m in enumerate(dict.fromkeys(frame["model"]))}  # one colour per model
     for (model, impl), rows in frame.sort_values("pixels").groupby(["model", "implementation"], sort=False):
-        style = dict(marker="o", linestyle="-" if impl == "ours" else "--", label=f"{model} ({impl})")
+        style = dict(marker="o" if impl == "ours" else "s", linestyle="-" if impl == "ours" else "--",
+                     color=colours[model], label=f"{model} ({impl})")
         axes[0].plot(rows["pixels"] / 1e6, rows["latency_ms"] / 1e3, **style)
         axes[1].plot(rows["pixels"] / 1e6, rows["peak_mem_mb"] / 1024, **style)
     for ax, ylabel in zip(axes, ("latency (s), batch 1", "peak memory of the forward (GiB)")):
         ax.set(xscale="log", yscale="log", xlabel="input pixels (millions)", ylabel=ylabel)
+        ax.xaxis.set_major_locator(FixedLocator(sorted(set(frame["pixels"] / 1e6))))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.yaxis.set_major_formatter(ScalarFormatter())
         ax.grid(True, which="both", alpha=0.3)
     axes[1].legend(fontsize=7, loc="upper left")
     threads, device = frame["threads"].iloc[-1], frame["device"].iloc[-1]
-    fig.suptitle(f"Inference cost against input size ({device}, {threads} threads; solid: ours, dashed: transformers)",
-                 fontsize=10)
+    fig.suptitle(f"Inference cost against input size ({device}, {threads} threads; solid: ours, dashed: transformers;\n"
+                 "0.26 M pixels: 512x512; 1.05 M: 1024x1024 and 512x2048; 2.10 M: 1024x2048)", fontsize=10)
     fig.tight_layout()
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120)
