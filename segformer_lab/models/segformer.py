@@ -78,6 +78,18 @@ class SegFormerConfig:
             raise ValueError(f"SegFormerConfig.sr_ratios={self.sr_ratios}; each must be >= 1")
 
 
+def tokens_to_map(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """(B, N, C) tokens of an h x w grid -> (B, C, h, w) in channels-last memory: a view, no copy."""
+    return x.reshape(x.shape[0], h, w, x.shape[-1]).permute(0, 3, 1, 2)
+
+
+def map_to_tokens(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, h, w) -> (B, hw, C) tokens: a view where the map is channels-last (convolutions keep their input's
+    layout), a copy otherwise."""
+    b, c, h, w = x.shape
+    return x.permute(0, 2, 3, 1).reshape(b, h * w, c)
+
+
 def stage_grid(size: int, stage: int) -> int:
     """Side of stage `stage`'s token grid for an input side `size`: ceil(size / 2^(stage+1))."""
     side = -(-size // 4)
@@ -101,9 +113,9 @@ class OverlapPatchEmbed(nn.Module):
     def forward(self, x: torch.Tensor):
         if not self.overlap:
             x = pad_to_multiple(x, self.stride)
-        x = self.proj(x)  # (B, C, H', W')
-        h, w = x.shape[-2:]
-        x = x.flatten(2).transpose(1, 2)  # (B, C, H', W') -> (B, H'W', C)
+        x = self.proj(x)  # (B, C, H', W'), channels-last where its input is
+        b, c, h, w = x.shape
+        x = x.permute(0, 2, 3, 1).reshape(b, h * w, c)  # (B, C, H', W') -> (B, H'W', C): a view if channels-last
         return self.norm(x), h, w
 
 
@@ -132,8 +144,8 @@ class EfficientSelfAttention(nn.Module):
         heads = self.num_heads
         q = self.q(x).reshape(b, n, heads, c // heads).transpose(1, 2)  # (B, heads, N, d)
         if self.sr_ratio > 1:
-            x = x.transpose(1, 2).reshape(b, c, h, w)  # (B, N, C) -> (B, C, H, W)
-            x = self.sr(x).flatten(2).transpose(1, 2)  # (B, C, H/r, W/r) -> (B, N/R, C)
+            x = tokens_to_map(x, h, w)  # (B, N, C) -> (B, C, H, W), channels-last: no copy
+            x = map_to_tokens(self.sr(x))  # (B, C, H/r, W/r) -> (B, N/R, C)
             x = self.norm(x)
         kv = self.kv(x).reshape(b, -1, 2, heads, c // heads).permute(2, 0, 3, 1, 4)  # (2, B, heads, N/R, d)
         k, v = kv.unbind(0)
@@ -157,9 +169,7 @@ class DWConv(nn.Module):
         self.dwconv = nn.Conv2d(dim, dim, 3, 1, 1, groups=dim)
 
     def forward(self, x: torch.Tensor, h: int, w: int) -> torch.Tensor:
-        b, n, c = x.shape
-        x = x.transpose(1, 2).reshape(b, c, h, w)  # (B, N, C) -> (B, C, H, W)
-        return self.dwconv(x).flatten(2).transpose(1, 2)  # -> (B, N, C)
+        return map_to_tokens(self.dwconv(tokens_to_map(x, h, w)))  # (B, N, C) -> (B, C, H, W) -> (B, N, C)
 
 
 class MixFFN(nn.Module):
@@ -252,7 +262,7 @@ class MixVisionTransformer(nn.Module):
                 x, weights = blk(x, h, w, need_weights)
                 attentions.append(weights)
             x = getattr(self, f"norm{i}")(x)
-            x = x.transpose(1, 2).reshape(x.shape[0], -1, h, w)  # (B, N_i, C_i) -> (B, C_i, H_i, W_i)
+            x = tokens_to_map(x, h, w)  # (B, N_i, C_i) -> (B, C_i, H_i, W_i), channels-last
             feats.append(x)
         return (feats, attentions) if need_weights else feats
 
