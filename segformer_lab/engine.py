@@ -402,9 +402,8 @@ def preflight(cfg: TrainConfig, samples, val_source, num_classes: int, device: t
     batch = max(1, cfg.batch_size // world)
     need = TRAIN_MEMORY_FACTOR * per_image * batch + 4 * weights  # weights, gradients and AdamW's two moments
     if cfg.loader == "bank":  # every training scene, whole, as uint8 image and mask
-        height, width = samples.source.frame()
-        scale = samples.source.zoom * (max(samples.source.street.resize_range) if cfg.scene_family == "street" else 1)
-        need += len(samples.source) * round(height * scale) * round(width * scale) * 4
+        from .data.bank import bank_bytes
+        need += bank_bytes(samples.source)
     free = available_memory(device)
     if need > free:
         fits = max(0, int((free - 4 * weights) // (TRAIN_MEMORY_FACTOR * per_image)))
@@ -505,7 +504,7 @@ def train(cfg: TrainConfig, run_dir, progress: bool = True) -> dict:
     amp = cfg.amp and device.type == "cuda"
     net.train()
     t0, seen, it = time.perf_counter(), 0, start
-    done = start
+    done = saved = start  # the last iteration trained, the last one checkpointed
     try:
         for it, (images, masks) in enumerate(loader, start=start):
             lr = lr_at(it, cfg)
@@ -537,6 +536,7 @@ def train(cfg: TrainConfig, run_dir, progress: bool = True) -> dict:
                 if rank == 0:
                     _save_checkpoint(ckpt_path, model, optimizer, done, cfg, torch.get_rng_state(),
                                      before + time.perf_counter() - t0, device)
+                saved = done
                 if world > 1:
                     dist.barrier()
             if rank == 0 and cfg.eval_every and done % cfg.eval_every == 0 and done < cfg.iterations:
@@ -545,7 +545,6 @@ def train(cfg: TrainConfig, run_dir, progress: bool = True) -> dict:
         bar.close()
         if log:
             log.close()
-        saved = torch.load(ckpt_path, map_location="cpu", weights_only=True)["iteration"] if ckpt_path.is_file() else 0
         raise Interrupted(f"{run_dir}: interrupted at iteration {done} of {cfg.iterations}; the same command "
                           f"resumes from iteration {saved}") from None
     bar.close()

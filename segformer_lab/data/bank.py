@@ -44,6 +44,21 @@ def _render(args) -> tuple:
     return image, mask.astype(np.uint8)
 
 
+def bank_shape(source: SyntheticScenes) -> tuple:
+    """(pixels per scene unit, height, width) of a bank of `source`'s scenes: the finest density a training
+    window is drawn at (the street family's largest resize ratio; the others' zoom)."""
+    street = source.family == "street"
+    scale = source.zoom * (max(source.street.resize_range) if street else 1.0)
+    fh, fw = source.frame()
+    return scale, int(round(fh * scale)), int(round(fw * scale))
+
+
+def bank_bytes(source: SyntheticScenes) -> int:
+    """Bytes a bank of `source` holds: every scene's uint8 image (3 channels) and mask."""
+    _, height, width = bank_shape(source)
+    return len(source) * height * width * 4
+
+
 class SceneBank:
     """The training scenes of `source` (a SyntheticScenes "train" split) on `device`; `batch(keys)` cuts a
     normalised batch from them. `workers` > 1 renders the scenes in that many processes."""
@@ -53,11 +68,7 @@ class SceneBank:
             raise ValueError("SceneBank holds the embedded world's training scenes (a SyntheticScenes 'train' "
                              f"split), got {type(source).__name__}")
         self.source, self.device = source, torch.device(device)
-        street = source.family == "street"
-        # bank pixels per scene unit: the finest density a training window is drawn at
-        self.scale = source.zoom * (max(source.street.resize_range) if street else 1.0)
-        fh, fw = source.frame()
-        self.height, self.width = int(round(fh * self.scale)), int(round(fw * self.scale))
+        self.scale, self.height, self.width = bank_shape(source)  # bank pixels per scene unit, bank size
         quiet = _quiet(source)
         jobs = [(quiet, i, self.height, self.width, self.scale) for i in range(len(source))]
         if workers > 1:
@@ -75,10 +86,6 @@ class SceneBank:
 
     def __len__(self) -> int:
         return len(self.source)
-
-    @property
-    def nbytes(self) -> int:
-        return self.images.numel() + self.masks.numel()
 
     def window(self, key: tuple, seed: int) -> tuple:
         """(index, top, left, pixels per output pixel, flip) of sample `key` = (epoch, index): where its window
