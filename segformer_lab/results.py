@@ -94,6 +94,7 @@ class ResultsError(ValueError):
 # empty) where present, besides every column named *_miou, and those that tell a run's rows apart where a run has
 # several (one per corruption and severity).
 ROW_KEYS = ("corruption", "severity")
+_WARNED = set()  # (file, line) of the cut last lines already reported
 RUN_REQUIRED = ("experiment", "variant", "seed", "preset", "run_id", "miou")
 RUN_NUMERIC = ("seed", "iterations", "batch_size", "crop_size", "lr", "miou", "thing_miou", "stuff_miou", "macc",
                "aacc", "params", "gflops", "train_seconds", "peak_mem_mb")
@@ -133,8 +134,10 @@ def checked_lines(path) -> tuple[list, list]:
         twice = sorted({c for c in header if header.count(c) > 1})
         raise ResultsError(f"{path}, line 1: column(s) {twice} named twice")
     if rows and len(rows[-1]) != len(header) and not text.endswith("\n"):
-        print(f"segformer-lab: warning: {path}, line {len(rows) + 1}: cut short (a write stopped midway); "
-              "skipped", file=sys.stderr)
+        if (str(path), len(rows) + 1) not in _WARNED:  # once per file and line, however often it is read
+            _WARNED.add((str(path), len(rows) + 1))
+            print(f"segformer-lab: warning: {path}, line {len(rows) + 1}: cut short (a write stopped midway); "
+                  "skipped", file=sys.stderr)
         rows = rows[:-1]
     for n, row in enumerate(rows, start=2):
         if len(row) != len(header):
@@ -144,12 +147,13 @@ def checked_lines(path) -> tuple[list, list]:
         if missing:
             raise ResultsError(f"{path}, line 1: a run table without the column(s) {missing}")
         numeric = [header.index(c) for c in header if c in RUN_NUMERIC or c.endswith("_miou")]
+        keys = [header.index(c) for c in ("run_id", "preset", *ROW_KEYS) if c in header]
         seen = {}
         for n, row in enumerate(rows, start=2):
             for i in numeric:
                 if not _is_number(row[i]):
                     raise ResultsError(f"{path}, line {n}, column {header[i]}: {row[i]!r} is not a number")
-            key = tuple(row[header.index(c)] for c in ("run_id", "preset", *ROW_KEYS) if c in header)
+            key = tuple(row[i] for i in keys)
             if key in seen:
                 raise ResultsError(f"{path}, lines {seen[key]} and {n}: run id {key[0]} appears twice at preset "
                                    f"{key[1]} (one row per run"
@@ -160,10 +164,4 @@ def checked_lines(path) -> tuple[list, list]:
 
 def read_table(path) -> pd.DataFrame:
     """A results CSV as a DataFrame, after `checked_lines`' checks (numbers parsed as pandas does)."""
-    header, rows = checked_lines(path)
-    text = io.StringIO()
-    writer = csv.writer(text)
-    writer.writerow(header)
-    writer.writerows(rows)
-    text.seek(0)
-    return pd.read_csv(text)
+    return pd.read_csv(path, nrows=len(checked_lines(path)[1]))  # a cut last line left out
