@@ -34,6 +34,12 @@ MARGIN = 1.2  # the evaluations after training and the spread of training times 
 TRAIN_FLOPS_PER_FORWARD = 3  # a training step's forward and backward, counted as 3 forwards
 
 
+def train_flop_rate(gflops, iterations, batch_size, seconds):
+    """Training FLOPs per second of a run (numbers or columns): TRAIN_FLOPS_PER_FORWARD forwards of `gflops` per
+    image, iterations x batch_size images, in `seconds`."""
+    return TRAIN_FLOPS_PER_FORWARD * gflops * 1e9 * iterations * batch_size / seconds
+
+
 def resolved_device(device: str) -> str:
     """The name a results row gives `device` ("cpu", or the GPU's name)."""
     if device == "auto":
@@ -137,7 +143,7 @@ class TimeBudget:
                 except (KeyError, TypeError, ValueError):  # not a run's row (a benchmark, a cost table)
                     continue
                 if row["train_seconds"] > 0 and row["gflops"] > 0:
-                    row["rate"] = (TRAIN_FLOPS_PER_FORWARD * row["gflops"] * 1e9 * row["iterations"]
-                                   * row["batch_size"] / row["train_seconds"])
+                    row["rate"] = train_flop_rate(row["gflops"], row["iterations"], row["batch_size"],
+                                                  row["train_seconds"])
                     rows.append(row)
         return rows

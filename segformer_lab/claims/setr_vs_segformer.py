@@ -7,8 +7,9 @@ from pathlib import Path
 import pandas as pd
 
 from ..analysis import HEADLINE, per_seed, summarise, paper_table
-from ..verdicts import Claim, claim, requiring
+from ..budget import TRAIN_FLOPS_PER_FORWARD, train_flop_rate
 from ..results import read_table
+from ..verdicts import Claim, claim, requiring
 
 
 SETR_DECODERS = ("setr_naive", "setr_pup", "setr_mla")
@@ -70,8 +71,9 @@ def pe_note(frame: pd.DataFrame, results_dir: Path) -> str:
     seed range a difference must exceed, what it cost with ViT's start and with twice the iterations (the
     `*_i2000` rows), and what the runs that could meet it would take on the GPU the gpu preset has measured."""
     present = set(frame["variant"])
-    unmet = [v + SETR_SINCOS for v in SETR_DECODERS if v + SETR_SINCOS in present
-             and setr_resolution_claims(frame, v + SETR_SINCOS)[0].requires[0].outcome != "holds"]
+    conditions = {v + SETR_SINCOS: setr_resolution_claims(frame, v + SETR_SINCOS)[0].requires[0]
+                  for v in SETR_DECODERS if v + SETR_SINCOS in present}
+    unmet = [v for v, condition in conditions.items() if condition.outcome != "holds"]
     if not unmet:
         return ""
 
@@ -79,9 +81,9 @@ def pe_note(frame: pd.DataFrame, results_dir: Path) -> str:
         return [a - b for a, b in zip(per_seed(frame, variant, "miou"), per_seed(frame, variant, "miou_pe_zeroed"))]
     parts = []
     for variant in unmet:
-        c, spread = cost(variant), setr_resolution_claims(frame, variant)[0].requires[0].spread
+        c = cost(variant)
         text = (f"{variant}: zeroing its PE costs {sum(c) / len(c):.2f} mIoU (per seed {min(c):.2f} to {max(c):.2f}), "
-                f"below the {spread:.2f} mIoU seed range a difference must exceed")
+                f"below the {conditions[variant].spread:.2f} mIoU seed range a difference must exceed")
         base = variant.removesuffix(SETR_SINCOS)
         if base in present:
             text += f"; started as ViT's it costs {sum(cost(base)) / len(cost(base)):.2f}"
@@ -95,14 +97,14 @@ def pe_note(frame: pd.DataFrame, results_dir: Path) -> str:
             + "; ".join(parts) + ". The resolution claims of these decoders are not tested")
     gpu = _gpu_rows(results_dir)
     if not gpu.empty:
-        rate = (3 * gpu["gflops"] * 1e9 * gpu["iterations"] * gpu["batch_size"] / gpu["train_seconds"]).median()
-        images = int((gpu["iterations"] * gpu["batch_size"]).median())
-        flops = 3 * frame[frame["variant"].isin(unmet)].groupby("variant")["gflops"].first() * 1e9 * images
+        rate = train_flop_rate(gpu["gflops"], gpu["iterations"], gpu["batch_size"], gpu["train_seconds"]).median()
+        images = int((gpu["iterations"] * gpu["batch_size"]).median())  # per gpu-preset run
+        runs = frame[frame["variant"].isin(unmet)]
+        images_here = int((runs["iterations"] * runs["batch_size"]).median())
+        flops = TRAIN_FLOPS_PER_FORWARD * runs.groupby("variant")["gflops"].first() * 1e9 * images
         minutes = flops / rate / 60
-        ours = frame[frame["variant"].isin(unmet)]
-        ours = int((ours["iterations"] * ours["batch_size"]).median())
-        note += (f"; the gpu preset trains {images // 1000}k images per run ({images / ours:.0f}x these runs'), "
-                 "where the PE's use can be measured again at a budget the CPU cannot reach: 3 seeds of "
+        note += (f"; the gpu preset trains {images // 1000}k images per run ({images / images_here:.0f}x these "
+                 "runs'), where the PE's use can be measured again at a budget the CPU cannot reach: 3 seeds of "
                  + " and ".join(f"{v} about {m:.1f} min per run" for v, m in minutes.items())
                  + f" on the {gpu['device'].iloc[0]}, four runs at once, at the training rate its runs measured")
     return note + "."
