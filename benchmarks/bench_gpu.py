@@ -28,12 +28,11 @@ from segformer_lab.cost import count_flops
 from segformer_lab.engine import TrainConfig, train
 from segformer_lab.registry import build_model
 from segformer_lab.results import append_csv, provenance
+from segformer_lab.standins import transformers_fields
 
 COLUMNS = ["benchmark", "model", "crop", "batch", "step_img_s", "preset_img_s", "transformers_img_s", "peak_mem_mb",
            "transformers_peak_mem_mb", "tflops", "loader", "git_commit", "torch_version", "device", "date"]
-HF_SIZES = {"segformer_b0": {},
-            "segformer_b2": {"depths": [3, 4, 6, 3], "hidden_sizes": [64, 128, 320, 512], "decoder_hidden_size": 768},
-            "segformer_b5": {"depths": [3, 6, 40, 3], "hidden_sizes": [64, 128, 320, 512], "decoder_hidden_size": 768}}
+HF_SIZES = ("segformer_b0", "segformer_b2", "segformer_b5")  # measured beside transformers at 512 px
 # (crop, batch, steps) of each benchmark on a GPU, and in the dry run
 FULL = {"step_128": (128, 128, 20), "train_512": (512, 16, 10), "preset_iterations": 60}
 TINY = {"step_128": (64, 2, 2), "train_512": (64, 1, 1), "preset_iterations": 2}
@@ -122,7 +121,7 @@ def main(argv=None):
         crop, batch, steps = sizes["train_512"]
         batch = max(1, batch // 2) if name == "segformer_b5" else batch
         torch.manual_seed(0)
-        theirs = SegformerForSemanticSegmentation(SegformerConfig(num_labels=150, **HF_SIZES[name]))
+        theirs = SegformerForSemanticSegmentation(SegformerConfig(num_labels=150, **transformers_fields(name.removeprefix("segformer_"))))
         with tempfile.TemporaryDirectory() as tmp:
             theirs.save_pretrained(tmp)
             ours = from_pretrained(tmp)

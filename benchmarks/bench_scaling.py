@@ -37,15 +37,13 @@ from segformer_lab.checkpoints import from_pretrained
 from segformer_lab.cost import count_flops, latency_round_robin, peak_memory
 from segformer_lab.registry import build_model
 from segformer_lab.results import append_csv, provenance, read_rows
+from segformer_lab.standins import transformers_fields
 
 COLUMNS = ["benchmark", "model", "implementation", "height", "width", "pixels", "batch", "threads", "repeats",
            "latency_ms", "latency_min_ms", "latency_max_ms", "peak_mem_mb", "gflops", "gflop_per_s",
            "matmul_peak_gflop_per_s", "roofline_fraction", "max_abs_diff", "transformers_version", "git_commit",
            "torch_version", "device", "date"]
-# transformers' SegformerConfig fields of each size (its defaults are B0's)
-HF_SIZES = {"b0": {},
-            "b2": {"depths": [3, 4, 6, 3], "hidden_sizes": [64, 128, 320, 512], "decoder_hidden_size": 768},
-            "b5": {"depths": [3, 6, 40, 3], "hidden_sizes": [64, 128, 320, 512], "decoder_hidden_size": 768}}
+HF_SIZES = ("b0", "b2", "b5")  # SegFormer sizes measured beside transformers
 CNN = ("deeplabv3_r50", "deeplabv3plus_r50")
 SIZES = ("512x512", "1024x1024", "512x2048", "1024x2048")
 
@@ -71,7 +69,7 @@ def models_for(name: str) -> tuple[dict, float, str]:
     import transformers
     from transformers import SegformerConfig, SegformerForSemanticSegmentation
     torch.manual_seed(0)
-    theirs = SegformerForSemanticSegmentation(SegformerConfig(num_labels=150, **HF_SIZES[name])).eval()
+    theirs = SegformerForSemanticSegmentation(SegformerConfig(num_labels=150, **transformers_fields(name))).eval()
     with tempfile.TemporaryDirectory() as tmp:
         theirs.save_pretrained(tmp)
         ours = from_pretrained(tmp).eval()

@@ -21,6 +21,7 @@ import torch
 
 from segformer_lab.checkpoints import from_pretrained
 from segformer_lab.results import append_csv, provenance
+from segformer_lab.standins import transformers_fields
 
 COLUMNS = ["benchmark", "variant", "height", "width", "batch", "threads", "repeats", "ours_ms", "transformers_ms",
            "ratio_transformers_over_ours", "ratio_min", "ratio_max", "max_abs_diff", "transformers_version",
@@ -37,8 +38,7 @@ def timed(fn, x, device) -> float:
     return (time.perf_counter() - t0) * 1e3
 
 
-# transformers' SegformerConfig fields of each size (its defaults are B0's)
-SIZES = {"b0": {}, "b2": {"depths": [3, 4, 6, 3], "hidden_sizes": [64, 128, 320, 512], "decoder_hidden_size": 768}}
+SIZES = ("b0", "b2")
 
 
 def train_step(model, forward, target, device):
@@ -76,7 +76,7 @@ def main(argv=None):
 
     device = torch.device(args.device)
     torch.manual_seed(0)
-    theirs = SegformerForSemanticSegmentation(SegformerConfig(num_labels=150, **SIZES[args.variant])).eval()
+    theirs = SegformerForSemanticSegmentation(SegformerConfig(num_labels=150, **transformers_fields(args.variant))).eval()
     with tempfile.TemporaryDirectory() as tmp:
         theirs.save_pretrained(tmp)
         ours = from_pretrained(tmp).eval()

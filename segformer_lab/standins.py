@@ -115,6 +115,15 @@ def make_mmseg_deeplabv3plus(path, num_classes: int = 19, seed: int = 0, base_wi
     torch.save({"state_dict": state, "meta": {"CLASSES": None}}, path)
     return path
 
+def transformers_fields(size: str) -> dict:
+    """transformers' SegformerConfig fields of the released MiT-`size` (b0..b5), read from MIT_SIZES (its other
+    defaults, heads and ratios, are the released ones)."""
+    from .models.segformer import MIT_SIZES
+    spec = MIT_SIZES[size]
+    return {"depths": list(spec["depths"]), "hidden_sizes": list(spec["embed_dims"]),
+            "decoder_hidden_size": spec["decoder_dim"]}
+
+
 def make_transformers_folder(path, num_classes: int = 150, seed: int = 0, **config) -> Path:
     """A random `transformers.SegformerForSemanticSegmentation` saved with `save_pretrained` (built offline);
     `config` fields go to its SegformerConfig (default: a tiny one). Needs transformers."""
@@ -132,5 +141,6 @@ def make_transformers_folder(path, num_classes: int = 150, seed: int = 0, **conf
 
 
 __all__ = ["make_ade20k_tree", "make_cityscapes_tree", "make_nvlabs_checkpoint", "make_transformers_folder",
+           "transformers_fields",
            "make_mmseg_deeplabv3plus",
            "tiny_segformer_config", "ADE20K_SIZES", "CITYSCAPES_SIZES"]
