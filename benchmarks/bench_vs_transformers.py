@@ -1,6 +1,6 @@
 """Benchmark: SegFormer inference or one training step, ours against transformers' implementation, same weights.
 
-Builds a randomly initialised `transformers.SegformerForSemanticSegmentation` (B0 or B2, 150 classes)
+Builds a randomly initialised `transformers.SegformerForSemanticSegmentation` (B0, B1, B2 or B5; 150 classes unless `--classes`)
 offline, saves it, loads it with `segformer_lab.from_pretrained`, checks that both give the same logits, then
 times the two in turn (A B A B ...) and prints each median and the per-pair ratio transformers / ours.
 `--mode train` times one training step instead (bf16 autocast on CUDA, cross-entropy on the logits upsampled
@@ -23,7 +23,7 @@ from segformer_lab.checkpoints import from_pretrained
 from segformer_lab.results import append_csv, provenance
 from segformer_lab.standins import transformers_fields
 
-COLUMNS = ["benchmark", "variant", "height", "width", "batch", "threads", "repeats", "ours_ms", "transformers_ms",
+COLUMNS = ["benchmark", "variant", "height", "width", "batch", "classes", "optimizer", "threads", "repeats", "ours_ms", "transformers_ms",
            "ratio_transformers_over_ours", "ratio_min", "ratio_max", "max_abs_diff", "transformers_version",
            "transformers_attention", "git_commit", "torch_version", "device", "date"]
 
@@ -38,13 +38,16 @@ def timed(fn, x, device) -> float:
     return (time.perf_counter() - t0) * 1e3
 
 
-SIZES = ("b0", "b2")
+SIZES = ("b0", "b1", "b2", "b5")
+OPTIMIZERS = ("loop", "foreach", "fused")  # torch AdamW implementations; both models get the same one
 
 
-def train_step(model, forward, target, device):
-    """One training step of `model` (forward: images -> logits at 1/4 scale) as a function of the images."""
+def train_step(model, forward, target, device, optimizer="loop"):
+    """One training step of `model` (forward: images -> logits at 1/4 scale) as a function of the images, with
+    torch's AdamW in the named implementation (per-parameter loop, foreach, or fused)."""
     model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=6e-5)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=6e-5, foreach=optimizer == "foreach",
+                                  fused=optimizer == "fused")
 
     def step(x):
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
@@ -68,6 +71,10 @@ def main(argv=None):
     parser.add_argument("--variant", choices=sorted(SIZES), default="b0", help="SegFormer size (default b0)")
     parser.add_argument("--mode", choices=["inference", "train"], default="inference",
                         help="time a forward pass, or a training step (default inference)")
+    parser.add_argument("--classes", type=int, default=150, help="output classes (default 150, ADE20K's)")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default="loop",
+                        help="torch AdamW implementation for both models in --mode train (default loop, torch's "
+                             "CPU default; transformers' Trainer uses fused on torch >= 2.8)")
     parser.add_argument("--out", default="results/bench_vs_transformers.csv", help="CSV to append to")
     args = parser.parse_args(argv)
 
@@ -76,7 +83,7 @@ def main(argv=None):
 
     device = torch.device(args.device)
     torch.manual_seed(0)
-    theirs = SegformerForSemanticSegmentation(SegformerConfig(num_labels=150, **transformers_fields(args.variant))).eval()
+    theirs = SegformerForSemanticSegmentation(SegformerConfig(num_labels=args.classes, **transformers_fields(args.variant))).eval()
     with tempfile.TemporaryDirectory() as tmp:
         theirs.save_pretrained(tmp)
         ours = from_pretrained(tmp).eval()
@@ -89,9 +96,9 @@ def main(argv=None):
         raise SystemExit(f"outputs disagree: max |difference| {diff:.3g} > 1e-3")
     forward_theirs = lambda t: theirs(pixel_values=t).logits  # noqa: E731
     if args.mode == "train":
-        target = torch.randint(0, 150, (args.batch, args.size, args.size), device=device)
-        run_ours = train_step(ours, ours, target, device)
-        run_theirs = train_step(theirs, forward_theirs, target, device)
+        target = torch.randint(0, args.classes, (args.batch, args.size, args.size), device=device)
+        run_ours = train_step(ours, ours, target, device, args.optimizer)
+        run_theirs = train_step(theirs, forward_theirs, target, device, args.optimizer)
     else:
         run_ours, run_theirs = torch.inference_mode()(ours), torch.inference_mode()(forward_theirs)
     pairs = []
@@ -102,7 +109,8 @@ def main(argv=None):
     ours_ms = statistics.median(p[0] for p in pairs)
     theirs_ms = statistics.median(p[1] for p in pairs)
     ratios = [t / o for o, t in pairs]
-    print(f"SegFormer-{args.variant.upper()} {args.mode}, {args.size}x{args.size}, batch {args.batch}, {device}, "
+    print(f"SegFormer-{args.variant.upper()} {args.mode}, {args.size}x{args.size}, batch {args.batch}, "
+          f"{args.classes} classes{', AdamW ' + args.optimizer if args.mode == 'train' else ''}, {device}, "
           f"{torch.get_num_threads()} threads")
     print(f"  outputs agree: max |difference| = {diff:.2e}")
     print(f"  ours          median {ours_ms:8.1f} ms")
@@ -112,7 +120,8 @@ def main(argv=None):
           f"(min {min(ratios):.2f}, max {max(ratios):.2f}) over {len(pairs)} pairs")
 
     row = {"benchmark": f"{args.variant}_{args.mode}_vs_transformers", "variant": f"segformer_{args.variant}",
-           "height": args.size, "width": args.size, "batch": args.batch, "threads": torch.get_num_threads(),
+           "height": args.size, "width": args.size, "batch": args.batch, "classes": args.classes,
+           "optimizer": args.optimizer if args.mode == "train" else "", "threads": torch.get_num_threads(),
            "repeats": args.repeats,
            "ours_ms": ours_ms, "transformers_ms": theirs_ms, "ratio_transformers_over_ours": statistics.median(ratios),
            "ratio_min": min(ratios), "ratio_max": max(ratios), "max_abs_diff": diff,

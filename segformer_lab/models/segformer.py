@@ -320,20 +320,31 @@ class SegFormerHead(nn.Module):
         return self.linear_fuse(torch.cat(outs, dim=1))  # (B, n*C, H/4, W/4) -> (B, C, H/4, W/4)
 
     def fused_folded(self, feats: list) -> torch.Tensor:
-        """The same function with linear_c and linear_fuse multiplied together before upsampling."""
+        """The same function with linear_c and linear_fuse multiplied together before upsampling. The stage maps
+        are summed in place into the first (no full-size temporary per stage); in evaluation the BatchNorm's
+        per-channel affine is folded into the stage weights too, so no pass over the 1/4-scale map is left but
+        the ReLU."""
         size = feats[0].shape[-2:]
         fuse = self.linear_fuse.conv.weight.flatten(1)  # (C, n*C)
         dim = fuse.shape[0]
+        bn = self.linear_fuse.bn
+        fold_bn = bn.running_var is not None and not (self.training and bn.training)
+        if fold_bn:  # BN(x) = x * scale + shift, with the running statistics
+            scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
+            shift = bn.bias - bn.running_mean * scale
+            fuse = fuse * scale[:, None]
         x = None
         for k, s in enumerate(self.stages):
             proj = getattr(self, f"linear_c{s}").proj
             block = fuse[:, k * dim:(k + 1) * dim]  # (C, C): the slice of linear_fuse that reads stage s
             weight, bias = block @ proj.weight, block @ proj.bias  # (C, C_s), (C,)
+            if fold_bn and k == 0:
+                bias = bias + shift
             y = F.conv2d(feats[s - 1], weight[:, :, None, None], bias)  # (B, C_s, h, w) -> (B, C, h, w)
             if y.shape[-2:] != size:
                 y = F.interpolate(y, size=size, mode="bilinear", align_corners=False)
-            x = y if x is None else x + y
-        return self.linear_fuse.relu(self.linear_fuse.bn(x))
+            x = y if x is None else x.add_(y)  # x is this method's own temporary
+        return torch.relu_(x) if fold_bn else self.linear_fuse.relu(bn(x))
 
 
 class SegFormer(nn.Module):
