@@ -159,3 +159,22 @@ def test_the_gpu_sitting_script_runs_dry_on_the_cpu(tmp_path):
     usage = subprocess.run(["bash", str(repo_root() / "benchmarks" / "gpu_sitting.sh"), "sit"], env=env,
                            capture_output=True, text=True)
     assert usage.returncode == 2 and "usage: bash benchmarks/gpu_sitting.sh prepare | run" in usage.stderr
+
+
+def test_every_priority_pattern_names_runs_the_gpu_and_default_presets_plan():
+    """The runs behind the claims not tested yet (PRIORITY) are planned where a sitting or the default run trains
+    them: a pattern that matches no planned variant would leave its claim untested however long the budget."""
+    from segformer_lab.repo import experiment_names, load_experiment
+    from segformer_lab.runner import priority_variants
+    declared = 0
+    for name in experiment_names():
+        module = load_experiment(name)
+        for pattern in getattr(module, "PRIORITY", ()):
+            declared += 1
+            for preset in ("default", "gpu"):
+                module_one = types.SimpleNamespace(**{k: getattr(module, k) for k in dir(module)
+                                                      if not k.startswith("__")})
+                module_one.PRIORITY = (pattern,)
+                found = priority_variants(module_one, preset)
+                assert found, f"{name}: PRIORITY pattern {pattern!r} matches no variant planned under {preset!r}"
+    assert declared >= 2  # budget_sweep's and setr_vs_segformer's
