@@ -328,8 +328,8 @@ class SegFormerHead(nn.Module):
         fuse = self.linear_fuse.conv.weight.flatten(1)  # (C, n*C)
         dim = fuse.shape[0]
         bn = self.linear_fuse.bn
-        fold_bn = bn.running_var is not None and not (self.training and bn.training)
-        if fold_bn:  # BN(x) = x * scale + shift, with the running statistics
+        fold_bn = bn.running_var is not None and not bn.training  # the BN normalises with its running statistics
+        if fold_bn:  # BN(x) = x * scale + shift
             scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
             shift = bn.bias - bn.running_mean * scale
             fuse = fuse * scale[:, None]
