@@ -1,8 +1,9 @@
 """Benchmark: SegFormer inference or one training step, ours against transformers' implementation, same weights.
 
-Builds a randomly initialised `transformers.SegformerForSemanticSegmentation` (B0, B1, B2 or B5; 150 classes unless `--classes`)
-offline, saves it, loads it with `segformer_lab.from_pretrained`, checks that both give the same logits, then
-times the two in turn (A B A B ...) and prints each median and the per-pair ratio transformers / ours.
+Builds a randomly initialised `transformers.SegformerForSemanticSegmentation` (B0, B1, B2 or B5; 150 classes
+unless `--classes`) offline, saves it, loads it with `segformer_lab.from_pretrained`, checks that both give the
+same logits, then times the two in turn (A B A B ...) and prints each median and the per-pair ratio
+transformers / ours.
 `--mode train` times one training step instead (bf16 autocast on CUDA, cross-entropy on the logits upsampled
 to the input, backward, AdamW step). Appends one row to results/bench_vs_transformers.csv. Needs the `hf`
 extra (transformers, safetensors).
@@ -23,9 +24,9 @@ from segformer_lab.checkpoints import from_pretrained
 from segformer_lab.results import append_csv, provenance
 from segformer_lab.standins import transformers_fields
 
-COLUMNS = ["benchmark", "variant", "height", "width", "batch", "classes", "optimizer", "threads", "repeats", "ours_ms", "transformers_ms",
-           "ratio_transformers_over_ours", "ratio_min", "ratio_max", "max_abs_diff", "transformers_version",
-           "transformers_attention", "git_commit", "torch_version", "device", "date"]
+COLUMNS = ["benchmark", "variant", "height", "width", "batch", "classes", "optimizer", "threads", "repeats",
+           "ours_ms", "transformers_ms", "ratio_transformers_over_ours", "ratio_min", "ratio_max", "max_abs_diff",
+           "transformers_version", "transformers_attention", "git_commit", "torch_version", "device", "date"]
 
 
 def timed(fn, x, device) -> float:
@@ -83,7 +84,8 @@ def main(argv=None):
 
     device = torch.device(args.device)
     torch.manual_seed(0)
-    theirs = SegformerForSemanticSegmentation(SegformerConfig(num_labels=args.classes, **transformers_fields(args.variant))).eval()
+    config = SegformerConfig(num_labels=args.classes, **transformers_fields(args.variant))
+    theirs = SegformerForSemanticSegmentation(config).eval()
     with tempfile.TemporaryDirectory() as tmp:
         theirs.save_pretrained(tmp)
         ours = from_pretrained(tmp).eval()
