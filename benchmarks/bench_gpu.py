@@ -28,13 +28,15 @@ from segformer_lab.cost import count_flops
 from segformer_lab.engine import TrainConfig, train
 from segformer_lab.registry import build_model
 from segformer_lab.results import append_csv, provenance
+from segformer_lab.runner import BUDGETS
 from segformer_lab.standins import transformers_fields
 
 COLUMNS = ["benchmark", "model", "crop", "batch", "step_img_s", "preset_img_s", "transformers_img_s", "peak_mem_mb",
            "transformers_peak_mem_mb", "tflops", "loader", "git_commit", "torch_version", "device", "date"]
 HF_SIZES = ("segformer_b0", "segformer_b2", "segformer_b5")  # measured beside transformers at 512 px
-# (crop, batch, steps) of each benchmark on a GPU, and in the dry run
-FULL = {"step_128": (128, 128, 20), "train_512": (512, 16, 10), "preset_iterations": 60}
+# (crop, batch, steps) of each benchmark on a GPU (step_128 at the gpu preset's batch, so that `run --time-budget`
+# sizes a sitting's first runs by this rate), and in the dry run
+FULL = {"step_128": (128, BUDGETS["gpu"]["batch_size"], 20), "train_512": (512, 16, 10), "preset_iterations": 60}
 TINY = {"step_128": (64, 2, 2), "train_512": (64, 1, 1), "preset_iterations": 2}
 
 

@@ -26,7 +26,7 @@ DECODER_VS_CNN = load_experiment("decoder_vs_cnn")
 BASE = DECODER_VS_CNN.BASE
 SIZES = ("b0", "b1", "b2", "b3", "b4", "b5")
 VARIANTS = {f"mit_{b}": {"model": f"segformer_{b}", "encoder_weights": "embedded"} for b in SIZES}
-PRESETS = DECODER_VS_CNN.PRESETS
+PRESETS = DECODER_VS_CNN.SHARED_PRESETS
 # smoke and quick: decoder_vs_cnn's B0 and B1 runs, nothing to train (the quick suite stays within its budget)
 PRESET_VARIANTS = {"smoke": ["mit_b0", "mit_b1"], "quick": ["mit_b0", "mit_b1"],
                    "default": ["mit_b0", "mit_b1", "mit_b2"], "gpu": ["mit_b0", "mit_b1", "mit_b2"]}

@@ -18,7 +18,7 @@ BASE = DECODER_VS_CNN.BASE
 VARIANTS = {"overlap": {"model": "segformer_b0", "encoder_weights": "embedded"},
             "non_overlap": {"model": "segformer_b0", "encoder_weights": "embedded",
                             "model_overrides": {"overlap_patch_embed": False}}}
-PRESETS = DECODER_VS_CNN.PRESETS
+PRESETS = DECODER_VS_CNN.SHARED_PRESETS
 EXTRA_COLUMNS = ["boundary_miou"]
 
 

@@ -65,6 +65,9 @@ PRESET_VARIANTS = {"smoke": [f"{pe}_street" for pe in FIRST] + ["learned_pe_aeri
                    "quick": ["mixffn_street", "learned_pe_street"],
                    "default": [v for v in VARIANTS if v.endswith(("_street", "_aerial_scratch", "_street_shared"))],
                    "gpu": [f"{pe}_street" for pe in POSITIONS]}
+# Behind the resolution claims, not tested while the learned PE goes unused at the CPU budget (removing it costs
+# no mIoU): trained first under `run --time-budget`.
+PRIORITY = ["learned_pe_street", "mixffn_street", "no_pe_street"]
 EVALS = {
     "slide_256x512": {"canvas": (256, 512), "mode": "slide", "crop": 128, "stride": 96},
     "whole_256x512": {"canvas": (256, 512), "mode": "whole"},

@@ -30,7 +30,7 @@ STREET_B0 = {**PE_VS_MIXFFN.VARIANTS["mixffn_street"], "val_scenes": 64}
 STREET = {"mit_b0_street": STREET_B0, "mit_b1_street": {**STREET_B0, "model": "segformer_b1", "model_overrides": {}},
           "resnet18_mlp_street": {**STREET_B0, **DECODER_VS_CNN.ENCODERS["resnet18_mlp"]}}
 VARIANTS = {**AERIAL, **STREET}
-PRESETS = DECODER_VS_CNN.PRESETS
+PRESETS = DECODER_VS_CNN.SHARED_PRESETS
 PRESET_VARIANTS = {"smoke": ["mit_b1_pretrained", "resnet18_mlp_pretrained"],
                    "quick": [v for v in AERIAL if not v.startswith("deeplabv3")]}
 # How each family's runs are evaluated, clean and corrupted: aerial as trained (128 px views, whole); street on

@@ -34,7 +34,7 @@ SETR = {f"setr_{d}{suffix}": {"model": f"setr_{d}_vit_s8", "model_overrides": {"
 LONGER = {f"{name}_i2000": {**SETR[name], "iterations": 2000} for name in ("setr_naive_sincos",)}
 VARIANTS = {"segformer_b0": {"model": "segformer_b0"}, "segformer_b1": {"model": "segformer_b1"}, **SETR, **LONGER}
 VARIANTS = {name: {**fields, "encoder_weights": "embedded"} for name, fields in VARIANTS.items()}
-PRESETS = DECODER_VS_CNN.PRESETS
+PRESETS = DECODER_VS_CNN.SHARED_PRESETS
 # The default preset trains the sin-cos start only: the trunc-normal runs (1 h 15 min more on 2 cores) stay as
 # committed rows of their own (`prune` keeps declared variants' rows); `--only setr_naive` (a pattern naming them)
 # trains them again, and the gpu preset trains every variant.

@@ -6,7 +6,11 @@ A run's estimate is, in this order of preference:
   iterations, batch and crop on the same device;
 - "estimated": its training FLOPs (3x the forward's, per image, times iterations x batch) over the median
   training FLOP rate of that model's rows on this device, else of every row on this device;
-- "unknown" where this device has no row at all: the run starts (nothing says it cannot finish), and once it
+- "benchmarked": where this device has no run's row yet, the same FLOPs over the training rate that
+  benchmarks/bench_gpu.py measured on it (`bench_gpu.csv` in the results folder: the engine's own loop,
+  `preset_img_s`, of the same model, else the median of its models): a GPU sitting runs that benchmark first,
+  so its first runs are sized by the rate it has just measured;
+- "unknown" where this device has neither: the run starts (nothing says it cannot finish), and once it
   has finished its row gives the next runs a measured rate.
 A missing embedded pretraining the run needs adds its images at the same rate. A run starts only when MARGIN
 times its estimate fits in the time left; a run already finished elsewhere (copied, not trained) always counts.
@@ -103,7 +107,10 @@ class TimeBudget:
         exact = [r["train_seconds"] for r in same_model
                  if (r["iterations"], r["batch_size"], r["crop_size"]) == (cfg.iterations, cfg.batch_size,
                                                                            cfg.crop_size)]
-        rates = [r["rate"] for r in (same_model or rows)]
+        rates, how = [r["rate"] for r in (same_model or rows)], "estimated"
+        if not rates:
+            bench = [b for b in self._bench_rates() if b["device"] == device]
+            rates, how = [b["rate"] for b in ([b for b in bench if b["model"] == cfg.model] or bench)], "benchmarked"
         pretraining = self._pretraining_flops(cfg)
         if exact:
             extra = pretraining / statistics.median(rates) if pretraining else 0.0
@@ -111,7 +118,38 @@ class TimeBudget:
         if not rates:
             return Estimate(None, "unknown")
         flops = TRAIN_FLOPS_PER_FORWARD * self._forward_flops(cfg, cfg.crop_size) * cfg.iterations * cfg.batch_size
-        return Estimate((flops + pretraining) / statistics.median(rates), "estimated")
+        return Estimate((flops + pretraining) / statistics.median(rates), how)
+
+    def forecast(self, runs: list, jobs: int = 1, first: int = 0) -> str:
+        """One line, printed before a command starts: the estimated training time of `runs` ([(experiment,
+        variant, seed, cfg)], in the order they would start, the `first` of them behind the claims not tested
+        yet) against the budget, and how many of them, in that order, fit in it (each run's estimate times MARGIN,
+        `jobs` running at once)."""
+        estimates = [self.estimate(cfg) for *_, cfg in runs]
+        known = [e.seconds for e in estimates if e.seconds is not None]
+        hows = ", ".join(f"{n} {how}" for how in ("measured", "estimated", "benchmarked", "unknown")
+                         if (n := sum(e.how == how for e in estimates)))
+        slots, fit, blind = [0.0] * jobs, 0, False
+        for e in estimates:  # each run to the first process free, as the runner starts them
+            if e.seconds is None:
+                blind = True
+                break
+            slot = min(range(jobs), key=slots.__getitem__)
+            if slots[slot] + MARGIN * e.seconds > self.seconds:
+                break
+            slots[slot] += MARGIN * e.seconds
+            fit += 1
+        line = f"estimate before starting: {len(runs)} run(s) to train ({hows or 'none'})"
+        if first:
+            line += f", the first {first} behind the claims not tested yet"
+        if known:
+            line += (f", {sum(known) / 60:.1f} min of training by estimate"
+                     + (f" ({jobs} at once: about {sum(known) / 60 / jobs:.1f} min)" if jobs > 1 else ""))
+        if not blind:
+            return line + f"; the first {fit} fit in the {self.seconds / 60:g} min budget"
+        return line + (f"; from run {fit + 1} on no estimate on {resolved_device(runs[fit][-1].device)} (no run or "
+                       "bench_gpu row of its device): those start while time is left, and each finished run's row "
+                       "sizes the next")
 
     def _pretraining_flops(self, cfg: TrainConfig) -> float:
         """The training FLOPs of the embedded pretraining `cfg` needs, 0 where it is cached (or not needed)."""
@@ -128,6 +166,19 @@ class TimeBudget:
         if key not in self._flops:
             self._flops[key] = count_flops(run_model(cfg), crop)["flops"]
         return self._flops[key]
+
+    def _bench_rates(self) -> list:
+        """[{"model", "device", "rate"}]: the engine's training FLOP rate per model that bench_gpu.py measured
+        (its `step_128` rows: the pure step's FLOP rate scaled by the engine's images/s over the step's)."""
+        rates = []
+        for r in read_rows(self.results_dir / "bench_gpu.csv"):
+            try:
+                step, preset, tflops = float(r["step_img_s"]), float(r["preset_img_s"]), float(r["tflops"])
+            except (KeyError, TypeError, ValueError):
+                continue
+            if step > 0 and preset > 0 and tflops > 0:  # NaN compares false: rows without the engine's rate
+                rates.append({"model": r["model"], "device": r["device"], "rate": tflops * 1e12 * preset / step})
+        return rates
 
     def _rows(self) -> list:
         """Every row of the results folder's CSVs with a training time, FLOPs and a device, parsed, with its

@@ -123,10 +123,14 @@ def _cmd_run(args) -> None:
     from .runner import priority_variants, run_experiment
     names = [n for name in args.experiments for n in (ABLATIONS if name == "all" else [name])]
     modules = [load_experiment(name) for name in names]  # an unknown name fails before anything runs
+    budget = None if args.time_budget is None else TimeBudget(args.time_budget, args.results)
     if args.plan:
         _print_plan(modules, args)
+    if budget is not None:
+        runs, first = _runs_in_budget_order(modules, args)
+        print(budget.forecast(runs, args.jobs, first), flush=True)
+    if args.plan:
         return
-    budget = None if args.time_budget is None else TimeBudget(args.time_budget, args.results)
     if budget is not None and not args.only:  # first the runs behind the claims not tested yet, in every experiment
         for module in modules:
             first = priority_variants(module, args.preset)
@@ -145,6 +149,23 @@ def _cmd_run(args) -> None:
         print(budget.summary())
     if args.report:
         _cmd_report(argparse.Namespace(results=args.results, preset=args.preset))
+
+
+def _runs_in_budget_order(modules, args) -> tuple:
+    """([(experiment, variant, seed, cfg)], n) of the runs `run --time-budget` would train, in the order it starts
+    them: every experiment's PRIORITY variants first (unless --only names the variants; n of them), then the rest
+    (a run the first pass trains counts once)."""
+    from .runner import plan_experiment, priority_variants
+    modules = [m for m in modules if not getattr(m, "HELD_MODELS", False)]
+    runs, trained, first = [], set(), 0
+    passes = [(m, priority_variants(m, args.preset)) for m in modules] if not args.only else []
+    for i, (module, only) in enumerate([(m, v) for m, v in passes if v]
+                                       + [(m, tuple(args.only or ())) for m in modules]):
+        plan = plan_experiment(module, args.preset, args.results, args.runs, args.data, only, trained_before=trained)
+        runs += [(module.EXPERIMENT, variant, seed, cfg) for variant, seed, cfg in plan["runs"]]
+        if i < sum(1 for _, v in passes if v):
+            first = len(runs)
+    return runs, first
 
 
 def _print_plan(modules, args) -> None:
@@ -329,7 +350,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "docs/released_models.md)")
     p.add_argument("--time-budget", type=float, metavar="MINUTES",
                    help="train the runs behind the claims not tested yet first (each experiment's PRIORITY), start no "
-                   "run whose measured or estimated duration does not fit in the minutes left, and say what is left")
+                   "run whose measured or estimated duration does not fit in the minutes left, and say what is left; "
+                   "the estimate is printed before anything starts (with --plan: only printed)")
     p.add_argument("--report", action="store_true", help="then write the figures and report.md of --results")
     p.add_argument("--plan", action="store_true",
                    help="print what would run (runs done, to reuse, resume or train, pretrainings, training images) "

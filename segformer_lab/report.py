@@ -92,12 +92,15 @@ def planned_count(experiment: str, preset: str, present=()) -> int:
 
 
 def section(results_dir, experiment: str, preset: str | None = None, figures: bool = True,
-            formats=("png",)) -> Section:
-    """Claims, tables and (with figures=True) the key figure of one ablation, saved in each of `formats`."""
+            formats=("png",), current_only: bool = False) -> Section:
+    """Claims, tables and (with figures=True) the key figure of one ablation, saved in each of `formats`; with
+    current_only, of the rows of runs the preset plans as it now stands (not those of an earlier version of it)."""
     results_dir = Path(results_dir)
     out = Section(experiment)
     try:
         out.frame, out.preset = read_results(results_dir, experiment, preset)
+        if current_only:
+            out.frame = out.frame[out.frame["run_id"].isin(current_ids(experiment, out.preset))].reset_index(drop=True)
         out.runs = out.frame["run_id"].nunique()
         out.planned = planned_count(experiment, out.preset, out.frame["run_id"])
         claims.for_experiment(experiment).build(out, results_dir, analysis.read_paper(paper_dir()))
@@ -220,10 +223,11 @@ def gpu_table(gpu_csv: Path, cpu_csv: Path) -> pd.DataFrame:
     cpu = read_table(cpu_csv) if cpu_csv.is_file() else pd.DataFrame(columns=["variant", "preset", "miou"])
     cpu = cpu[cpu["preset"] == "default"]
     rows = []
-    for variant, runs in gpu.groupby("variant", sort=False):
+    gpu["budget"] = [f"{r.iterations} x {r.batch_size}" + (f" at {r.crop_size} px" if int(r.crop_size) != 128 else "")
+                     for r in gpu.itertuples()]
+    for (variant, budget), runs in gpu.groupby(["variant", "budget"], sort=False):  # an earlier preset's apart
         same = cpu[cpu["variant"] == variant]["miou"].astype(float)
-        rows.append({"variant": variant, "device": runs["device"].iloc[0],
-                     "budget": f"{runs['iterations'].iloc[0]} x {runs['batch_size'].iloc[0]}",
+        rows.append({"variant": variant, "device": runs["device"].iloc[0], "budget": budget,
                      "gpu seeds": len(runs), "gpu mIoU": _mean_range(runs["miou"].astype(float)),
                      "default seeds": len(same), "default mIoU": _mean_range(same) if len(same) else "-"})
     return pd.DataFrame(rows).set_index("variant")
@@ -243,7 +247,7 @@ def gpu_lines(results_dir: Path) -> list[str]:
             continue
         lines += ["", f"### {TITLES[path.stem]}", "", gpu_holds(path), "",
                   gpu_table(path, results_dir / path.name).to_markdown()]
-        gpu = section(results_dir / "gpu", path.stem, "gpu", figures=False)
+        gpu = section(results_dir / "gpu", path.stem, "gpu", figures=False, current_only=True)
         if not gpu.problem and gpu.planned and gpu.runs >= gpu.planned:  # complete: its own verdict
             lines += ["", f"**Verdict on the GPU: {gpu.verdict}.**", ""] + [f"- {c.sentence()}" for c in gpu.claims]
     return lines
@@ -251,13 +255,36 @@ def gpu_lines(results_dir: Path) -> list[str]:
 
 def gpu_holds(path: Path) -> str:
     """What a results/gpu CSV holds: its runs (variants and seeds), the GPU, the dates, and how many of the gpu
-    preset's planned runs they are."""
+    preset's planned runs they are; runs that the gpu preset no longer plans (made under an earlier gpu preset:
+    another budget, crop or loader) are named as such."""
     rows = read_table(path)
     variants = ", ".join(f"{v} ({len(r)} seed{'s' if len(r) > 1 else ''})" for v, r in rows.groupby("variant", sort=False))
     dates = sorted({str(d)[:10] for d in rows["date"]}) if "date" in rows else ["date not recorded"]
     planned = planned_count(path.stem, "gpu", rows["run_id"])
-    return (f"`gpu/{path.name}` holds {len(rows)} run(s) of the gpu preset, {planned or '?'} planned: {variants}; "
-            f"trained on {', '.join(sorted(set(rows['device'])))} ({', '.join(dates)}).")
+    current = current_runs(path.stem, "gpu", rows["run_id"])
+    where = f"trained on {', '.join(sorted(set(rows['device'])))} ({', '.join(dates)})"
+    if current is None or current == len(rows):
+        return (f"`gpu/{path.name}` holds {len(rows)} run(s) of the gpu preset, {planned or '?'} planned: "
+                f"{variants}; {where}.")
+    earlier = rows[~rows["run_id"].isin(current_ids(path.stem, "gpu"))]
+    budgets = ", ".join(sorted({f"{r.iterations} x {r.batch_size} at {r.crop_size} px" for r in earlier.itertuples()}))
+    return (f"`gpu/{path.name}` holds {len(rows)} run(s): {variants}; {where}. {current} of them are runs of the "
+            f"gpu preset as it now stands ({planned} planned); {len(earlier)} {'was' if len(earlier) == 1 else 'were'} "
+            f"made under an earlier gpu preset ({budgets}), kept as a record beside the CPU runs below but not counted "
+            "as its runs.")
+
+
+def current_ids(experiment: str, preset: str) -> set:
+    """The run ids of every variant the experiment declares, at the preset's present settings."""
+    return {run_id(cfg) for _, _, cfg in planned_runs(load_experiment(experiment), preset, declared=True)}
+
+
+def current_runs(experiment: str, preset: str, present) -> int | None:
+    """How many of `present` (run ids) are runs the experiment declares at the preset's present settings; None when
+    experiments/ is not at hand."""
+    if not (repo_root() / "experiments" / f"{experiment}.py").is_file():
+        return None
+    return len(current_ids(experiment, preset) & set(present))
 
 
 WIDGET = "application/vnd.jupyter.widget-view+json"

@@ -6,7 +6,7 @@ import types
 
 import pytest
 
-from segformer_lab.budget import MARGIN, TimeBudget, priority_first, resolved_device
+from segformer_lab.budget import MARGIN, TRAIN_FLOPS_PER_FORWARD, TimeBudget, priority_first, resolved_device
 from segformer_lab.cost import count_flops
 from segformer_lab.engine import TrainConfig, run_model
 from segformer_lab.results import read_rows, write_csv
@@ -128,7 +128,10 @@ def test_cli_time_budget_says_what_is_left(tmp_path, capsys, cli_error):
     argv = ["run", "setr_vs_segformer", "--preset", "smoke", "--results", results, "--runs", tmp_path / "runs",
             "--quiet", "--time-budget", "1"]
     assert main([str(a) for a in argv]) == 0
-    last = capsys.readouterr().out.strip().splitlines()[-1]
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[0].startswith("estimate before starting: 2 run(s) to train (1 measured, 1 estimated)")  # before any
+    assert out[0].endswith("the first 0 fit in the 1 min budget")  # run starts
+    last = out[-1]
     assert last.startswith("time budget 1 min:") and "2 run(s) left" in last
     assert "setr_vs_segformer segformer_b0 s0" in last and not (results / "setr_vs_segformer.csv").exists()
     assert "time budget -3.0 min; expected a positive number" in cli_error(argv[:-1] + ["-3"])
@@ -148,8 +151,8 @@ def test_the_gpu_sitting_script_runs_dry_on_the_cpu(tmp_path):
                           capture_output=True, text=True, timeout=600)
     log = (tmp_path / "out" / "sitting.log").read_text()
     assert done.returncode == 0, done.stderr + log
-    for line in ("bench_gpu exit status 0", "runs exit status 0", "bench train exit status 0",
-                 "bench inference exit status 0", "time budget 2 min:"):
+    for line in ("bench_gpu exit status 0", "estimate before starting:", "runs exit status 0",
+                 "bench train exit status 0", "bench inference exit status 0", "time budget 2 min:"):
         assert line in log, log
     with tarfile.open(tmp_path / "out" / "sitting.tar.gz") as tar:
         names = tar.getnames()
@@ -178,3 +181,64 @@ def test_every_priority_pattern_names_runs_the_gpu_and_default_presets_plan():
                 assert fnmatch.filter(planned, pattern), \
                     f"{name}: PRIORITY pattern {pattern!r} matches no variant planned under {preset!r}"
     assert declared >= 2  # budget_sweep's and setr_vs_segformer's
+
+
+def bench(results, rows) -> None:
+    """A bench_gpu.csv: (benchmark, model, step images/s, engine images/s, step TFLOP/s, device)."""
+    write_csv(results / "bench_gpu.csv", [
+        {"benchmark": b, "model": m, "step_img_s": step, "preset_img_s": preset, "tflops": tflops, "device": device}
+        for b, m, step, preset, tflops, device in rows],
+        ["benchmark", "model", "step_img_s", "preset_img_s", "tflops", "device"])
+
+
+def test_a_benchmarked_rate_sizes_the_runs_until_a_run_is_measured(tmp_path):
+    """Where this device has no run's row, the engine's rate that bench_gpu.py measured (the step's FLOP rate
+    times the engine's share of the step's images/s) sizes a run: of the same model, else the median of models."""
+    cpu = resolved_device("cpu")
+    flops = TRAIN_FLOPS_PER_FORWARD * count_flops(run_model(BASE), 64)["flops"] * BASE.iterations * BASE.batch_size
+    bench(tmp_path, [("step_128", "segformer_tiny", 100.0, 50.0, 2.0, cpu),  # the engine at 1 TFLOP/s
+                     ("step_128", "segformer_b1", 100.0, 100.0, 8.0, cpu),
+                     ("train_512", "segformer_b0", 10.0, "nan", 50.0, cpu),  # no engine rate: not used
+                     ("step_128", "segformer_tiny", 100.0, 100.0, 90.0, "NVIDIA H100 80GB HBM3")])
+    estimate = TimeBudget(10, tmp_path).estimate(BASE)
+    assert estimate.how == "benchmarked" and estimate.seconds == pytest.approx(flops / 1e12)
+    other = TrainConfig(**{**BASE.to_dict(), "model": "segformer_b0"})  # not benchmarked: the median of both
+    b0 = TRAIN_FLOPS_PER_FORWARD * count_flops(run_model(other), 64)["flops"] * 4
+    assert TimeBudget(10, tmp_path).estimate(other).seconds == pytest.approx(b0 / 4.5e12)
+    measured(tmp_path, "runs", [(BASE, 40.0, cpu)])  # a run's own row wins
+    assert TimeBudget(10, tmp_path).estimate(BASE).how == "measured"
+
+
+def test_the_forecast_counts_the_runs_that_fit_in_the_order_they_start(tmp_path):
+    cpu = resolved_device("cpu")
+    measured(tmp_path, "a", [(BASE, 60.0, cpu)])
+    budget = TimeBudget(3, tmp_path)  # 180 s: two runs of 60 s x MARGIN one after the other
+    runs = [("toy", "mixffn", seed, BASE) for seed in range(4)]
+    line = budget.forecast(runs, 1, first=1)
+    assert line.startswith("estimate before starting: 4 run(s) to train (4 measured), the first 1 behind the claims "
+                           "not tested yet, 4.0 min of training by estimate; the first 2 fit in the 3 min budget")
+    assert budget.forecast(runs, 2).endswith("(2 at once: about 2.0 min); the first 4 fit in the 3 min budget")
+    blind = TimeBudget(3, tmp_path / "none").forecast(runs, 1)
+    assert "(4 unknown)" in blind and f"from run 1 on no estimate on {cpu}" in blind
+
+
+def test_the_gpu_preset_feeds_from_the_scene_bank_and_trains_table_1d_wider_than_the_cnn_reaches():
+    """The gpu preset: scenes kept on the device for every embedded run (a real dataset is read per sample), and
+    decoder_vs_cnn (with erf, on the same runs) at 256 px crops from the 128 px pretraining, where ResNet-18's
+    measured reach leaves context beyond it; the experiments beside it stay at 128 px."""
+    from segformer_lab.repo import load_experiment
+    from segformer_lab.report import ABLATIONS
+    from segformer_lab.runner import on_data, planned_runs, run_id
+    trained = 0
+    for name in ABLATIONS + ("context_distance", "budget_sweep"):
+        for _, _, cfg in planned_runs(load_experiment(name), "gpu"):
+            assert cfg.loader == "bank" and on_data(cfg, "cityscapes:/data").loader == "samples", name
+            trained += 1
+    assert trained > 100
+    table_1d = {v: cfg for v, s, cfg in planned_runs(load_experiment("decoder_vs_cnn"), "gpu") if s == 0}
+    cfg = table_1d["resnet18_mlp_pretrained"]
+    assert (cfg.crop_size, cfg.pretrain_crop, cfg.batch_size, tuple(cfg.val_canvas)) == (256, 128, 16, (256, 256))
+    erf = {run_id(cfg) for _, _, cfg in planned_runs(load_experiment("erf"), "gpu")}
+    assert erf <= {run_id(cfg) for _, _, cfg in planned_runs(load_experiment("decoder_vs_cnn"), "gpu")}
+    beside = {cfg.crop_size for _, _, cfg in planned_runs(load_experiment("robustness"), "gpu")}
+    assert beside == {128}

@@ -9,6 +9,7 @@ import pandas as pd
 from ..analysis import HEADLINE, per_seed, summarise, paper_table
 from ..budget import TRAIN_FLOPS_PER_FORWARD, train_flop_rate
 from ..results import read_table
+from ..runner import BUDGETS
 from ..verdicts import Claim, claim, requiring
 
 
@@ -98,7 +99,7 @@ def pe_note(frame: pd.DataFrame, results_dir: Path) -> str:
     gpu = _gpu_rows(results_dir)
     if not gpu.empty:
         rate = train_flop_rate(gpu["gflops"], gpu["iterations"], gpu["batch_size"], gpu["train_seconds"]).median()
-        images = int((gpu["iterations"] * gpu["batch_size"]).median())  # per gpu-preset run
+        images = BUDGETS["gpu"]["iterations"] * BUDGETS["gpu"]["batch_size"]  # per gpu-preset run
         runs = frame[frame["variant"].isin(unmet)]
         images_here = int((runs["iterations"] * runs["batch_size"]).median())
         flops = TRAIN_FLOPS_PER_FORWARD * runs.groupby("variant")["gflops"].first() * 1e9 * images
@@ -106,7 +107,7 @@ def pe_note(frame: pd.DataFrame, results_dir: Path) -> str:
         note += (f"; the gpu preset trains {images // 1000}k images per run ({images / images_here:.0f}x these "
                  "runs'), where the PE's use can be measured again at a budget the CPU cannot reach: 3 seeds of "
                  + " and ".join(f"{v} about {m:.1f} min per run" for v, m in minutes.items())
-                 + f" on the {gpu['device'].iloc[0]}, four runs at once, at the training rate its runs measured")
+                 + f" on the {gpu['device'].iloc[0]}, four runs at once, at the training rate its runs so far measured")
     return note + "."
 
 
