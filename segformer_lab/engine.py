@@ -493,7 +493,9 @@ def train(cfg: TrainConfig, run_dir, progress: bool = True) -> dict:
     batches = IterationBatches(len(train_source), cfg.batch_size, cfg.seed, start, cfg.iterations, rank, world)
     if cfg.loader == "bank":  # the scenes on the device, each batch cut there
         from .data.bank import SceneBank, bank_batches
-        loader = bank_batches(SceneBank(train_source, device, cfg.num_workers), batches, cfg.seed)
+        from .pretrain import cache_root
+        bank = SceneBank(train_source, device, cfg.num_workers, cache=cache_root() / "banks")
+        loader = bank_batches(bank, batches, cfg.seed)
     else:
         loader = torch.utils.data.DataLoader(samples, batch_sampler=batches, num_workers=cfg.num_workers,
                                              generator=torch.Generator().manual_seed(cfg.seed),

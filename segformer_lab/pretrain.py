@@ -131,9 +131,14 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def cache_root() -> Path:
+    """The lab's cache: $SEGFORMER_LAB_CACHE, else ~/.cache/segformer_lab."""
+    return Path(os.environ.get("SEGFORMER_LAB_CACHE", Path.home() / ".cache" / "segformer_lab"))
+
+
 def cache_dir() -> Path:
-    """Where pretrained encoders are kept: $SEGFORMER_LAB_CACHE, else ~/.cache/segformer_lab/pretrained."""
-    return Path(os.environ.get("SEGFORMER_LAB_CACHE", Path.home() / ".cache" / "segformer_lab")) / "pretrained"
+    """Where pretrained encoders are kept: <cache_root>/pretrained."""
+    return cache_root() / "pretrained"
 
 
 def encoder_spec(cfg: PretrainConfig) -> tuple[str, dict]:

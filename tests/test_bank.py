@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from segformer_lab import engine
-from segformer_lab.data.bank import SceneBank, _quiet
-from segformer_lab.data.synthetic import SyntheticScenes
+from segformer_lab.data import bank as bank_module
+from segformer_lab.data.bank import SceneBank, _quiet, bank_key, cached_bank
+from segformer_lab.data.synthetic import ContextConfig, SyntheticScenes, WorldConfig
 from segformer_lab.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from segformer_lab.engine import TrainConfig, train
 from segformer_lab.runner import run_id
@@ -75,11 +76,54 @@ def test_the_same_keys_give_the_same_batch_and_noise_is_added():
         SceneBank(SyntheticScenes("val", 2, 0))
 
 
+def test_a_cached_bank_is_drawn_once_and_read_back_for_the_same_scenes(tmp_path, monkeypatch):
+    source = SyntheticScenes("train", 3, 0, crop=32)
+    drawn = SceneBank(source)
+    first = SceneBank(source, cache=tmp_path)
+    assert torch.equal(first.images, drawn.images) and torch.equal(first.masks, drawn.masks)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".npy") == [
+        f"{bank_key(source)}.images.npy", f"{bank_key(source)}.masks.npy"]
+    monkeypatch.setattr(bank_module, "draw_bank", lambda *a, **k: pytest.fail("the cached bank was drawn again"))
+    wider = SceneBank(SyntheticScenes("train", 3, 0, crop=64), cache=tmp_path)  # another crop cuts the same scenes
+    assert torch.equal(wider.images, drawn.images) and torch.equal(wider.masks, drawn.masks)
+    # what the pixels depend on names another bank; the world's pixel noise (added per batch) does not
+    others = [SyntheticScenes("train", 3, 1, crop=32), SyntheticScenes("train", 4, 0, crop=32),
+              SyntheticScenes("train", 3, 0, crop=32, world=WorldConfig(world_size=400.0)),
+              SyntheticScenes("train", 3, 0, crop=32, family="street"),
+              SyntheticScenes("train", 3, 0, crop=32, family="context", context=ContextConfig(distance=8.0))]
+    assert len({bank_key(s) for s in [source, *others]}) == 6
+    assert bank_key(SyntheticScenes("train", 3, 0, crop=32, world=WorldConfig(noise_sigma=9.0))) == bank_key(source)
+
+
+def test_runs_starting_together_draw_a_bank_once(tmp_path, monkeypatch):
+    """Two processes (here threads, each with its own lock handle) asking for the same missing bank: one draws it,
+    the other waits and reads it."""
+    import threading
+    import time
+    calls, draw = [], bank_module.draw_bank
+
+    def slow_draw(*args, **kwargs):
+        calls.append(1)
+        time.sleep(0.5)
+        return draw(*args, **kwargs)
+    monkeypatch.setattr(bank_module, "draw_bank", slow_draw)
+    source, got = SyntheticScenes("train", 2, 0, crop=32), []
+    threads = [threading.Thread(target=lambda: got.append(cached_bank(source, tmp_path))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and len(got) == 2 and np.array_equal(got[0][0], got[1][0])
+    assert not list(tmp_path.glob("*.part"))
+
+
 def test_a_bank_run_resumes_to_the_same_metrics_and_has_its_own_id(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEGFORMER_LAB_CACHE", str(tmp_path / "cache"))  # the run keeps its bank there
     tiny = dict(model="segformer_tiny", crop_size=64, batch_size=2, train_scenes=4, val_scenes=2, val_canvas=(64, 64),
                 warmup_iters=1, iterations=4, checkpoint_every=2, loader="bank")
     cfg = TrainConfig(**tiny)
     straight = train(cfg, tmp_path / "straight", progress=False)
+    assert len(list((tmp_path / "cache" / "banks").glob("aerial-*.images.npy"))) == 1
     real = engine.lr_at
 
     def stop_at_3(it, config):  # Ctrl-C at iteration 3: the checkpoint of iteration 2 is on disk

@@ -16,11 +16,20 @@ The bank is not pixel for pixel the per-sample loader: its windows sit on the ba
 per-sample render draws them at any sub-pixel position, a resized street window is resampled from the bank
 where the per-sample loader renders it at its own resolution, and its noise is fresh Gaussian noise. Runs made
 with it are runs of their own (the loader is part of the run id).
+
+Drawing is the bank's cost (2000 aerial scenes: about 430 CPU-seconds on a 2-core Xeon), and every run on the
+same scenes (family, seed, count, world) needs the same bank, so with `cache` a bank is drawn once and kept there
+as two .npy files named by a hash of what it depends on (the training runs keep it in <cache_root>/banks: 2000
+aerial scenes about 2 GiB, street frames 4 GiB); runs that start together wait while one process draws it.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import hashlib
+import os
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -59,25 +68,83 @@ def bank_bytes(source: SyntheticScenes) -> int:
     return len(source) * height * width * 4
 
 
+BANK_VERSION = 1  # part of the cache key: raise it when the rendering of the scenes changes
+
+
+def bank_key(source: SyntheticScenes) -> str:
+    """The name of `source`'s bank in a cache: its family and a hash of everything its pixels depend on (the
+    scenes' seed and count, the family's world config without pixel noise, the bank's density and size; not the
+    crop, which only cuts windows from it)."""
+    quiet = _quiet(source)
+    world = {"street": quiet.street, "context": quiet.context}.get(source.family, quiet.world)
+    spec = (BANK_VERSION, source.family, source.seed + source.SPLIT_SEEDS[source.split], len(source),
+            dataclasses.asdict(world), bank_shape(source))
+    return f"{source.family}-{hashlib.sha256(repr(spec).encode()).hexdigest()[:16]}"
+
+
+def draw_bank(source: SyntheticScenes, workers: int = 0) -> tuple:
+    """(images (N, H, W, 3), masks (N, H, W)) uint8 arrays of every scene of `source`, whole, without pixel noise;
+    `workers` > 1 renders them in that many processes."""
+    scale, height, width = bank_shape(source)
+    jobs = [(_quiet(source), i, height, width, scale) for i in range(len(source))]
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            drawn = list(pool.map(_render, jobs, chunksize=max(1, len(jobs) // (4 * workers))))
+    else:
+        drawn = [_render(job) for job in jobs]
+    return np.stack([d[0] for d in drawn]), np.stack([d[1] for d in drawn])
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path):
+    """Hold an exclusive lock on `path` (created if missing) where the system has file locks; else no lock."""
+    try:
+        import fcntl
+    except ImportError:  # no POSIX locks: two runs may draw the same bank, each writing it whole
+        yield
+        return
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def cached_bank(source: SyntheticScenes, cache, workers: int = 0) -> tuple:
+    """draw_bank(source) from `cache`, drawn and saved there (each file written whole, then renamed) if it is not;
+    a process that finds another drawing the same bank waits for it."""
+    cache = Path(cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    key = bank_key(source)
+    paths = {name: cache / f"{key}.{name}.npy" for name in ("images", "masks")}
+    with _exclusive(cache / f"{key}.lock"):
+        if not all(p.is_file() for p in paths.values()):
+            arrays = dict(zip(paths, draw_bank(source, workers)))
+            for name, path in paths.items():
+                part = path.with_name(f"{path.name}.{os.getpid()}.part")
+                with open(part, "wb") as f:
+                    np.save(f, arrays[name])
+                os.replace(part, path)
+            return arrays["images"], arrays["masks"]
+    return np.load(paths["images"]), np.load(paths["masks"])
+
+
 class SceneBank:
     """The training scenes of `source` (a SyntheticScenes "train" split) on `device`; `batch(keys)` cuts a
-    normalised batch from them. `workers` > 1 renders the scenes in that many processes."""
+    normalised batch from them. `workers` > 1 renders the scenes in that many processes; with `cache` (a folder)
+    they are drawn once and read from it by every later bank of the same scenes."""
 
-    def __init__(self, source: SyntheticScenes, device="cpu", workers: int = 0):
+    def __init__(self, source: SyntheticScenes, device="cpu", workers: int = 0, cache=None):
         if not isinstance(source, SyntheticScenes) or source.split != "train":
             raise ValueError("SceneBank holds the embedded world's training scenes (a SyntheticScenes 'train' "
                              f"split), got {type(source).__name__}")
         self.source, self.device = source, torch.device(device)
         self.scale, self.height, self.width = bank_shape(source)  # bank pixels per scene unit, bank size
         quiet = _quiet(source)
-        jobs = [(quiet, i, self.height, self.width, self.scale) for i in range(len(source))]
-        if workers > 1:
-            with ProcessPoolExecutor(workers) as pool:
-                drawn = list(pool.map(_render, jobs, chunksize=max(1, len(jobs) // (4 * workers))))
-        else:
-            drawn = [_render(job) for job in jobs]
-        self.images = torch.from_numpy(np.stack([d[0] for d in drawn])).to(self.device)  # (N, H, W, 3) uint8
-        self.masks = torch.from_numpy(np.stack([d[1] for d in drawn])).to(self.device)  # (N, H, W) uint8
+        images, masks = draw_bank(source, workers) if cache is None else cached_bank(source, cache, workers)
+        self.images = torch.from_numpy(images).to(self.device)  # (N, H, W, 3) uint8
+        self.masks = torch.from_numpy(masks).to(self.device)  # (N, H, W) uint8
         self.tokens = [quiet.scene(i).tokens for i in range(len(source))] if source.family == "context" else None
         self.sigma = {"street": source.street.noise_sigma, "context": source.context.noise_sigma}.get(
             source.family, source.world.noise_sigma)
