@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import json
+import math
 import statistics
 import time
 from pathlib import Path
@@ -124,7 +125,7 @@ class TimeBudget:
         """One line, printed before a command starts: the estimated training time of `runs` ([(experiment,
         variant, seed, cfg)], in the order they would start, the `first` of them behind the claims not tested
         yet) against the budget, and how many of them, in that order, fit in it (each run's estimate times MARGIN,
-        `jobs` running at once)."""
+        `jobs` running at once; an infinite budget: the estimate alone)."""
         estimates = [self.estimate(cfg) for *_, cfg in runs]
         known = [e.seconds for e in estimates if e.seconds is not None]
         hows = ", ".join(f"{n} {how}" for how in ("measured", "estimated", "benchmarked", "unknown")
@@ -146,7 +147,8 @@ class TimeBudget:
             line += (f", {sum(known) / 60:.1f} min of training by estimate"
                      + (f" ({jobs} at once: about {sum(known) / 60 / jobs:.1f} min)" if jobs > 1 else ""))
         if not blind:
-            return line + f"; the first {fit} fit in the {self.seconds / 60:g} min budget"
+            budget = f"; the first {fit} fit in the {self.seconds / 60:g} min budget"
+            return line if math.isinf(self.seconds) else line + budget
         return line + (f"; from run {fit + 1} on no estimate on {resolved_device(runs[fit][-1].device)} (no run or "
                        "bench_gpu row of its device): those start while time is left, and each finished run's row "
                        "sizes the next")

@@ -126,9 +126,9 @@ def _cmd_run(args) -> None:
     budget = None if args.time_budget is None else TimeBudget(args.time_budget, args.results)
     if args.plan:
         _print_plan(modules, args)
-    if budget is not None:
+    if budget is not None or args.preset == "gpu":  # a GPU's time is short: what it will take, before it starts
         runs, first = _runs_in_budget_order(modules, args)
-        print(budget.forecast(runs, args.jobs, first), flush=True)
+        print((budget or TimeBudget(math.inf, args.results)).forecast(runs, args.jobs, first), flush=True)
     if args.plan:
         return
     if budget is not None and not args.only:  # first the runs behind the claims not tested yet, in every experiment

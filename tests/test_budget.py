@@ -2,6 +2,7 @@
 not finish left unstarted (with a fake clock and tiny runs)."""
 import fnmatch
 import json
+import math
 import types
 
 import pytest
@@ -218,6 +219,7 @@ def test_the_forecast_counts_the_runs_that_fit_in_the_order_they_start(tmp_path)
     assert line.startswith("estimate before starting: 4 run(s) to train (4 measured), the first 1 behind the claims "
                            "not tested yet, 4.0 min of training by estimate; the first 2 fit in the 3 min budget")
     assert budget.forecast(runs, 2).endswith("(2 at once: about 2.0 min); the first 4 fit in the 3 min budget")
+    assert TimeBudget(math.inf, tmp_path).forecast(runs).endswith("4.0 min of training by estimate")  # no budget
     blind = TimeBudget(3, tmp_path / "none").forecast(runs, 1)
     assert "(4 unknown)" in blind and f"from run 1 on no estimate on {cpu}" in blind
 
@@ -242,3 +244,17 @@ def test_the_gpu_preset_feeds_from_the_scene_bank_and_trains_table_1d_wider_than
     assert erf <= {run_id(cfg) for _, _, cfg in planned_runs(load_experiment("decoder_vs_cnn"), "gpu")}
     beside = {cfg.crop_size for _, _, cfg in planned_runs(load_experiment("robustness"), "gpu")}
     assert beside == {128}
+
+
+def test_a_gpu_run_prints_its_estimate_before_it_starts(tmp_path, capsys):
+    """`run --preset gpu` says what it will take before anything starts, with or without a time budget."""
+    from segformer_lab.cli import main
+    results = tmp_path / "results"
+    bench(results, [("step_128", "segformer_b1", 100.0, 80.0, 5.0, resolved_device("cpu"))])
+    argv = ["run", "decoder_vs_cnn", "--preset", "gpu", "--results", results, "--runs", tmp_path / "runs", "--plan"]
+    assert main([str(a) for a in argv]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("estimate before starting: 27 run(s) to train (27 benchmarked), the first 6 behind the "
+                           "claims not tested yet, ") and line.endswith("min of training by estimate")
+    assert main([str(a) for a in argv + ["--time-budget", "7", "--jobs", "4"]]) == 0
+    assert "(4 at once: about" in capsys.readouterr().out and not (results / "decoder_vs_cnn.csv").exists()
