@@ -147,8 +147,8 @@ class TimeBudget:
             line += (f", {sum(known) / 60:.1f} min of training by estimate"
                      + (f" ({jobs} at once: about {sum(known) / 60 / jobs:.1f} min)" if jobs > 1 else ""))
         if not blind:
-            budget = f"; the first {fit} fit in the {self.seconds / 60:g} min budget"
-            return line if math.isinf(self.seconds) else line + budget
+            fits = f"; the first {fit} fit in the {self.seconds / 60:g} min budget"
+            return line if math.isinf(self.seconds) else line + fits
         return line + (f"; from run {fit + 1} on no estimate on {resolved_device(runs[fit][-1].device)} (no run or "
                        "bench_gpu row of its device): those start while time is left, and each finished run's row "
                        "sizes the next")

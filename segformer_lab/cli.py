@@ -157,14 +157,12 @@ def _runs_in_budget_order(modules, args) -> tuple:
     (a run the first pass trains counts once)."""
     from .runner import plan_experiment, priority_variants
     modules = [m for m in modules if not getattr(m, "HELD_MODELS", False)]
+    high = [] if args.only else [(m, v) for m in modules if (v := priority_variants(m, args.preset))]
     runs, trained, first = [], set(), 0
-    passes = [(m, priority_variants(m, args.preset)) for m in modules] if not args.only else []
-    for i, (module, only) in enumerate([(m, v) for m, v in passes if v]
-                                       + [(m, tuple(args.only or ())) for m in modules]):
+    for i, (module, only) in enumerate(high + [(m, tuple(args.only or ())) for m in modules]):
         plan = plan_experiment(module, args.preset, args.results, args.runs, args.data, only, trained_before=trained)
         runs += [(module.EXPERIMENT, variant, seed, cfg) for variant, seed, cfg in plan["runs"]]
-        if i < sum(1 for _, v in passes if v):
-            first = len(runs)
+        first = len(runs) if i < len(high) else first
     return runs, first
 
 
