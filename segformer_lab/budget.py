@@ -5,11 +5,13 @@ A run's estimate is, in this order of preference:
 - "measured": the median training time of the rows in the results folder with the same model, model config,
   iterations, batch and crop on the same device;
 - "estimated": its training FLOPs (3x the forward's, per image, times iterations x batch) over the median
-  training FLOP rate of that model's rows on this device, else of every row on this device;
-- "benchmarked": where this device has no run's row yet, the same FLOPs over the training rate that
+  training FLOP rate of that model's rows on this device, else of every row on this device: of the rows made
+  since the device's latest bench_gpu row, where it has one;
+- "benchmarked": where this device has no run's row since then, the same FLOPs over the training rate that
   benchmarks/bench_gpu.py measured on it (`bench_gpu.csv` in the results folder: the engine's own loop,
   `preset_img_s`, of the same model, else the median of its models): a GPU sitting runs that benchmark first,
-  so its first runs are sized by the rate it has just measured;
+  so its first runs are sized by the rate it has just measured, not by the rates of runs made with other code
+  (an earlier loader), and each run it finishes then sizes the next;
 - "unknown" where this device has neither: the run starts (nothing says it cannot finish), and once it
   has finished its row gives the next runs a measured rate.
 A missing embedded pretraining the run needs adds its images at the same rate. A run starts only when MARGIN
@@ -108,9 +110,12 @@ class TimeBudget:
         exact = [r["train_seconds"] for r in same_model
                  if (r["iterations"], r["batch_size"], r["crop_size"]) == (cfg.iterations, cfg.batch_size,
                                                                            cfg.crop_size)]
-        rates, how = [r["rate"] for r in (same_model or rows)], "estimated"
+        bench = [b for b in self._bench_rates() if b["device"] == device]
+        since = max((b["date"] for b in bench), default="")  # a later benchmark supersedes the rates of earlier runs
+        recent = [r for r in rows if r["date"] >= since]
+        rates = [r["rate"] for r in ([r for r in same_model if r["date"] >= since] or recent)]
+        how = "estimated"
         if not rates:
-            bench = [b for b in self._bench_rates() if b["device"] == device]
             rates, how = [b["rate"] for b in ([b for b in bench if b["model"] == cfg.model] or bench)], "benchmarked"
         pretraining = self._pretraining_flops(cfg)
         if exact:
@@ -179,7 +184,8 @@ class TimeBudget:
             except (KeyError, TypeError, ValueError):
                 continue
             if step > 0 and preset > 0 and tflops > 0:  # NaN compares false: rows without the engine's rate
-                rates.append({"model": r["model"], "device": r["device"], "rate": tflops * 1e12 * preset / step})
+                rates.append({"model": r["model"], "device": r["device"], "date": r.get("date") or "",
+                              "rate": tflops * 1e12 * preset / step})
         return rates
 
     def _rows(self) -> list:
@@ -192,7 +198,8 @@ class TimeBudget:
                     row = {"model": r["model"], "overrides": json.loads(r["model_overrides"] or "{}"),
                            "device": r["device"], "iterations": int(r["iterations"]),
                            "batch_size": int(r["batch_size"]), "crop_size": int(r["crop_size"]),
-                           "train_seconds": float(r["train_seconds"]), "gflops": float(r["gflops"])}
+                           "train_seconds": float(r["train_seconds"]), "gflops": float(r["gflops"]),
+                           "date": r.get("date") or ""}
                 except (KeyError, TypeError, ValueError):  # not a run's row (a benchmark, a cost table)
                     continue
                 if row["train_seconds"] > 0 and row["gflops"] > 0:

@@ -184,12 +184,12 @@ def test_every_priority_pattern_names_runs_the_gpu_and_default_presets_plan():
     assert declared >= 2  # budget_sweep's and setr_vs_segformer's
 
 
-def bench(results, rows) -> None:
-    """A bench_gpu.csv: (benchmark, model, step images/s, engine images/s, step TFLOP/s, device)."""
+def bench(results, rows, date="") -> None:
+    """A bench_gpu.csv: (benchmark, model, step images/s, engine images/s, step TFLOP/s, device), made on `date`."""
     write_csv(results / "bench_gpu.csv", [
-        {"benchmark": b, "model": m, "step_img_s": step, "preset_img_s": preset, "tflops": tflops, "device": device}
-        for b, m, step, preset, tflops, device in rows],
-        ["benchmark", "model", "step_img_s", "preset_img_s", "tflops", "device"])
+        {"benchmark": b, "model": m, "step_img_s": step, "preset_img_s": preset, "tflops": tflops, "device": device,
+         "date": date} for b, m, step, preset, tflops, device in rows],
+        ["benchmark", "model", "step_img_s", "preset_img_s", "tflops", "device", "date"])
 
 
 def test_a_benchmarked_rate_sizes_the_runs_until_a_run_is_measured(tmp_path):
@@ -208,6 +208,26 @@ def test_a_benchmarked_rate_sizes_the_runs_until_a_run_is_measured(tmp_path):
     assert TimeBudget(10, tmp_path).estimate(other).seconds == pytest.approx(b0 / 4.5e12)
     measured(tmp_path, "runs", [(BASE, 40.0, cpu)])  # a run's own row wins
     assert TimeBudget(10, tmp_path).estimate(BASE).how == "measured"
+
+
+def test_a_later_benchmark_supersedes_the_rates_of_earlier_runs(tmp_path):
+    """Runs made before the device's latest bench_gpu row (other code: an earlier loader) give no rate for other
+    configs; the runs made since do."""
+    cpu = resolved_device("cpu")
+    longer = TrainConfig(**{**BASE.to_dict(), "iterations": 8})
+    bench(tmp_path, [("step_128", "segformer_tiny", 100.0, 50.0, 2.0, cpu)], date="2026-12-01T10:00:00+00:00")
+    write_csv(tmp_path / "runs.csv", [
+        {"model": BASE.model, "model_overrides": "{}", "iterations": 2, "batch_size": 2, "crop_size": 64,
+         "train_seconds": 1000.0, "gflops": count_flops(run_model(BASE), 64)["flops"] / 1e9, "device": cpu,
+         "date": "2026-11-23T10:00:00+00:00"}],
+        COLUMNS + ["date"])
+    assert TimeBudget(10, tmp_path).estimate(longer).how == "benchmarked"
+    assert TimeBudget(10, tmp_path).estimate(BASE).seconds == pytest.approx(1000.0)  # its own config: measured
+    rows = read_rows(tmp_path / "runs.csv") + [{**read_rows(tmp_path / "runs.csv")[0], "train_seconds": 10.0,
+                                                 "date": "2026-12-01T10:05:00+00:00"}]
+    write_csv(tmp_path / "runs.csv", rows, COLUMNS + ["date"])
+    estimate = TimeBudget(10, tmp_path).estimate(longer)  # 4x the images of the run made since: 4 x 10 s
+    assert estimate.how == "estimated" and estimate.seconds == pytest.approx(40.0)
 
 
 def test_the_forecast_counts_the_runs_that_fit_in_the_order_they_start(tmp_path):
