@@ -154,9 +154,10 @@ class TimeBudget:
         if not blind:
             fits = f"; the first {fit} fit in the {self.seconds / 60:g} min budget"
             return line if math.isinf(self.seconds) else line + fits
-        return line + (f"; from run {fit + 1} on no estimate on {resolved_device(runs[fit][-1].device)} (no run or "
-                       "bench_gpu row of its device): those start while time is left, and each finished run's row "
-                       "sizes the next")
+        line += (f"; from run {fit + 1} on no estimate on {resolved_device(runs[fit][-1].device)} (no run or "
+                 "bench_gpu row of its device)")
+        return line if math.isinf(self.seconds) else line + (": those start while time is left, and each finished "
+                                                              "run's row sizes the next")
 
     def _pretraining_flops(self, cfg: TrainConfig) -> float:
         """The training FLOPs of the embedded pretraining `cfg` needs, 0 where it is cached (or not needed)."""
