@@ -120,7 +120,7 @@ def _cmd_train(args) -> None:
 def _cmd_run(args) -> None:
     from .budget import TimeBudget
     from .report import ABLATIONS
-    from .runner import priority_variants, run_experiment
+    from .runner import run_experiment
     names = [n for name in args.experiments for n in (ABLATIONS if name == "all" else [name])]
     modules = [load_experiment(name) for name in names]  # an unknown name fails before anything runs
     budget = None if args.time_budget is None else TimeBudget(args.time_budget, args.results)
@@ -131,12 +131,10 @@ def _cmd_run(args) -> None:
         print((budget or TimeBudget(math.inf, args.results)).forecast(runs, args.jobs, first), flush=True)
     if args.plan:
         return
-    if budget is not None and not args.only:  # first the runs behind the claims not tested yet, in every experiment
-        for module in modules:
-            first = priority_variants(module, args.preset)
-            if first and not getattr(module, "HELD_MODELS", False):
-                run_experiment(module, args.preset, args.results, args.runs, args.data, progress=not args.quiet,
-                               only=first, jobs=args.jobs, budget=budget)
+    if budget is not None:  # first the runs behind the claims not tested yet, in every experiment
+        for module, first in _priority_passes(modules, args):
+            run_experiment(module, args.preset, args.results, args.runs, args.data, progress=not args.quiet,
+                           only=first, jobs=args.jobs, budget=budget)
         budget.left.clear()  # what the first pass left is considered again, in order, below
     for name, module in zip(names, modules):
         if getattr(module, "HELD_MODELS", False):  # the models a user holds: evaluated, not trained
@@ -151,13 +149,24 @@ def _cmd_run(args) -> None:
         _cmd_report(argparse.Namespace(results=args.results, preset=args.preset))
 
 
+def _priority_passes(modules, args) -> list:
+    """[(module, variants)]: the PRIORITY variants each experiment plans under the preset, which `run
+    --time-budget` trains first, experiment by experiment (none where --only names the variants, or for the
+    models a user holds, which are evaluated, not trained)."""
+    from .runner import priority_variants
+    if args.only:
+        return []
+    return [(m, v) for m in modules
+            if not getattr(m, "HELD_MODELS", False) and (v := priority_variants(m, args.preset))]
+
+
 def _runs_in_budget_order(modules, args) -> tuple:
     """([(experiment, variant, seed, cfg)], n) of the runs `run --time-budget` would train, in the order it starts
     them: every experiment's PRIORITY variants first (unless --only names the variants; n of them), then the rest
     (a run the first pass trains counts once)."""
-    from .runner import plan_experiment, priority_variants
+    from .runner import plan_experiment
     modules = [m for m in modules if not getattr(m, "HELD_MODELS", False)]
-    high = [] if args.only else [(m, v) for m in modules if (v := priority_variants(m, args.preset))]
+    high = _priority_passes(modules, args)
     runs, trained, first = [], set(), 0
     for i, (module, only) in enumerate(high + [(m, tuple(args.only or ())) for m in modules]):
         plan = plan_experiment(module, args.preset, args.results, args.runs, args.data, only, trained_before=trained)

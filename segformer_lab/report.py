@@ -84,11 +84,19 @@ class Section:
 def planned_count(experiment: str, preset: str, present=()) -> int:
     """How many runs the experiment's preset plans, counting too those of `present` (run ids) that are declared
     variants the preset no longer trains (kept rows); 0 when experiments/ is not at hand."""
-    if not (repo_root() / "experiments" / f"{experiment}.py").is_file():
+    declared = current_ids(experiment, preset)
+    if declared is None:
         return 0
-    module = load_experiment(experiment)
-    declared = {run_id(cfg) for _, _, cfg in planned_runs(module, preset, declared=True)}
-    return len({run_id(cfg) for _, _, cfg in planned_runs(module, preset)} | (declared & set(present)))
+    return len({run_id(cfg) for _, _, cfg in planned_runs(load_experiment(experiment), preset)}
+               | (declared & set(present)))
+
+
+def current_ids(experiment: str, preset: str) -> set | None:
+    """The run ids of every variant the experiment declares, at the preset's present settings; None when
+    experiments/ is not at hand."""
+    if not (repo_root() / "experiments" / f"{experiment}.py").is_file():
+        return None
+    return {run_id(cfg) for _, _, cfg in planned_runs(load_experiment(experiment), preset, declared=True)}
 
 
 def section(results_dir, experiment: str, preset: str | None = None, figures: bool = True,
@@ -99,8 +107,9 @@ def section(results_dir, experiment: str, preset: str | None = None, figures: bo
     out = Section(experiment)
     try:
         out.frame, out.preset = read_results(results_dir, experiment, preset)
-        if current_only:
-            out.frame = out.frame[out.frame["run_id"].isin(current_ids(experiment, out.preset))].reset_index(drop=True)
+        ids = current_ids(experiment, out.preset) if current_only else None
+        if ids is not None:
+            out.frame = out.frame[out.frame["run_id"].isin(ids)].reset_index(drop=True)
         out.runs = out.frame["run_id"].nunique()
         out.planned = planned_count(experiment, out.preset, out.frame["run_id"])
         claims.for_experiment(experiment).build(out, results_dir, analysis.read_paper(paper_dir()))
@@ -261,30 +270,19 @@ def gpu_holds(path: Path) -> str:
     variants = ", ".join(f"{v} ({len(r)} seed{'s' if len(r) > 1 else ''})" for v, r in rows.groupby("variant", sort=False))
     dates = sorted({str(d)[:10] for d in rows["date"]}) if "date" in rows else ["date not recorded"]
     planned = planned_count(path.stem, "gpu", rows["run_id"])
-    current = current_runs(path.stem, "gpu", rows["run_id"])
+    ids = current_ids(path.stem, "gpu")
     where = f"trained on {', '.join(sorted(set(rows['device'])))} ({', '.join(dates)})"
-    if current is None or current == len(rows):
+    earlier = rows if ids is None else rows[~rows["run_id"].isin(ids)]
+    if ids is None or earlier.empty:
         return (f"`gpu/{path.name}` holds {len(rows)} run(s) of the gpu preset, {planned or '?'} planned: "
                 f"{variants}; {where}.")
-    earlier = rows[~rows["run_id"].isin(current_ids(path.stem, "gpu"))]
+    current = len(rows) - len(earlier)
     budgets = ", ".join(sorted({f"{r.iterations} x {r.batch_size} at {r.crop_size} px" for r in earlier.itertuples()}))
     return (f"`gpu/{path.name}` holds {len(rows)} run(s): {variants}; {where}. {current} of them are runs of the "
             f"gpu preset as it now stands ({planned} planned); {len(earlier)} {'was' if len(earlier) == 1 else 'were'} "
             f"made under an earlier gpu preset ({budgets}), kept as a record beside the CPU runs below but not counted "
             "as its runs.")
 
-
-def current_ids(experiment: str, preset: str) -> set:
-    """The run ids of every variant the experiment declares, at the preset's present settings."""
-    return {run_id(cfg) for _, _, cfg in planned_runs(load_experiment(experiment), preset, declared=True)}
-
-
-def current_runs(experiment: str, preset: str, present) -> int | None:
-    """How many of `present` (run ids) are runs the experiment declares at the preset's present settings; None when
-    experiments/ is not at hand."""
-    if not (repo_root() / "experiments" / f"{experiment}.py").is_file():
-        return None
-    return len(current_ids(experiment, preset) & set(present))
 
 
 WIDGET = "application/vnd.jupyter.widget-view+json"

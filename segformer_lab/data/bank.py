@@ -86,7 +86,8 @@ def draw_bank(source: SyntheticScenes, workers: int = 0) -> tuple:
     """(images (N, H, W, 3), masks (N, H, W)) uint8 arrays of every scene of `source`, whole, without pixel noise;
     `workers` > 1 renders them in that many processes."""
     scale, height, width = bank_shape(source)
-    jobs = [(_quiet(source), i, height, width, scale) for i in range(len(source))]
+    quiet = _quiet(source)
+    jobs = [(quiet, i, height, width, scale) for i in range(len(source))]
     if workers > 1:
         with ProcessPoolExecutor(workers) as pool:
             drawn = list(pool.map(_render, jobs, chunksize=max(1, len(jobs) // (4 * workers))))
