@@ -15,12 +15,12 @@ from .results import read_table
 HEADLINE = ("miou", "thing_miou")  # the headline metrics of every ablation
 
 
-def per_seed(frame: pd.DataFrame, variant: str, column: str) -> list:
-    """Per-seed values of `column` for `variant`, in seed order."""
+def per_seed(frame: pd.DataFrame, variant: str, column: str) -> pd.Series:
+    """Per-seed values of `column` for `variant`, indexed by seed (so that two variants pair by seed)."""
     rows = frame[frame["variant"] == variant].sort_values("seed")
     if rows.empty:
         raise ValueError(f"no rows for variant {variant!r}; variants present: {sorted(frame['variant'].unique())}")
-    return rows[column].astype(float).tolist()
+    return pd.Series(rows[column].astype(float).to_numpy(), index=rows["seed"].astype(int).to_numpy(), name=variant)
 
 
 def summarise(frame: pd.DataFrame, columns, by: str = "variant") -> pd.DataFrame:

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .verdicts import MATCHES, Claim, above
+from .verdicts import CLAIM, FACT, HOLDS, MATCHES, Claim, above
 
 EXAMPLE = ('[datasets] ade20k = "/data/ADEChallengeData2016" ... and one [[models]] table per checkpoint with path = '
            '"....pth" and dataset = "ade20k" or "cityscapes"')
@@ -193,10 +193,12 @@ def table1a(data: dict, paper: pd.DataFrame, tolerance: float) -> tuple:
         expected = float(ref["value"].iloc[0])
         full = FULL_SPLIT[r.dataset]
         conditions = [above(f"the whole {r.dataset} validation split evaluated ({full} images)", [r.images],
-                            full - 0.5),
-                      above(f"the paper's protocol ({r.protocol}, unchanged)", [float(is_paper_protocol(r))], 0.5)]
-        c = Claim(f"{r.name}: single-scale mIoU on {r.dataset} equals the paper's", float(r.miou), expected, tolerance,
-                  1, MATCHES, requires=conditions)
+                            full - 0.5, role=FACT),
+                      above(f"the paper's protocol ({r.protocol}, unchanged)", [float(is_paper_protocol(r))], 0.5,
+                            role=FACT)]
+        # one deterministic evaluation of a released checkpoint: a measurement against the paper's within a tolerance
+        c = Claim(f"{r.name}: single-scale mIoU on {r.dataset} equals the paper's", [float(r.miou)], expected, MATCHES,
+                  CLAIM, margin=tolerance, requires=conditions)
         claims.append(c)
         rows.append({"model": r.name, "paper model": r.paper, "dataset": r.dataset, "protocol": r.protocol,
                      "images": r.images, "mIoU (ours)": r.miou, "mIoU (paper)": expected,
@@ -253,8 +255,8 @@ def verdict_lines(claims, digits: int = 1) -> list:
     """One line per claim: its text, ours vs the paper's (rounded), the outcome and any unmet condition."""
     lines = []
     for c in claims:
-        failed = [r.text for r in c.requires if r.outcome != "holds"]
-        lines.append(f"- {c.text}: {c.mean_a:.{digits}f} vs {c.mean_b:.{digits}f} (tolerance {c.spread:g}): "
+        failed = [r.text for r in c.requires if r.outcome != HOLDS]
+        lines.append(f"- {c.text}: {c.a.mean():.{digits}f} vs {float(c.b):.{digits}f} (tolerance {c.margin:g}): "
                      f"{c.outcome}" + (f" (condition not met: {'; '.join(failed)})" if failed else ""))
     return lines
 
