@@ -284,6 +284,8 @@ class Claim:
     def sentence(self) -> str:
         """One line: the claim, its numbers and its outcome (and why, where it is not judged on its own)."""
         outcome = self.outcome
+        if outcome == NOT_MEASURED:
+            return f"{self.text}: {NOT_MEASURED}"
         text = f"{self.text}: {self.numbers()}: {outcome}"
         if outcome == INCONCLUSIVE:
             n = self.seeds_needed()
