@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -45,7 +44,7 @@ from segformer_lab.data.real import open_dataset
 from segformer_lab.evaluation import SegMetrics
 from segformer_lab.models.common import upsample_logits
 from segformer_lab.protocols import PROTOCOLS, predict_labels, protocol_input
-from segformer_lab.results import append_csv, provenance
+from segformer_lab.results import append_csv, cpu_model, provenance
 from segformer_lab.standins import make_ade20k_tree, make_transformers_folder
 from segformer_lab.study import Study, load_source, score
 
@@ -176,17 +175,6 @@ def our_stages(model, dataset, protocol) -> dict:
 
 
 # ---------------------------------------------------------------- the run
-
-
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo (Linux), else platform's."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def nproc() -> int:

@@ -32,7 +32,7 @@ from segformer_lab.runner import BUDGETS
 from segformer_lab.standins import transformers_fields
 
 COLUMNS = ["benchmark", "model", "crop", "batch", "step_img_s", "preset_img_s", "transformers_img_s", "peak_mem_mb",
-           "transformers_peak_mem_mb", "tflops", "loader", "git_commit", "torch_version", "device", "date"]
+           "transformers_peak_mem_mb", "tflops", "loader", "git_commit", "torch_version", "device", "cpu_model", "date"]
 HF_SIZES = ("segformer_b0", "segformer_b2", "segformer_b5")  # measured beside transformers at 512 px
 # (crop, batch, steps) of each benchmark on a GPU (step_128 at the gpu preset's batch, so that `run --time-budget`
 # sizes a sitting's first runs by this rate), and in the dry run

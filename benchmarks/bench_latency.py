@@ -24,7 +24,7 @@ from segformer_lab.results import append_csv, provenance
 from segformer_lab.runner import planned_runs
 
 COLUMNS = ["benchmark", "experiment", "variant", "model", "size", "threads", "rounds", "latency_ms",
-           "latency_min_ms", "latency_max_ms", "git_commit", "torch_version", "device", "date"]
+           "latency_min_ms", "latency_max_ms", "git_commit", "torch_version", "device", "cpu_model", "date"]
 EXPERIMENTS = ("decoder_width", "model_size", "setr_vs_segformer")
 
 

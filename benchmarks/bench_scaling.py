@@ -42,7 +42,7 @@ from segformer_lab.standins import transformers_fields
 COLUMNS = ["benchmark", "model", "implementation", "height", "width", "pixels", "batch", "threads", "repeats",
            "latency_ms", "latency_min_ms", "latency_max_ms", "peak_mem_mb", "gflops", "gflop_per_s",
            "matmul_peak_gflop_per_s", "roofline_fraction", "max_abs_diff", "transformers_version", "git_commit",
-           "torch_version", "device", "date"]
+           "torch_version", "device", "cpu_model", "date"]
 HF_SIZES = ("b0", "b2", "b5")  # SegFormer sizes measured beside transformers
 CNN = ("deeplabv3_r50", "deeplabv3plus_r50")
 SIZES = ("512x512", "1024x1024", "512x2048", "1024x2048")

@@ -21,7 +21,7 @@ from segformer_lab.data.synthetic import SyntheticScenes
 from segformer_lab.results import append_csv, provenance
 
 COLUMNS = ["benchmark", "crop", "count", "repeats", "images_per_s", "images_per_s_min", "images_per_s_max",
-           "git_commit", "torch_version", "device", "date"]
+           "git_commit", "torch_version", "device", "cpu_model", "date"]
 
 
 def main(argv=None):

@@ -26,7 +26,7 @@ from segformer_lab.standins import transformers_fields
 
 COLUMNS = ["benchmark", "variant", "height", "width", "batch", "classes", "optimizer", "threads", "repeats",
            "ours_ms", "transformers_ms", "ratio_transformers_over_ours", "ratio_min", "ratio_max", "max_abs_diff",
-           "transformers_version", "transformers_attention", "git_commit", "torch_version", "device", "date"]
+           "transformers_version", "transformers_attention", "git_commit", "torch_version", "device", "cpu_model", "date"]
 
 
 def timed(fn, x, device) -> float:

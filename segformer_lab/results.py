@@ -5,6 +5,7 @@ import csv
 import datetime
 import io
 import os
+import platform
 import subprocess
 import sys
 import tempfile
@@ -30,14 +31,25 @@ def git_commit(cwd=None) -> str:
     return commit + ("+dirty" if dirty else "")
 
 
+def cpu_model() -> str:
+    """The CPU's model name ("model name" of /proc/cpuinfo on Linux, else what the platform says), or ""."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return " ".join(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return platform.processor()
+
+
 def provenance(device: str = "cpu") -> dict:
-    """Provenance columns: git commit, torch version, device (a GPU by its name; "auto" as it resolves), date
-    (UTC, ISO 8601)."""
+    """Provenance columns: git commit (with "+dirty" for uncommitted changes), torch version, device (a GPU by its
+    name; "auto" as it resolves), the CPU model, date (UTC, ISO 8601)."""
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and torch.cuda.is_available():
         device = torch.cuda.get_device_name(device)
-    return {"git_commit": git_commit(), "torch_version": torch.__version__, "device": device,
+    return {"git_commit": git_commit(), "torch_version": torch.__version__, "device": device, "cpu_model": cpu_model(),
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 
 
@@ -165,3 +177,87 @@ def checked_lines(path) -> tuple[list, list]:
 def read_table(path) -> pd.DataFrame:
     """A results CSV as a DataFrame, after `checked_lines`' checks (numbers parsed as pandas does)."""
     return pd.read_csv(path, nrows=len(checked_lines(path)[1]))  # a cut last line left out
+
+
+# One run id is one training config; a config trained (or evaluated) again can give other numbers (the code changed
+# between the two, or the run directory was lost). Each such result carries its own number in the `rerun` column
+# (0 for the first result of a config in a results folder), so that a row's (run_id, rerun) names one model.
+RERUN_TOLERANCE = 1e-9  # mIoU differences below this are the same result (a float written and read back)
+
+
+def result_id(run_id: str, rerun=0) -> str:
+    """A result's own id: the run id, with ".r<n>" for the n-th re-run of its config."""
+    rerun = int(float(rerun)) if str(rerun) not in ("", "nan") else 0
+    return f"{run_id}.r{rerun}" if rerun else str(run_id)
+
+
+def _run_results(results_dir) -> list[tuple]:
+    """(file, line, run_id, rerun, miou) of every run row in the CSVs of `results_dir` (its own folder only)."""
+    found = []
+    for path in sorted(Path(results_dir).glob("*.csv")):
+        header, rows = checked_lines(path)
+        if not {"run_id", "preset", "miou"} <= set(header):
+            continue
+        i, j, k = header.index("run_id"), header.index("miou"), header.index("rerun") if "rerun" in header else None
+        found += [(path, n, row[i], int(float(row[k] or 0)) if k is not None else 0, float(row[j]))
+                  for n, row in enumerate(rows, start=2) if _is_number(row[j]) and row[j] != ""]
+    return found
+
+
+def rerun_number(results_dir, run_id: str, miou: float) -> int:
+    """The `rerun` number of a new row of run `run_id` with this mIoU: that of the rows of the folder with the same
+    result, or the next free one when the config's rows hold other results (0 for a config not seen yet)."""
+    same = [r for r in _run_results(results_dir) if r[2] == run_id]
+    match = [r[3] for r in same if abs(r[4] - float(miou)) <= RERUN_TOLERANCE]
+    return match[0] if match else (max(r[3] for r in same) + 1 if same else 0)
+
+
+def check_run_ids(results_dir) -> None:
+    """Raise ResultsError when two rows of the CSVs of `results_dir` with one run id and one rerun number hold
+    different mIoU (two results under one id), naming both files and lines, the run id and both values."""
+    first = {}
+    for path, n, rid, rerun, miou in _run_results(results_dir):
+        key = (rid, rerun)
+        if key not in first:
+            first[key] = (path, n, miou)
+            continue
+        other, m, value = first[key]
+        if abs(value - miou) > RERUN_TOLERANCE:
+            raise ResultsError(f"{path}, line {n}: run id {result_id(rid, rerun)} has miou {miou!r} where {other}, "
+                               f"line {m} has {value!r} for the same id (two results under one id; a re-run needs "
+                               "its own number in the rerun column)")
+
+
+def number_reruns(results_dir) -> list[Path]:
+    """Give every run row of `results_dir` its `rerun` number (added after the first results were committed): per
+    run id, its distinct mIoU values in the order of their first row's date are re-runs 0, 1, 2 ... Rewrites the
+    CSVs that change (atomically) and returns them."""
+    found = _run_results(results_dir)
+    dates = {}
+    for path in {r[0] for r in found}:
+        header, rows = checked_lines(path)
+        d = header.index("date") if "date" in header else None
+        for n, row in enumerate(rows, start=2):
+            dates[(path, n)] = row[d] if d is not None else ""
+    order = {}
+    for path, n, rid, _, miou in sorted(found, key=lambda r: (dates[(r[0], r[1])], str(r[0]), r[1])):
+        values = order.setdefault(rid, [])
+        if not any(abs(v - miou) <= RERUN_TOLERANCE for v in values):
+            values.append(miou)
+    changed = []
+    for path in sorted({r[0] for r in found}):
+        header, rows = checked_lines(path)
+        i, j = header.index("run_id"), header.index("miou")
+        out = []
+        for row in rows:
+            rec = dict(zip(header, row))
+            if _is_number(row[j]) and row[j] != "":
+                rec["rerun"] = next(k for k, v in enumerate(order[row[i]]) if abs(v - float(row[j])) <= RERUN_TOLERANCE)
+            else:
+                rec["rerun"] = rec.get("rerun", 0)
+            out.append(rec)
+        columns = header if "rerun" in header else header[:i + 1] + ["rerun"] + header[i + 1:]
+        if columns != header or [str(r["rerun"]) for r in out] != [dict(zip(header, row)).get("rerun") for row in rows]:
+            write_csv(path, out, columns)
+            changed.append(path)
+    return changed

@@ -35,7 +35,7 @@ from .budget import priority_first
 from .cost import count_flops, count_params, peak_memory
 from .engine import TrainConfig, encoder_checkpoint, evaluate_run, pretrain_config, run_model, train
 from .pretrain import SHARED_RECIPE, pretrained_path, recipe_for
-from .results import git_commit, provenance, read_rows, write_csv
+from .results import git_commit, provenance, read_rows, rerun_number, write_csv
 
 PRESETS = ("smoke", "quick", "default", "gpu")
 SEEDS = {"smoke": (0,), "quick": (0,), "default": (0, 1, 2), "gpu": (0, 1, 2)}  # unless an experiment says
@@ -62,12 +62,12 @@ def standard_presets(**additions) -> dict:
     return {name: {**budget, **additions.get(name, {})} for name, budget in BUDGETS.items()}
 
 
-IDENTITY = ["experiment", "variant", "seed", "preset", "run_id"]
+IDENTITY = ["experiment", "variant", "seed", "preset", "run_id", "rerun"]  # rerun: results.rerun_number
 CONFIG_COLUMNS = ["model", "model_overrides", "scene_family", "iterations", "batch_size", "crop_size", "lr",
                   "encoder_weights"]
 METRICS = ["miou", "thing_miou", "stuff_miou", "macc", "aacc"]
 COST = ["params", "gflops", "train_seconds", "peak_mem_mb"]
-PROVENANCE = ["git_commit", "torch_version", "device", "date"]
+PROVENANCE = ["git_commit", "torch_version", "device", "cpu_model", "date"]  # cpu_model: empty in rows made before it
 
 
 # TrainConfig fields added after results were committed: left out of the run id at these values, so the ids of
@@ -153,6 +153,7 @@ def run_experiment(module, preset: str = "quick", results_dir="results", runs_di
 
     def record(variant, seed, cfg, rid, run_dir, metrics) -> None:
         row = {"experiment": module.EXPERIMENT, "variant": variant, "seed": seed, "preset": preset, "run_id": rid,
+               "rerun": rerun_number(results_dir, rid, metrics["miou"]),
                **{k: json.dumps(v) if isinstance(v, dict) else v for k, v in cfg.to_dict().items()
                   if k in CONFIG_COLUMNS},
                **{k: metrics[k] for k in METRICS}, "train_seconds": metrics["train_seconds"]}

@@ -34,7 +34,7 @@ from .results import provenance, read_rows, write_csv
 COLUMNS = ["eval_id", "source", "format", "variant", "sha256", "dataset", "root", "split", "protocol", "mode",
            "scale", "size_divisor", "crop", "stride", "ratios", "flip", "resolution", "corruption", "severity",
            "images", "miou", "macc", "aacc", "seconds", "seconds_per_image", "git_commit", "torch_version",
-           "device", "date"]
+           "device", "cpu_model", "date"]
 CLASS_COLUMNS = ["eval_id", "class_index", "class_name", "iou", "acc"]
 
 

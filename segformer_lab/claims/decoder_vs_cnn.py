@@ -16,7 +16,7 @@ from ..analysis import HEADLINE, per_seed, summarise, companion_rows
 from ..verdicts import Claim, above, below, claim, condition, requiring, seed_range, unmeasured
 from .erf import ERF_CLIP, erf_canvases, erf_column
 from ..declared import Deviation, outcomes
-from ..results import read_table
+from ..results import read_table, result_id
 
 
 # An encoder's reach, one definition for every claim of Table 1d it gates: how far from an output pixel half of the
@@ -47,8 +47,8 @@ def decoder_vs_cnn_claims(frame: pd.DataFrame, init: str = "pretrained", metric:
 
 
 def cnn_erf_rows(frame: pd.DataFrame, erf: pd.DataFrame | None, variant: str) -> pd.DataFrame | None:
-    """The results/erf.csv rows of `variant` measured on the runs of `frame` (the same run ids), or None when
-    either side has no run ids."""
+    """The results/erf.csv rows of `variant` measured on runs of the configs of `frame` (the same run ids; their
+    own trainings where the `rerun` numbers differ: `runs_note`), or None when either side has no run ids."""
     if erf is None or "run_id" not in erf or "run_id" not in frame:
         return None
     return erf[erf["run_id"].isin(frame["run_id"]) & (erf["variant"] == variant)]
@@ -64,7 +64,7 @@ def cnn_reach(frame: pd.DataFrame, erf: pd.DataFrame | None, init: str = "pretra
     variant = f"resnet18_mlp_{init}"
     same_runs = cnn_erf_rows(frame, erf, variant)
     canvas = (erf_canvases(same_runs) or [None])[-1] if same_runs is not None and len(same_runs) else None
-    where = "" if canvas is None else f", measured on {canvas} px views"
+    where = "" if canvas is None else f", measured on {canvas} px views{runs_note(frame, same_runs, variant)}"
     text = (f"The task's context can lie beyond ResNet-18 + MLP's reach on the training crop (side of the square "
             f"holding {t:.0%} of its {target.replace('stage4', 'stage-4')} ERF mass{where}, as a fraction of the crop, "
             f"{init})")
@@ -74,6 +74,21 @@ def cnn_reach(frame: pd.DataFrame, erf: pd.DataFrame | None, init: str = "pretra
     if canvas is not None:  # a share of the view: in pixels, then over the crop
         sides = sides * canvas / int(same_runs["crop_size"].iloc[0])
     return below(text, sides, ERF_CLIP, since="REACH = (")
+
+
+def runs_note(frame: pd.DataFrame, measured: pd.DataFrame, variant: str) -> str:
+    """Which runs a condition was measured on, when they are not this table's own: "of erf.csv's own trainings of
+    these configs (<result ids>), whose mIoU differs from this table's by up to <d>"."""
+    if "rerun" not in measured or "rerun" not in frame:
+        return ""
+    ours = frame[frame["variant"] == variant].set_index("run_id")
+    theirs = measured.drop_duplicates("run_id").set_index("run_id")
+    common = theirs.index.intersection(ours.index)
+    if common.empty or (theirs.loc[common, "rerun"] == ours.loc[common, "rerun"]).all():
+        return ""
+    gap = (theirs.loc[common, "miou"] - ours.loc[common, "miou"]).abs().max()
+    ids = ", ".join(result_id(r, theirs.loc[r, "rerun"]) for r in common)
+    return f", on erf.csv's own trainings of these configs ({ids}), whose mIoU differs from this table's by up to {gap:.2f}"
 
 
 def reach_note(frame: pd.DataFrame, erf: pd.DataFrame | None, budget: pd.DataFrame | None,
