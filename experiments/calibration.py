@@ -40,7 +40,7 @@ def suffix(family: str) -> str:
 
 def columns(classes) -> list:
     return (["experiment", "variant", "seed", "iterations", *METRIC_COLUMNS] + [f"iou_{c}" for c in classes]
-            + ["train_seconds", "git_commit", "torch_version", "device", "date"])
+            + ["train_seconds", "git_commit", "torch_version", "device", "cpu_model", "date"])
 
 
 def main(family: str = "aerial", runs_dir=None, out=None) -> list:

@@ -57,7 +57,7 @@ PRESET_VARIANTS = {"smoke": [v for v in VARIANTS if not v.endswith("_shared")],
 # Behind the encoder claim, not tested at 128 px: trained first under `run --time-budget`.
 PRIORITY = ["mit_b1_pretrained", "resnet18_mlp_pretrained"]
 PRETRAINING_COLUMNS = ["experiment", "encoder", "model", "cache_key", "pretrain_iterations", "final_loss",
-                       "git_commit", "torch_version", "device", "date"]
+                       "git_commit", "torch_version", "device", "cpu_model", "date"]
 
 
 def analysis(results_dir="results", preset: str = "quick", runs_dir="runs") -> None:

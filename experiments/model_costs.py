@@ -43,7 +43,7 @@ RUNS = {
 }
 COLUMNS = [  # one row per run: identity, config, costs, provenance
     "experiment", "run", "variant", "overrides", "num_classes", "height", "width", "params", "encoder_params",
-    "decoder_params", "gmacs", "gflops", "peak_mem_mb", "mem_method", "git_commit", "torch_version", "device", "date"]
+    "decoder_params", "gmacs", "gflops", "peak_mem_mb", "mem_method", "git_commit", "torch_version", "device", "cpu_model", "date"]
 
 
 def paper_value(reference: list, key, metric: str):

@@ -80,7 +80,7 @@ PRESETS = standard_presets(smoke={"model": "segformer_tiny", "pretrain_iteration
                            quick={"pretrain_iterations": 8}, default={"pretrain_iterations": 1000})
 EXTRA_COLUMNS = ["pe_token_ratio", "miou_pe_zeroed", "miou_pe_shuffled"]
 PRETRAINING_COLUMNS = ["experiment", "variant", "preset", "cache_key", "pretext", "pretrain_iterations", "final_loss",
-                       "pe_token_ratio", "git_commit", "torch_version", "device", "date"]
+                       "pe_token_ratio", "git_commit", "torch_version", "device", "cpu_model", "date"]
 
 
 def extra_metrics(run_dir, cfg: TrainConfig, results_dir) -> dict:

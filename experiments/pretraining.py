@@ -40,7 +40,7 @@ PRESETS = {  # PretrainConfig and ProbeConfig fields per preset; the grid is the
 }
 COLUMNS = ["experiment", "preset", "encoder", "model", "family", "init", "lr", "weight_decay", "iterations",
            "batch_size", "crop_size", "scene_family", "cache_key", "final_loss", "heldout_loss", "probe_miou",
-           "probe_thing_miou", "chosen", "pretrain_seconds", "git_commit", "torch_version", "device", "date"]
+           "probe_thing_miou", "chosen", "pretrain_seconds", "git_commit", "torch_version", "device", "cpu_model", "date"]
 
 
 def recipes(grid: dict = GRID) -> list[dict]:

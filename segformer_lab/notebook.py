@@ -61,14 +61,16 @@ def verdict(experiment: str, results) -> "segformer_lab.report.Section":  # noqa
     validity conditions and the comparisons beside the paper's claims: `conditions`)."""
     from IPython.display import Markdown, display
 
-    from .report import section
+    from .report import claim_lines, section
+    from .verdicts import RULE
     s = section(Path(results), experiment, figures=False)
     if s.problem:
         display(Markdown(f"**No verdict:** {s.problem}"))
         return s
     lines = [f"**Verdict: {s.verdict}.** ({Path(results) / (experiment + '.csv')}: {s.preset} preset, {s.runs} of "
              f"{s.planned} planned runs)", ""]
-    lines += [f"- {c.sentence()}" for c in s.claims]
+    lines += claim_lines([c for c in s.claims if c.role != "fact"])
+    lines += ["", f"*How a claim is judged: {RULE}*"]
     if s.preset in ("quick", "smoke"):
         lines += ["", f"*The {s.preset} preset shows that everything runs and draws every figure; its runs are too "
                       "short for the verdict to test the paper's claim (the committed default results do).*"]
@@ -79,13 +81,18 @@ def verdict(experiment: str, results) -> "segformer_lab.report.Section":  # noqa
 def conditions(s) -> None:
     """The section's validity conditions, and the comparisons beside the paper's claims, as Markdown lists."""
     from IPython.display import Markdown, display
+
+    from .report import stamped
     lines = []
     if s.validity:
-        lines += ["Validity (a claim tests the paper's mechanism only where its conditions hold):", ""]
-        lines += [f"- {c.sentence()}" for c in s.validity]
+        lines += ["Validity (a claim tests the paper's mechanism only where its conditions are supported):", ""]
+        lines += [f"- {stamped(c)}" for c in s.validity]
+    if s.facts:
+        lines += ["", "Facts of arithmetic or construction (shown, never counted as evidence):", ""]
+        lines += [f"- {stamped(c)}" for c in s.facts]
     if s.context:
         lines += ["", "Beside the paper's claims (not in the verdict):", ""]
-        lines += [f"- {c.sentence()}" for c in s.context]
+        lines += [f"- {stamped(c)}" for c in s.context]
     display(Markdown("\n".join(lines) or "*No validity conditions: every claim is a test as it stands.*"))
 
 

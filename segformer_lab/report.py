@@ -20,7 +20,7 @@ from .runner import planned_runs, run_id
 from .declared import Deviation, declared, first_seen
 from .verdicts import (CONTRADICTED, FACT, INCONCLUSIVE, NOT_JUDGED, NOT_MEASURED, NOT_TESTED, RULE, SUPPORTED,
                        counted, family_outcome, validity, verdict)
-from .results import checked_lines, read_table
+from .results import check_run_ids, checked_lines, read_table
 
 ABLATIONS = ("pe_vs_mixffn", "decoder_vs_cnn", "reduction_ratio", "erf", "robustness", "model_size", "decoder_width",
              "setr_vs_segformer", "overlap_patch_embed")
@@ -73,11 +73,14 @@ class Section:
         label = verdict(self.claims)
         units = [o for _, o, _ in counted(self.claims)]
         untested = sum(o in (NOT_TESTED, NOT_MEASURED) for o in units)
+        unjudged = sum(o == NOT_JUDGED for o in units)
         if label == NOT_TESTED:
             failed = [r.text for r in validity(self.claims) if r.outcome not in (SUPPORTED, "holds")]
             label += f" ({'; '.join(failed)}: not supported)"
         elif untested and label != NOT_JUDGED:
             label += f" ({untested} of {len(units)} claims not tested)"
+        if unjudged and label != NOT_JUDGED:
+            label += f" ({unjudged} of {len(units)} claims not judged: fewer than 2 seeds)"
         if self.runs < self.planned:
             label += f" (incomplete: {self.runs}/{self.planned} runs)"
         return label
@@ -142,9 +145,12 @@ def error_text(e: BaseException) -> str:
 
 def check_results(results_dir: Path) -> None:
     """Check every CSV of `results_dir` and its gpu/ folder before a report is written (`results.checked_lines`):
-    the first defect raises ResultsError naming the file, line and column, and no report.md is written."""
+    the first defect raises ResultsError naming the file, line and column, and no report.md is written; so do two
+    rows with one run id (and rerun number) and different mIoU (`results.check_run_ids`)."""
     for path in sorted(results_dir.glob("*.csv")) + sorted((results_dir / "gpu").glob("*.csv")):
         checked_lines(path)
+    for folder in (results_dir, results_dir / "gpu"):
+        check_run_ids(folder)  # one run id and rerun number, one result
 
 
 def paper_dir() -> Path:
@@ -227,6 +233,35 @@ def outcome_counts(claims) -> list[int]:
     return [sum(o in outcomes for o in units) for outcomes in OUTCOME_COLUMNS.values()]
 
 
+def findings_lines(results_dir="results") -> list[str]:
+    """The README's findings table, computed: per ablation its verdict, the counted claims under each outcome and
+    the headline comparison (its first counted claim) with its paired interval, and its notebook."""
+    results_dir = Path(results_dir)
+    lines = ["| ablation | headline comparison | its paired difference | supported | contradicted | inconclusive | "
+             "not tested | not judged | verdict | notebook |", "|---" * 10 + "|"]
+    for name in ABLATIONS:
+        s = section(results_dir, name, figures=False)
+        units = counted(s.claims)
+        head = units[0][2][0] if units else None
+        numbers = f"{head.numbers().replace(f' ({head.margin_reason})', '')}: {head.outcome}" if head else "-"
+        verdict = s.verdict.split(" (")[0] + (f" ({s.runs}/{s.planned} runs)" if s.planned and s.runs < s.planned else "")
+        book = next(iter(sorted((repo_root() / "notebooks").glob(f"[0-9][0-9]_{name}.ipynb"))), None)
+        link = f"[{book.stem}](notebooks/{book.name})" if book else "-"
+        lines.append(f"| {TITLES[name]} | {units[0][0] if units else '-'} | {numbers} | "
+                     + " | ".join(map(str, outcome_counts(s.claims))) + f" | **{verdict}** | {link} |")
+    return lines
+
+
+def findings_summary(results_dir="results") -> str:
+    """The README's one sentence of counts over the nine ablations' counted claims."""
+    totals = [0] * len(OUTCOME_COLUMNS)
+    for name in ABLATIONS:
+        for i, n in enumerate(outcome_counts(section(Path(results_dir), name, figures=False).claims)):
+            totals[i] += n
+    return (f"Of the {sum(totals)} paper claims the report counts (Table 5's claims against each CNN as one family), "
+            + ", ".join(f"{n} {o}" for n, o in zip(totals, OUTCOME_COLUMNS) if n) + ".")
+
+
 def stamped(c) -> str:
     """A claim's sentence with the date and commit of its declaration (`declared.declared` of its `since`)."""
     when = declared(c.since)
@@ -252,9 +287,9 @@ def sensitivity_rows(s: Section) -> list[dict]:
     rows = []
     for text, outcome, members in counted(s.claims):
         unpaired = family_outcome([_Unpaired(c) for c in members]) if members[0].family else members[0].unpaired_outcome()
-        other = s.other_reach.get(text, outcome) if not members[0].family else outcome
+        other = s.other_reach.get(text, outcome) if s.other_reach and not members[0].family else "-"
         rows.append({"claim": text, "declared rule": outcome, "unpaired rule": unpaired, "other reach": other,
-                     "fragile": unpaired != outcome or other != outcome})
+                     "fragile": unpaired != outcome or other not in ("-", outcome)})
     return rows
 
 
@@ -301,6 +336,8 @@ def changed_lines(sections) -> list[str]:
         first = first_row_date(s)
         for d in [*GLOBAL_DEVIATIONS, *s.deviations]:
             when = declared(d.since)
+            if d.since in listed:  # a rule of every ablation: listed once
+                continue
             if first and (when is None or _later(when.date, first)):
                 listed.add(d.since)
                 lines.append(f"- {TITLES[s.experiment] if d not in GLOBAL_DEVIATIONS else 'Every ablation'}: "
@@ -311,7 +348,7 @@ def changed_lines(sections) -> list[str]:
         for c in {c.since: c for c in late}.values():
             lines.append(f"- {TITLES[s.experiment]}: \"{c.text}\" declared {declared(c.since) or 'in uncommitted code'}, "
                          f"after its ablation's first rows ({first[:10]}); no reason recorded beyond its declaration. "
-                         f"Earlier rule: {c.unpaired_outcome()}.")
+                         f"Under the earlier, unpaired rule: {c.unpaired_outcome()}.")
     if not lines:
         return []
     return ["", "## Changed after the results were seen", "",
@@ -325,17 +362,19 @@ def _later(a: str, b: str) -> bool:
     return pd.Timestamp(a) > pd.Timestamp(b)
 
 
-def _unpaired_summary(s: Section) -> str:
-    outcomes = [r["unpaired rule"] for r in sensitivity_rows(s)]
-    return ", ".join(f"{outcomes.count(o)} {o}" for o in dict.fromkeys(outcomes)) + " (sensitivity below)."
-
-
 GLOBAL_DEVIATIONS = [
     Deviation("RULE = (", "the judging rule itself: paired 95 % t intervals, declared margins, fewer than 2 seeds "
               "not judged, facts and conditions not counted, correlated claims one family (Holm)",
               "the earlier rule (the mean difference against the larger seed range, \"no worse\" within the range, "
               "one seed judged against a spread of 0) leant towards \"holds\": it was replaced after every "
-              "committed row existed.", _unpaired_summary),
+              "committed row existed.", lambda s: "each claim's outcome under it is in the sensitivity table."),
+    Deviation("RERUN_TOLERANCE = ", "a `rerun` number beside each run id (results.py): a config trained or evaluated "
+              "again with other numbers gets its own, and `report` refuses two results under one id; erf.csv's "
+              "models are its own trainings of Table 1d's configs, and the reach condition now says so",
+              "21 run ids carried two or more different results across the CSVs (retrained after code changes with "
+              "the run directories gone), and the reach condition called erf.csv's models \"the same runs\"",
+              lambda s: "the same outcomes (each comparison pairs rows of one CSV); only the condition's wording "
+              "changed."),
 ]
 PURPOSES = {  # what a report of the small presets shows, said before anything else
     "smoke": "every code path runs (a few iterations per run)",

@@ -268,7 +268,7 @@ def erf_columns() -> list:
     share of the mass, as a fraction of the canvas height and in pixels, then provenance."""
     from .erf import TARGETS, THRESHOLDS
     sides = [f"erf_{target}_t{t}{unit}" for target in TARGETS for t in THRESHOLDS for unit in ("", "_px")]
-    return ERF_COLUMNS_HEAD + sides + ["git_commit", "torch_version", "device", "date"]
+    return ERF_COLUMNS_HEAD + sides + ["git_commit", "torch_version", "device", "cpu_model", "date"]
 
 
 def centre_crop(x: torch.Tensor, size) -> torch.Tensor | None:

@@ -442,10 +442,10 @@ def validity(claims: Sequence[Claim]) -> list:
 def verdict(claims: Sequence[Claim]) -> str:
     """Over the counted claims that were tested: 'reproduces' if every one is supported, 'does not reproduce'
     if none is, else 'partly'; 'inconclusive' when none is supported or contradicted; 'not judged' / 'not
-    tested' when none could be judged / tested."""
+    tested' when none could be judged / tested; 'not measured' without a counted claim."""
     units = [o for _, o, _ in counted(claims)]
-    if not units:
-        raise ValueError("a verdict needs at least one claim")
+    if not units:  # only facts, or nothing the preset measures
+        return NOT_MEASURED
     tested = [o for o in units if o in (SUPPORTED, CONTRADICTED, INCONCLUSIVE)]
     if not tested:
         return NOT_JUDGED if all(o == NOT_JUDGED for o in units) else NOT_TESTED

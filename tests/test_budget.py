@@ -260,8 +260,10 @@ def test_the_gpu_preset_feeds_from_the_scene_bank_and_trains_table_1d_wider_than
     table_1d = {v: cfg for v, s, cfg in planned_runs(load_experiment("decoder_vs_cnn"), "gpu") if s == 0}
     cfg = table_1d["resnet18_mlp_pretrained"]
     assert (cfg.crop_size, cfg.pretrain_crop, cfg.batch_size, tuple(cfg.val_canvas)) == (256, 128, 16, (256, 256))
-    erf = {run_id(cfg) for _, _, cfg in planned_runs(load_experiment("erf"), "gpu")}
+    erf = {run_id(cfg) for _, s, cfg in planned_runs(load_experiment("erf"), "gpu") if s < 3}  # the rest: ERF's seeds
     assert erf <= {run_id(cfg) for _, _, cfg in planned_runs(load_experiment("decoder_vs_cnn"), "gpu")}
+    extra = {(v, s) for v, s, _ in planned_runs(load_experiment("erf"), "gpu") if s >= 3}
+    assert extra == {(v, s) for v in ("mit_b0_pretrained", "resnet18_mlp_pretrained") for s in range(3, 20)}
     beside = {cfg.crop_size for _, _, cfg in planned_runs(load_experiment("robustness"), "gpu")}
     assert beside == {128}
 

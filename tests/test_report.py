@@ -2,8 +2,10 @@
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from segformer_lab import analysis, claims, plotting
+from segformer_lab.claims.decoder_width import NEGLIGIBLE_MIOU
 from segformer_lab.erf import TARGETS, THRESHOLDS, load_maps
 from segformer_lab.report import ABLATIONS, build_report, section
 
@@ -14,71 +16,104 @@ def rows(values: dict, column: str = "miou") -> pd.DataFrame:
 
 
 def test_decoder_vs_cnn_claims_use_the_init_asked_for():
-    frame = rows({"mit_b1_pretrained": [50, 51, 52], "resnet18_mlp_pretrained": [40, 41, 42],
-                  "mit_b0_pretrained": [51, 51, 51], "mit_b0_s4_pretrained": [51, 51, 51],
-                  "deeplabv3_r18_pretrained": [45, 45, 45], "mit_b1_scratch": [30, 30, 30],
-                  "resnet18_mlp_scratch": [35, 35, 35], "mit_b0_scratch": [30] * 3, "mit_b0_s4_scratch": [20] * 3})
+    frame = rows({"mit_b1_pretrained": [50, 51, 52], "resnet18_mlp_pretrained": [40, 41.5, 42],
+                  "mit_b0_pretrained": [51, 52, 50], "mit_b0_s4_pretrained": [51.5, 51, 49.5],
+                  "deeplabv3_r18_pretrained": [45, 45, 45], "mit_b1_scratch": [30, 30.5, 31],
+                  "resnet18_mlp_scratch": [35, 35, 36], "mit_b0_scratch": [30, 31, 30], "mit_b0_s4_scratch": [20, 20.5, 21]})
     frame = frame.assign(run_id=[f"r{i}" for i in range(len(frame))])
-    # The ERF of the same ResNet-18 runs: 99% of its stage-4 mass inside 0.6 of the crop side (it does not see all).
+    # The ERF of the same ResNet-18 runs: half of its head's ERF mass inside 0.6 of the crop side (REACH: it does
+    # not see all), while 99% of its stage-4 mass needs 0.98 of it (OTHER_REACH: it would cover the crop).
     resnet = frame[frame["variant"].str.startswith("resnet18_mlp")]
-    erf = resnet[["variant", "seed", "run_id"]].assign(**{"erf_trained_stage4_t0.99": 0.6})
+    erf = resnet[["variant", "seed", "run_id"]].assign(**{"erf_trained_head_t0.5": 0.6, "erf_trained_stage4_t0.99": 0.98})
     found = claims.decoder_vs_cnn.decoder_vs_cnn_claims(frame, erf=erf)
-    assert [c.outcome for c in found] == ["holds", "within spread"]
-    assert found[0].difference == pytest.approx(10.0) and found[0].spread == pytest.approx(2.0)
-    scratch = claims.decoder_vs_cnn.decoder_vs_cnn_claims(frame, "scratch", erf=erf)
-    assert [c.outcome for c in scratch] == ["fails", "holds"]
-    assert [c.outcome for c in claims.decoder_vs_cnn.decoder_vs_cnn_context(frame)] == ["holds", "holds", "holds"]
+    # MiT-B1 - ResNet-18 per seed: +10, +9.5, +10; MiT-B0 stages 1-4 - stage 4: -0.5, +1, +0.5 (mixed signs)
+    assert [c.outcome for c in found] == ["supported", "inconclusive"]
+    expected = stats.ttest_rel([50, 51, 52], [40, 41.5, 42]).confidence_interval(0.95)
+    assert found[0].difference == pytest.approx(29.5 / 3) and found[0].seeds == 3
+    assert found[0].interval() == pytest.approx((expected.low, expected.high))
+    assert found[1].interval()[0] < 0 < found[1].interval()[1]
+    assert [r.outcome for r in found[0].requires] == ["supported"] * 3
+    assert "holding 50% of its head ERF mass" in found[0].requires[-1].text
+    # The reach by the other definition (stage 4, 99%) covers the crop: there, the encoder claim is not tested.
+    other = claims.decoder_vs_cnn.decoder_vs_cnn_claims(frame, erf=erf, reach=claims.decoder_vs_cnn.OTHER_REACH)
+    assert other[0].outcome == "not tested" and other[0].requires[-1].outcome == "contradicted"
+    assert "holding 99% of its stage-4 ERF mass" in other[0].requires[-1].text
+    scratch = claims.decoder_vs_cnn.decoder_vs_cnn_claims(frame, "scratch", erf=erf)  # -5, -4.5, -5; +10, +10.5, +9
+    assert [c.outcome for c in scratch] == ["contradicted", "supported"]
+    assert [c.outcome for c in claims.decoder_vs_cnn.decoder_vs_cnn_context(frame)] == ["supported"] * 3
     unhelpful = frame.assign(miou=np.where(frame["variant"] == "mit_b1_scratch", 55.0, frame["miou"]))
     found = claims.decoder_vs_cnn.decoder_vs_cnn_claims(unhelpful, erf=erf)  # pretraining does not help MiT-B1: not tested
-    assert [c.outcome for c in found] == ["not tested", "within spread"]
-    assert "The embedded pretraining helps mit_b1" in found[0].sentence()
-    # A CNN whose ERF already covers the crop, ERF rows of other runs, or none: the mechanism is not tested.
-    covering = claims.decoder_vs_cnn.decoder_vs_cnn_claims(frame, erf=erf.assign(**{"erf_trained_stage4_t0.99": 0.98}))
-    assert covering[0].outcome == "not tested" and "largest 0.98 vs limit 0.95" in covering[0].requires[-1].sentence()
-    for other in (erf.assign(run_id="old"), None):
+    assert [c.outcome for c in found] == ["not tested", "inconclusive"]
+    assert found[0].requires[0].outcome == "contradicted"
+    assert "(condition not met: The embedded pretraining helps mit_b1" in found[0].sentence()
+    # A CNN whose reach already covers the crop, ERF rows of other runs, or none: the mechanism is not tested.
+    covering = claims.decoder_vs_cnn.decoder_vs_cnn_claims(
+        frame, erf=erf.assign(**{"erf_trained_head_t0.5": 0.98 + 0.01 * (erf["seed"] - 1)}))  # 0.97, 0.98, 0.99
+    assert covering[0].outcome == "not tested" and covering[0].requires[-1].outcome == "contradicted"
+    assert "mean 0.98 vs limit 0.95" in covering[0].requires[-1].sentence()
+    for other in (erf.assign(run_id="old"), None, erf.drop(columns="erf_trained_head_t0.5")):
         found = claims.decoder_vs_cnn.decoder_vs_cnn_claims(frame, erf=other)
         assert found[0].outcome == "not tested" and found[0].requires[-1].outcome == "not measured"
-        assert "beyond ResNet-18 + MLP's reach on the training crop (side of the square holding 99% of its " \
-               "stage-4 ERF mass, as a fraction of the crop, pretrained): not measured" in found[0].requires[-1].sentence()
+        assert "beyond ResNet-18 + MLP's reach on the training crop (side of the square holding 50% of its " \
+               "head ERF mass, as a fraction of the crop, pretrained): not measured" in found[0].requires[-1].sentence()
     split = claims.decoder_vs_cnn.split_variant(frame)
     assert split.loc[0, "encoder"] == "mit_b1" and set(split["init"]) == {"pretrained", "scratch"}
     assert split[split["variant"] == "mit_b0_s4_scratch"]["encoder"].iloc[0] == "mit_b0_s4"
 
 
 def test_reduction_ratio_claims():
-    frame = rows({"sr_1111": [50, 52, 51], "sr_8421": [49.5, 50.5, 51]}).assign(crop_size=128)
     costs = pd.DataFrame({"variant": ["sr_1111", "sr_8421"] * 2, "size": [64, 64, 128, 128],
                           "attention_gmacs_measured": [1.0, 0.1, 4.0, 0.2],
                           "attention_gmacs_analytic": [1.0, 0.1, 4.0, 0.2]})
-    found = claims.reduction_ratio.reduction_ratio_claims(frame, costs)
-    assert [c.outcome for c in found] == ["holds", "holds"]  # -0.67 is inside the spread of 2
+    # per seed the reduction loses 0.1, gains 0.1, loses 0.1: the 90% interval lies above -0.5 (NEGLIGIBLE_MIOU)
+    close = rows({"sr_1111": [50, 52, 51], "sr_8421": [49.9, 52.1, 50.9]}).assign(crop_size=128)
+    found = claims.reduction_ratio.reduction_ratio_claims(close, costs)
+    assert [c.outcome for c in found] == ["supported", "holds"]  # the no-worse claim; the MACs fact
+    assert found[0].margin == NEGLIGIBLE_MIOU[0] == 0.5 and [c.role for c in found] == ["claim", "fact"]
+    lo, _ = stats.ttest_rel([49.9, 52.1, 50.9], [50, 52, 51]).confidence_interval(0.90)
+    assert found[0].interval(0.90)[0] == pytest.approx(lo) and lo > -0.5
     assert found[0].requires[0].mean_a == pytest.approx(0.05)  # attention MACs at the 128 px crop: 0.2 / 4.0
-    worse = claims.reduction_ratio.reduction_ratio_claims(rows({"sr_1111": [60, 60.5], "sr_8421": [50, 50.5]}).assign(crop_size=128),
+    assert found[0].requires[0].outcome == "holds"
+    # -0.5, -1.5, 0: within the seed range (the earlier rule held it), but the 90% interval reaches below -0.5
+    spread = rows({"sr_1111": [50, 52, 51], "sr_8421": [49.5, 50.5, 51]}).assign(crop_size=128)
+    found = claims.reduction_ratio.reduction_ratio_claims(spread, costs)
+    assert found[0].outcome == "inconclusive" and found[0].unpaired_outcome() == "supported"
+    worse = claims.reduction_ratio.reduction_ratio_claims(rows({"sr_1111": [60, 60.5], "sr_8421": [50, 50.7]}).assign(crop_size=128),
                                             costs.assign(attention_gmacs_analytic=[1.0, 0.1, 5.0, 0.2]))
-    assert [c.outcome for c in worse] == ["fails", "fails"]
+    assert [c.outcome for c in worse] == ["contradicted", "fails"]  # -10, -9.8: wholly below -0.5; 5.3 vs 6.3 MACs
     assert "tolerance" in worse[1].sentence()
     no_reduction = costs.assign(attention_gmacs_measured=[1.0, 1.0, 4.0, 4.0])
-    assert claims.reduction_ratio.reduction_ratio_claims(frame, no_reduction)[0].outcome == "not tested"
+    assert claims.reduction_ratio.reduction_ratio_claims(close, no_reduction)[0].outcome == "not tested"
 
 
 def test_erf_claims_read_side_ratios():
     cols = {f"erf_trained_{t}_t{x}": 0.1 for t in TARGETS for x in THRESHOLDS}
     wide = {**cols, "erf_trained_stage4_t0.5": 0.8, "erf_trained_stage4_t0.2": 0.5, "erf_trained_head_t0.2": 0.1,
             "erf_trained_head_t0.99": 0.9}
-    frame = pd.DataFrame([{"variant": "mit_b0_pretrained", "seed": s, **wide} for s in range(3)]
-                         + [{"variant": "resnet18_mlp_pretrained", "seed": s, **cols} for s in range(3)]
+
+    def jitter(values, s):  # per-seed values a little apart, so that each interval has a width
+        return {k: v + 0.01 * s for k, v in values.items()}
+    frame = pd.DataFrame([{"variant": "mit_b0_pretrained", "seed": s, **jitter(wide, s)} for s in range(3)]
+                         + [{"variant": "resnet18_mlp_pretrained", "seed": s, **jitter(cols, (s * 2) % 3)}
+                            for s in range(3)]
                          + [{"variant": v, "seed": 0, **cols} for v in ("mit_b0_scratch", "resnet18_mlp_scratch")])
-    assert [c.outcome for c in claims.erf.erf_claims(frame)] == ["holds", "holds", "holds"]
-    assert [c.outcome for c in claims.erf.erf_claims(frame, "scratch")] == ["within spread"] * 3
+    found = claims.erf.erf_claims(frame)
+    assert [c.outcome for c in found] == ["supported", "supported", "supported"]
+    assert [c.outcome for c in found[0].requires + found[2].requires] == ["supported", "supported"]
+    a, b = [0.80, 0.81, 0.82], [0.10, 0.12, 0.11]  # stage 4, 50%: SegFormer's and the CNN's per seed
+    expected = stats.ttest_rel(a, b).confidence_interval(0.95)
+    assert found[0].interval() == pytest.approx((expected.low, expected.high))
+    scratch = claims.erf.erf_claims(frame, "scratch")  # one seed each: nothing to judge
+    assert [c.outcome for c in scratch] == ["not judged"] * 3 and "fewer than 2 seeds" in scratch[1].sentence()
     clipped = frame.assign(**{"erf_trained_head_t0.99": 0.99})  # the crop clips the 99% squares
-    assert [c.outcome for c in claims.erf.erf_claims(clipped)] == ["holds", "holds", "not tested"]
+    assert [c.outcome for c in claims.erf.erf_claims(clipped)] == ["supported", "supported", "not tested"]
     global_mit = frame.copy()  # only SegFormer's square fills the crop: a lower bound of a lead, still judged
     global_mit.loc[global_mit["variant"] == "mit_b0_pretrained", "erf_trained_head_t0.99"] = 0.99
     found = claims.erf.erf_claims(global_mit)
-    assert found[2].outcome == "holds" and "The CNN's square holding 99% of its head ERF stays inside" in \
+    assert found[2].outcome == "supported" and "The CNN's square holding 99% of its head ERF stays inside" in \
         found[2].requires[0].text
     table = claims.erf.erf_table(frame)
-    assert list(table.columns) == list(TARGETS) and table.loc["mit_b0_pretrained", "stage4"] == pytest.approx(0.8)
+    assert list(table.columns) == list(TARGETS) and table.loc["mit_b0_pretrained", "stage4"] == pytest.approx(0.81)
 
 
 def test_erf_claims_move_to_the_largest_view_measured_and_the_table_gives_pixels():
@@ -92,23 +127,30 @@ def test_erf_claims_move_to_the_largest_view_measured_and_the_table_gives_pixels
                             for s in range(3)])
     assert claims.erf.erf_canvases(frame) == [512]
     found = claims.erf.erf_claims(frame)
-    assert [c.outcome for c in found] == ["holds", "holds", "holds"] and "512 px views" in found[2].text
-    assert [c.outcome for c in claims.erf.erf_claims(frame.drop(columns=list(view)))] == [
-        "not tested", "within spread", "not tested"]  # on the crop alone the squares are clipped
+    assert [c.outcome for c in found] == ["supported", "supported", "supported"] and "512 px views" in found[2].text
+    on_crop = claims.erf.erf_claims(frame.drop(columns=list(view)))  # on the crop alone the squares are clipped
+    assert [c.outcome for c in on_crop] == ["not tested", "inconclusive", "not tested"]
+    assert on_crop[1].difference == 0.0  # 0.99 against 0.99 on every seed
     table = claims.erf.erf_sizes_table(frame)
     assert table.loc[("mit_b0_pretrained", "512 px"), "head, 99%"] == "0.60 (307 px)"
     assert table.loc[("resnet18_mlp_pretrained", "128 px (training crop)"), "stage4, 50%"] == "0.99 (127 px)"
-    # Table 1d's condition: the CNN's 99 % square measured on 512 px views, over the 128 px crop
+    # Table 1d's condition (REACH: the CNN's square holding half of its head's ERF mass) measured on 512 px views,
+    # over the 128 px crop
     runs = frame.assign(run_id=[f"r{i}" for i in range(6)])
     reach = claims.decoder_vs_cnn.cnn_reach(runs, runs)
-    assert reach.outcome == "holds" and reach.mean_a == pytest.approx(0.4)  # 0.1 x 512 px / 128 px
-    far = runs.assign(**{"erf_trained_c512_stage4_t0.99": 0.25})  # 128 px: the whole crop
-    assert claims.decoder_vs_cnn.cnn_reach(far, far).outcome == "fails"
+    assert claims.decoder_vs_cnn.REACH == ("head", 0.5)
+    assert reach.outcome == "supported" and reach.mean_a == pytest.approx(0.4)  # 0.1 x 512 px / 128 px
+    far = runs.assign(**{"erf_trained_c512_head_t0.5": 0.25})  # 128 px: the whole crop
+    assert claims.decoder_vs_cnn.cnn_reach(far, far).outcome == "contradicted"
+    # the other definition (99% of the stage-4 mass) reads its own column, still 0.1 of the view here
+    assert claims.decoder_vs_cnn.cnn_reach(far, far, "pretrained", *claims.decoder_vs_cnn.OTHER_REACH).outcome \
+        == "supported"
     assert claims.decoder_vs_cnn.reach_note(runs, runs, None) == ""  # the reach leaves room: nothing to explain
     budget = pd.DataFrame([{"variant": f"{e}_i1000_256px", "seed": 0, "crop_size": 256, "train_seconds": 1800.0}
                            for e in ("mit_b1", "resnet18_mlp")])
     note = claims.decoder_vs_cnn.reach_note(far, far, budget)
-    assert "measures 128 px on 512 px views" in note and "1.0 times the 128 px training crop" in note
+    assert "the square holding 50% of its head ERF mass measures 128 px on 512 px views" in note
+    assert "1.0 times the 128 px training crop" in note
     assert "A crop of at least 135 px" in note and "(1 seed(s) so far" in note and ": 4 more runs" in note
 
 
@@ -208,7 +250,9 @@ def test_report_marks_missing_and_incomplete_results(tmp_path, smoke_results):
     frame.iloc[:2].to_csv(tmp_path / "pe_vs_mixffn.csv", index=False)  # 2 of the 5 planned smoke runs
     s = section(tmp_path, "pe_vs_mixffn", figures=False)
     assert (s.runs, s.planned, len(s.claims)) == (2, 5, 2)
-    assert s.verdict.endswith("(incomplete: 2/5 runs) (one seed: no spread to judge against)")
+    assert s.verdict == "not judged (incomplete: 2/5 runs)"  # one seed of each: no comparison is judged
+    assert all(c.outcome == "not judged" for c in s.claims + s.validity)
+    assert "1 seed: not judged (fewer than 2 seeds)" in s.claims[0].sentence()
     assert len(s.validity) == 1 and "learned PE (street, pretrained)" in s.validity[0].text
     frame.iloc[:1].to_csv(tmp_path / "pe_vs_mixffn.csv", index=False)
     s = section(tmp_path, "pe_vs_mixffn", figures=False)
@@ -284,14 +328,17 @@ def test_gpu_runs_are_reported_beside_the_cpu_default_ones(tmp_path):
 
 
 def test_the_one_seed_note_concerns_only_claims_judged_against_the_seed_spread():
+    """One seed leaves a comparison of seeds not judged; a single measurement against a limit (a fact of
+    arithmetic, no seeds involved) is shown as it stands and does not make the section "not judged"."""
     from segformer_lab.report import Section
-    from segformer_lab.verdicts import above, claim
+    from segformer_lab.verdicts import FACT, above, claim
     s = Section("decoder_width", runs=3, planned=3)
     s.claims = [claim("c256 beats c64", [52.0, 52.5, 53.0], [50.0, 50.5, 51.0]),
-                above("the cost keeps rising", [1.25], 1.0)]  # one measurement against a limit: no seeds involved
-    assert s.verdict == "reproduces"
+                above("the cost keeps rising", [1.25], 1.0, role=FACT)]  # one measurement against a limit
+    assert [c.outcome for c in s.claims] == ["supported", "holds"] and s.verdict == "reproduces"
     s.claims[0] = claim("c256 beats c64", [52.0], [50.0])
-    assert s.verdict == "reproduces (one seed: no spread to judge against)"
+    assert s.claims[0].outcome == "not judged" and "1 seed: not judged (fewer than 2 seeds)" in s.claims[0].sentence()
+    assert s.claims[1].outcome == "holds" and s.verdict == "not judged"
 
 
 def test_report_saves_each_key_figure_in_every_format_asked(smoke_results, tmp_path):

@@ -68,9 +68,10 @@ def cnn_reach(frame: pd.DataFrame, erf: pd.DataFrame | None, init: str = "pretra
     text = (f"The task's context can lie beyond ResNet-18 + MLP's reach on the training crop (side of the square "
             f"holding {t:.0%} of its {target.replace('stage4', 'stage-4')} ERF mass{where}, as a fraction of the crop, "
             f"{init})")
-    if same_runs is None or same_runs.empty:
+    column = erf_column("trained", target, t, canvas)
+    if same_runs is None or same_runs.empty or column not in same_runs:  # erf.csv without this measure: not measured
         return unmeasured(text)
-    sides = per_seed(same_runs, variant, erf_column("trained", target, t, canvas))
+    sides = per_seed(same_runs, variant, column)
     if canvas is not None:  # a share of the view: in pixels, then over the crop
         sides = sides * canvas / int(same_runs["crop_size"].iloc[0])
     return below(text, sides, ERF_CLIP, since="REACH = (")
@@ -93,11 +94,11 @@ def runs_note(frame: pd.DataFrame, measured: pd.DataFrame, variant: str) -> str:
 
 def reach_note(frame: pd.DataFrame, erf: pd.DataFrame | None, budget: pd.DataFrame | None,
                init: str = "pretrained", target: str = REACH[0], t: float = REACH[1]) -> str:
-    """Where the CNN's reach covers the training crop (`cnn_reach` not met): how large that reach measures on each
-    view, the crop that would leave context beyond it, and what of the budget sweep trains at such a crop."""
+    """Where the CNN's reach covers the training crop (`cnn_reach` contradicted): how large that reach measures on
+    each view, the crop that would leave context beyond it, and what of the budget sweep trains at such a crop."""
     variant = f"resnet18_mlp_{init}"
     runs = cnn_erf_rows(frame, erf, variant)
-    if runs is None or runs.empty or not erf_canvases(runs) or cnn_reach(frame, erf, init, target, t).outcome == "supported":
+    if runs is None or runs.empty or not erf_canvases(runs) or cnn_reach(frame, erf, init, target, t).outcome != "contradicted":
         return ""
     canvases = erf_canvases(runs)
     crop = int(runs["crop_size"].iloc[0])

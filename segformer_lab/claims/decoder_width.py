@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..declared import Deviation, outcomes
 from ..analysis import HEADLINE, paper_table, per_seed, summarise
-from ..verdicts import FACT, Claim, above, claim, condition, no_worse, requiring
+from ..verdicts import FACT, NO_WORSE, Claim, above, claim, condition, no_worse, requiring
 
 
 FINE = "fine"  # the 36-class world where width can matter (experiments/decoder_width.py)
@@ -49,6 +49,10 @@ def decoder_width_claims(frame: pd.DataFrame, metric: str = "miou", family: str 
         claims += requiring([no_worse(f"Accuracy saturates: C = 256 is no worse than {widest} ({metric}, {family})",
                                       per_seed(frame, base, metric), per_seed(frame, widest, metric),
                                       *NEGLIGIBLE_MIOU, since="NEGLIGIBLE_MIOU")], matters)
+    else:  # no decoder wider than 256 at this preset: the claim is there, not measured
+        claims.append(Claim(f"Accuracy saturates: C = 256 is no worse than a wider decoder ({metric}, {family}; none "
+                            "at this preset)", pd.Series(dtype=float), per_seed(frame, base, metric), NO_WORSE,
+                            margin=NEGLIGIBLE_MIOU[0], margin_reason=NEGLIGIBLE_MIOU[1], since="NEGLIGIBLE_MIOU"))
     gmacs = [frame.loc[frame["variant"] == v, "gmacs_512"].iloc[0] for v, _ in widths]
     steps = [b / a for a, b in zip(gmacs, gmacs[1:])]
     claims.append(above(f"The cost keeps rising: GMACs at 512x512 grow at every step of C (smallest ratio of one "

@@ -97,8 +97,9 @@ def pe_note(frame: pd.DataFrame, results_dir: Path) -> str:
                      f"alone, against {c.get(longer.index[0], float('nan')):.2f} for that seed at 1000 and "
                      f"{c.min():.2f}-{c.max():.2f} over the 1000-iteration seeds: one seed, not judged")
         parts.append(text)
-    note = ("SETR's PE with the sin-cos start is used, but the interval of its cost does not exclude zero for "
-            "every decoder: " + "; ".join(parts) + ". The resolution claims of these decoders are not tested")
+    note = ("SETR's PE with the sin-cos start is not shown to be used by every decoder (zeroing it must cost mIoU, "
+            "its interval above zero): " + "; ".join(parts) + ". The resolution claims of these decoders are not "
+            "tested")
     gpu = _gpu_rows(results_dir)
     if not gpu.empty:
         rate = train_flop_rate(gpu["gflops"], gpu["iterations"], gpu["batch_size"], gpu["train_seconds"]).median()
