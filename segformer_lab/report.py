@@ -76,7 +76,8 @@ class Section:
         unjudged = sum(o == NOT_JUDGED for o in units)
         if label == NOT_TESTED:
             failed = [r.text for r in validity(self.claims) if r.outcome not in (SUPPORTED, "holds")]
-            label += f" ({'; '.join(failed)}: not supported)"
+            label += (f" ({'; '.join(failed)}: not supported)" if failed
+                      else " (its claims not measured at this preset)")
         elif untested and label != NOT_JUDGED:
             label += f" ({untested} of {len(units)} claims not tested)"
         if unjudged and label != NOT_JUDGED:
@@ -289,7 +290,7 @@ def sensitivity_rows(s: Section) -> list[dict]:
         unpaired = family_outcome([_Unpaired(c) for c in members]) if members[0].family else members[0].unpaired_outcome()
         other = s.other_reach.get(text, outcome) if s.other_reach and not members[0].family else "-"
         rows.append({"claim": text, "declared rule": outcome, "unpaired rule": unpaired, "other reach": other,
-                     "fragile": unpaired != outcome or other not in ("-", outcome)})
+                     "fragile": outcome != NOT_JUDGED and (unpaired != outcome or other not in ("-", outcome))})
     return rows
 
 
