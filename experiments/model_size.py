@@ -18,7 +18,7 @@ from pathlib import Path
 from segformer_lab.repo import load_experiment
 from segformer_lab.cost import count_flops, count_params
 from segformer_lab.registry import build_model
-from segformer_lab.results import write_csv
+from segformer_lab.results import read_rows, write_csv
 from segformer_lab.runner import planned_runs, run_id
 
 EXPERIMENT = "model_size"
@@ -64,7 +64,8 @@ def extra_metrics(run_dir, cfg, results_dir) -> dict:
 
 
 def analysis(results_dir="results", preset: str = "quick", runs_dir="runs") -> None:
-    """The training-loss curve of every planned run whose directory is at hand: results/model_size_curves.csv."""
+    """The training-loss curve of every planned run whose directory is at hand: results/model_size_curves.csv
+    (the curves of runs whose directories are not at hand are kept as they are)."""
     rows = []
     for variant, seed, cfg in planned_runs(load_experiment(EXPERIMENT), preset):
         rid = run_id(cfg)
@@ -73,4 +74,7 @@ def analysis(results_dir="results", preset: str = "quick", runs_dir="runs") -> N
             rows += [{"experiment": EXPERIMENT, "variant": variant, "seed": seed, "run_id": rid, "iteration": i,
                       "loss": loss} for i, loss in read_log(run_dir)]
     if rows:
-        write_csv(Path(results_dir) / f"{EXPERIMENT}_curves.csv", rows, CURVE_COLUMNS)
+        path = Path(results_dir) / f"{EXPERIMENT}_curves.csv"
+        fresh = {row["run_id"] for row in rows}
+        kept = [row for row in read_rows(path) if row["run_id"] not in fresh]
+        write_csv(path, kept + rows, CURVE_COLUMNS)

@@ -180,3 +180,22 @@ def test_setr_pe_note(tmp_path):
     assert "64k images per run (8x these runs')" in note and "setr_pup_sincos about 3.0 min per run on the GPU X" in note
     used = frame.assign(miou_pe_zeroed=frame["miou_pe_zeroed"] - 10)  # costs 11, 9.5, 12: supported
     assert claims.setr_vs_segformer.pe_note(used, tmp_path) == ""  # the condition holds: nothing to explain
+
+
+def test_model_size_curves_keep_the_runs_whose_directories_are_not_at_hand(tmp_path):
+    import json
+    from segformer_lab.repo import load_experiment
+    from segformer_lab.results import read_rows, write_csv
+    from segformer_lab.runner import planned_runs, run_id
+    module = load_experiment("model_size")
+    variant, seed, cfg = planned_runs(module, "smoke")[0]
+    run_dir = tmp_path / "runs" / "model_size" / f"{variant}_s{seed}_{run_id(cfg)}"
+    run_dir.mkdir(parents=True)
+    (run_dir / "log.jsonl").write_text("".join(json.dumps({"iteration": i, "loss": 1.0 / i}) + "\n" for i in (1, 2)))
+    columns = ["experiment", "variant", "seed", "run_id", "iteration", "loss"]
+    write_csv(tmp_path / "model_size_curves.csv", [dict(zip(columns, ["model_size", "mit_b2", 0, "elsewhere", 1, 3.0])),
+                                                   dict(zip(columns, ["model_size", variant, seed, run_id(cfg), 9, 9.0]))],
+              columns)
+    module.analysis(tmp_path, "smoke", tmp_path / "runs")
+    rows = read_rows(tmp_path / "model_size_curves.csv")
+    assert [(r["run_id"], r["iteration"]) for r in rows] == [("elsewhere", "1"), (run_id(cfg), "1"), (run_id(cfg), "2")]
