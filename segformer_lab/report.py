@@ -466,8 +466,9 @@ def _drop_widgets(book) -> None:
             cell.outputs = [o for o in cell.outputs if WIDGET not in o.get("data", {})]
 
 
-def execute_notebooks(notebook_dir, results_dir) -> list:
-    """Run every notebook of `notebook_dir` top to bottom against `results_dir` and save it with its outputs."""
+def execute_notebooks(notebook_dir, results_dir, names=()) -> list:
+    """Run every notebook of `notebook_dir` (with `names`, those whose stems are named) top to bottom against
+    `results_dir` and save it with its outputs."""
     import os
 
     import nbformat
@@ -477,6 +478,8 @@ def execute_notebooks(notebook_dir, results_dir) -> list:
     os.environ["SEGFORMER_LAB_RESULTS"] = os.path.relpath(Path(results_dir).resolve(), Path(notebook_dir).resolve())
     try:
         for path in sorted(Path(notebook_dir).glob("*.ipynb")):
+            if names and path.stem not in names:
+                continue
             book = nbformat.read(path, as_version=4)
             NotebookClient(book, timeout=600, kernel_name="python3",
                            resources={"metadata": {"path": str(path.parent)}}).execute()
