@@ -21,7 +21,7 @@ import torch
 
 from segformer_lab import from_pretrained
 from segformer_lab.repo import load_experiment
-from segformer_lab.runner import gpu_seeds
+from segformer_lab.runner import powered_seeds
 from segformer_lab.data.transforms import eval_pipeline
 from segformer_lab.engine import TrainConfig, initial_model, open_datasets
 from segformer_lab.erf import TARGETS, THRESHOLDS, area_ratios, erf_map
@@ -35,8 +35,7 @@ PRESETS = DECODER_VS_CNN.PRESETS
 # The gpu preset runs the seeds the inconclusive stage-4 claim needs at 80 % power on the default results (about
 # 20) for the two models it compares, declared before they run: seeds 0-2 are decoder_vs_cnn's gpu runs (reused),
 # the others trained here.
-SEEDS, _GPU_SEEDS = gpu_seeds({"mit_b0_pretrained": 20, "resnet18_mlp_pretrained": 20}, VARIANTS)
-VARIANT_SEEDS = {"gpu": _GPU_SEEDS}
+SEEDS, VARIANT_SEEDS = powered_seeds({"mit_b0_pretrained": 20, "resnet18_mlp_pretrained": 20}, VARIANTS)
 ERF_IMAGES = 100  # at most this many validation crops (all of them when the split is smaller)
 STATES = ("trained", "init")
 CANVASES = (256, 512)  # whole validation views (px) the trained model is measured on again

@@ -16,7 +16,7 @@ from segformer_lab.engine import TrainConfig
 from segformer_lab.models.segformer import stage_grid
 from segformer_lab.registry import build_model, variant_config
 from segformer_lab.results import provenance, write_csv
-from segformer_lab.runner import gpu_seeds, standard_presets
+from segformer_lab.runner import powered_seeds, standard_presets
 
 EXPERIMENT = "reduction_ratio"
 BASE = TrainConfig(model="segformer_b0", crop_size=128)
@@ -24,8 +24,7 @@ SR_RATIOS = {"sr_1111": [1, 1, 1, 1], "sr_4211": [4, 2, 1, 1], "sr_8421": [8, 4,
 VARIANTS = {name: {"model_overrides": {"sr_ratios": sr}} for name, sr in SR_RATIOS.items()}
 # The gpu preset runs the seeds the inconclusive "no worse" claim needs at 80 % power: about 11 on the default
 # results (+0.18, 90 % interval [-1.23, +1.60] against the 0.5 margin, 3 seeds), declared before they run.
-SEEDS, _GPU_SEEDS = gpu_seeds({"sr_1111": 11, "sr_8421": 11}, VARIANTS)
-VARIANT_SEEDS = {"gpu": _GPU_SEEDS}
+SEEDS, VARIANT_SEEDS = powered_seeds({"sr_1111": 11, "sr_8421": 11}, VARIANTS)
 PRESETS = standard_presets(smoke={"model": "segformer_tiny"})
 SWEEP_SIZES = (64, 128, 256, 512, 1024)
 MEMORY_LIMIT = {"quick": 256}  # measure peak memory and latency (real forward passes) up to this side; else 512

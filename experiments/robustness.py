@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 from segformer_lab.repo import load_experiment
-from segformer_lab.runner import SEEDS as USUAL_SEEDS
+from segformer_lab.runner import powered_seeds
 from segformer_lab.corruptions import CORRUPTIONS, GROUP_OF, TABLE5_SEVERITIES, parse_corruptions
 from segformer_lab.engine import TrainConfig, evaluate_run
 
@@ -36,8 +36,7 @@ PRESETS = DECODER_VS_CNN.SHARED_PRESETS
 # for the models of Table 5's comparisons (aerial, pretrained), at the default and gpu presets; declared before
 # they run. The rest keep 3.
 POWERED = ("mit_b1_pretrained", "resnet18_mlp_pretrained", "deeplabv3_r18_pretrained")
-SEEDS = {**USUAL_SEEDS, "default": (0, 1, 2, 3), "gpu": (0, 1, 2, 3)}
-VARIANT_SEEDS = {p: {v: (0, 1, 2) for v in VARIANTS if v not in POWERED} for p in ("default", "gpu")}
+SEEDS, VARIANT_SEEDS = powered_seeds({v: 4 for v in POWERED}, VARIANTS, presets=("default", "gpu"))
 PRESET_VARIANTS = {"smoke": ["mit_b1_pretrained", "resnet18_mlp_pretrained"],
                    "quick": [v for v in AERIAL if not v.startswith("deeplabv3")]}
 # How each family's runs are evaluated, clean and corrupted: aerial as trained (128 px views, whole); street on

@@ -62,14 +62,14 @@ def verdict(experiment: str, results) -> "segformer_lab.report.Section":  # noqa
     from IPython.display import Markdown, display
 
     from .report import claim_lines, section
-    from .verdicts import RULE
+    from .verdicts import FACT, RULE
     s = section(Path(results), experiment, figures=False)
     if s.problem:
         display(Markdown(f"**No verdict:** {s.problem}"))
         return s
     lines = [f"**Verdict: {s.verdict}.** ({Path(results) / (experiment + '.csv')}: {s.preset} preset, {s.runs} of "
              f"{s.planned} planned runs)", ""]
-    lines += claim_lines([c for c in s.claims if c.role != "fact"])
+    lines += claim_lines([c for c in s.claims if c.role != FACT])
     lines += ["", f"*How a claim is judged: {RULE}*"]
     if s.preset in ("quick", "smoke"):
         lines += ["", f"*The {s.preset} preset shows that everything runs and draws every figure; its runs are too "

@@ -245,11 +245,12 @@ def findings_lines(results_dir="results") -> list[str]:
         units = counted(s.claims)
         head = units[0][2][0] if units else None
         numbers = f"{head.numbers().replace(f' ({head.margin_reason})', '')}: {head.outcome}" if head else "-"
-        verdict = s.verdict.split(" (")[0] + (f" ({s.runs}/{s.planned} runs)" if s.planned and s.runs < s.planned else "")
+        label = verdict(s.claims) if s.claims and not s.problem else "not available"
+        label += f" ({s.runs}/{s.planned} runs)" if s.planned and s.runs < s.planned else ""
         book = next(iter(sorted((repo_root() / "notebooks").glob(f"[0-9][0-9]_{name}.ipynb"))), None)
         link = f"[{book.stem}](notebooks/{book.name})" if book else "-"
         lines.append(f"| {TITLES[name]} | {units[0][0] if units else '-'} | {numbers} | "
-                     + " | ".join(map(str, outcome_counts(s.claims))) + f" | **{verdict}** | {link} |")
+                     + " | ".join(map(str, outcome_counts(s.claims))) + f" | **{label}** | {link} |")
     return lines
 
 

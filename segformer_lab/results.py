@@ -200,7 +200,7 @@ def _run_results(results_dir) -> list[tuple]:
             continue
         i, j, k = header.index("run_id"), header.index("miou"), header.index("rerun") if "rerun" in header else None
         found += [(path, n, row[i], int(float(row[k] or 0)) if k is not None else 0, float(row[j]))
-                  for n, row in enumerate(rows, start=2) if _is_number(row[j]) and row[j] != ""]
+                  for n, row in enumerate(rows, start=2) if row[j].strip()]  # numbers: checked_lines
     return found
 
 
@@ -232,32 +232,28 @@ def number_reruns(results_dir) -> list[Path]:
     """Give every run row of `results_dir` its `rerun` number (added after the first results were committed): per
     run id, its distinct mIoU values in the order of their first row's date are re-runs 0, 1, 2 ... Rewrites the
     CSVs that change (atomically) and returns them."""
-    found = _run_results(results_dir)
-    dates = {}
-    for path in {r[0] for r in found}:
+    tables = {}  # path -> (header, rows as dicts, their rerun numbers as read) of each run table
+    for path in sorted(Path(results_dir).glob("*.csv")):
         header, rows = checked_lines(path)
-        d = header.index("date") if "date" in header else None
-        for n, row in enumerate(rows, start=2):
-            dates[(path, n)] = row[d] if d is not None else ""
-    order = {}
-    for path, n, rid, _, miou in sorted(found, key=lambda r: (dates[(r[0], r[1])], str(r[0]), r[1])):
-        values = order.setdefault(rid, [])
-        if not any(abs(v - miou) <= RERUN_TOLERANCE for v in values):
-            values.append(miou)
+        if {"run_id", "preset", "miou"} <= set(header):
+            rows = [dict(zip(header, row)) for row in rows]
+            tables[path] = (header, rows, [row.get("rerun") for row in rows])
+    measured = sorted((row.get("date", ""), str(path), n, row) for path, (_, rows, _) in tables.items()
+                      for n, row in enumerate(rows) if row["miou"].strip())
+
+    def number(values: list, miou: float) -> int:  # the index of this result among the run id's, added if new
+        for k, value in enumerate(values):
+            if abs(value - miou) <= RERUN_TOLERANCE:
+                return k
+        values.append(miou)
+        return len(values) - 1
+    results = {}  # run id -> its distinct mIoU values, in date order
+    for *_, row in measured:
+        row["rerun"] = str(number(results.setdefault(row["run_id"], []), float(row["miou"])))
     changed = []
-    for path in sorted({r[0] for r in found}):
-        header, rows = checked_lines(path)
-        i, j = header.index("run_id"), header.index("miou")
-        out = []
-        for row in rows:
-            rec = dict(zip(header, row))
-            if _is_number(row[j]) and row[j] != "":
-                rec["rerun"] = next(k for k, v in enumerate(order[row[i]]) if abs(v - float(row[j])) <= RERUN_TOLERANCE)
-            else:
-                rec["rerun"] = rec.get("rerun", 0)
-            out.append(rec)
-        columns = header if "rerun" in header else header[:i + 1] + ["rerun"] + header[i + 1:]
-        if columns != header or [str(r["rerun"]) for r in out] != [dict(zip(header, row)).get("rerun") for row in rows]:
-            write_csv(path, out, columns)
+    for path, (header, rows, old) in tables.items():
+        if old != [row.setdefault("rerun", "0") for row in rows]:
+            i = header.index("run_id")
+            write_csv(path, rows, header if "rerun" in header else header[:i + 1] + ["rerun"] + header[i + 1:])
             changed.append(path)
     return changed

@@ -62,13 +62,12 @@ def standard_presets(**additions) -> dict:
     return {name: {**budget, **additions.get(name, {})} for name, budget in BUDGETS.items()}
 
 
-def gpu_seeds(needed: dict, variants) -> tuple[dict, dict]:
-    """(SEEDS, VARIANT_SEEDS["gpu"]) for an experiment whose gpu preset runs the seeds its inconclusive claims
-    need at 80 % power (the report's "about N seeds would settle the observed effect"): each variant in `needed`
-    at that many seeds, every other variant at the gpu preset's usual seeds."""
-    usual = len(SEEDS["gpu"])
-    return ({**SEEDS, "gpu": tuple(range(max(usual, *needed.values())))},
-            {v: tuple(range(needed.get(v, usual))) for v in variants})
+def powered_seeds(needed: dict, variants, presets=("gpu",)) -> tuple[dict, dict]:
+    """(SEEDS, VARIANT_SEEDS) for an experiment whose `presets` run the seeds its inconclusive claims need at 80 %
+    power (the report's "about N seeds would settle the observed effect"): each variant in `needed` at that many
+    seeds, every other variant at the preset's usual seeds."""
+    return ({**SEEDS, **{p: tuple(range(max(len(SEEDS[p]), *needed.values()))) for p in presets}},
+            {p: {v: tuple(range(needed.get(v, len(SEEDS[p])))) for v in variants} for p in presets})
 
 
 IDENTITY = ["experiment", "variant", "seed", "preset", "run_id", "rerun"]  # rerun: results.rerun_number
