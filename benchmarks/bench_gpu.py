@@ -28,7 +28,7 @@ from segformer_lab.cost import count_flops
 from segformer_lab.engine import TrainConfig, train
 from segformer_lab.registry import build_model
 from segformer_lab.results import append_csv, provenance
-from segformer_lab.runner import BUDGETS
+from segformer_lab.presets import BUDGETS
 from segformer_lab.standins import transformers_fields
 
 COLUMNS = ["benchmark", "model", "crop", "batch", "step_img_s", "preset_img_s", "transformers_img_s", "peak_mem_mb",

@@ -22,7 +22,7 @@ from segformer_lab import from_pretrained
 from segformer_lab.data.synthetic import C_TOKEN_A, C_TOKEN_B
 from segformer_lab.engine import TrainConfig, open_datasets
 from segformer_lab.erf import erf_map, mass_within, radius_holding
-from segformer_lab.runner import standard_presets
+from segformer_lab.presets import standard_presets
 
 EXPERIMENT = "context_distance"
 DISTANCES = (8, 24, 48)  # pixels at the training scale; ResNet-18's stage-4 ERF holds half its mass in ~28 px

@@ -18,7 +18,8 @@ from segformer_lab.repo import load_experiment
 from segformer_lab.engine import TrainConfig, pretrain_config
 from segformer_lab.pretrain import SHARED_RECIPE, pretrained_path, recipe_for
 from segformer_lab.results import provenance, write_csv
-from segformer_lab.runner import planned_runs, standard_presets
+from segformer_lab.presets import standard_presets
+from segformer_lab.runner import planned_runs
 
 EXPERIMENT = "decoder_vs_cnn"
 BASE = TrainConfig(model="segformer_b0", crop_size=128)  # pretrained: each encoder family's own recipe

@@ -21,7 +21,7 @@ import torch
 
 from segformer_lab import from_pretrained
 from segformer_lab.repo import load_experiment
-from segformer_lab.runner import powered_seeds
+from segformer_lab.presets import powered_seeds
 from segformer_lab.data.transforms import eval_pipeline
 from segformer_lab.engine import TrainConfig, initial_model, open_datasets
 from segformer_lab.erf import TARGETS, THRESHOLDS, area_ratios, erf_map

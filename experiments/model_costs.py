@@ -12,7 +12,8 @@ import torch
 
 from segformer_lab import build_model
 from segformer_lab.cost import count_flops, count_params, peak_memory
-from segformer_lab.results import provenance, read_paper_reference, write_csv
+from segformer_lab.analysis import read_paper
+from segformer_lab.results import provenance, write_csv
 
 EXPERIMENT = "model_costs"
 ADE, CITY = (512, 512), (1024, 2048)
@@ -73,7 +74,7 @@ def measure(name: str) -> dict:
 
 
 def main(out="results/model_costs.csv") -> list:
-    reference = read_paper_reference()
+    reference = read_paper().to_dict("records")
     rows = []
     print(f"{'run':26s} {'size':>9s} {'params M':>9s} {'paper':>6s} {'enc M':>7s} {'paper':>6s} "
           f"{'GMACs':>8s} {'paper':>7s} {'ratio':>6s}")

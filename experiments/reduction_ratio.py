@@ -16,7 +16,7 @@ from segformer_lab.engine import TrainConfig
 from segformer_lab.models.segformer import stage_grid
 from segformer_lab.registry import build_model, variant_config
 from segformer_lab.results import provenance, write_csv
-from segformer_lab.runner import powered_seeds, standard_presets
+from segformer_lab.presets import powered_seeds, standard_presets
 
 EXPERIMENT = "reduction_ratio"
 BASE = TrainConfig(model="segformer_b0", crop_size=128)

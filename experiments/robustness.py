@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 from segformer_lab.repo import load_experiment
-from segformer_lab.runner import powered_seeds
+from segformer_lab.presets import powered_seeds
 from segformer_lab.corruptions import CORRUPTIONS, GROUP_OF, TABLE5_SEVERITIES, parse_corruptions
 from segformer_lab.engine import TrainConfig, evaluate_run
 
@@ -27,7 +27,7 @@ AERIAL = {name: fields for name, fields in DECODER_VS_CNN.VARIANTS.items()
           if not name.startswith("mit_b0_s4") and not name.endswith("_shared")}
 # Street: pe_vs_mixffn's Mix-FFN run as it is (64 validation frames, its default), and MiT-B1 and ResNet-18 + MLP
 # in the same setting.
-STREET_B0 = {**PE_VS_MIXFFN.VARIANTS["mixffn_street"], "val_scenes": 64}
+STREET_B0 = {**PE_VS_MIXFFN.variants["mixffn_street"], "val_scenes": 64}
 STREET = {"mit_b0_street": STREET_B0, "mit_b1_street": {**STREET_B0, "model": "segformer_b1", "model_overrides": {}},
           "resnet18_mlp_street": {**STREET_B0, **DECODER_VS_CNN.ENCODERS["resnet18_mlp"]}}
 VARIANTS = {**AERIAL, **STREET}

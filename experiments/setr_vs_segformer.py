@@ -19,7 +19,7 @@ import torch
 
 from segformer_lab import from_pretrained
 from segformer_lab.repo import load_experiment
-from segformer_lab.runner import powered_seeds
+from segformer_lab.presets import powered_seeds
 from segformer_lab.cost import count_flops, measure_latency
 from segformer_lab.engine import evaluate_model, open_datasets
 from segformer_lab.registry import build_model

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .repo import repo_root
 from .results import read_table
 
 HEADLINE = ("miou", "thing_miou")  # the headline metrics of every ablation
@@ -56,9 +57,14 @@ def paper_table(paper: pd.DataFrame, table: str) -> pd.DataFrame:
     return rows.pivot_table(index="model", columns=["setting", "metric"], values="value", sort=False)
 
 
-def read_paper(results_dir="results") -> pd.DataFrame:
-    """results/paper_reference.csv as a DataFrame."""
-    return pd.read_csv(Path(results_dir) / "paper_reference.csv")
+def read_paper(results_dir=None) -> pd.DataFrame:
+    """The paper's numbers, results/paper_reference.csv of the repository (or of `results_dir`), as a DataFrame."""
+    return pd.read_csv(Path(paper_dir() if results_dir is None else results_dir) / "paper_reference.csv")
+
+
+def paper_dir() -> Path:
+    """The folder of paper_reference.csv: the repository's results/."""
+    return repo_root() / "results"
 
 
 PRESET_ORDER = ("gpu", "default", "quick", "smoke")  # the largest budget present is reported

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import analysis, claims, plotting
+from .repo import ablation, ablations
 from .results import read_table
 
 # Table 1c's test settings (display names in segformer_lab.names.SETTINGS): {setting: column prefix}
@@ -27,27 +28,26 @@ ERF_ROWS = {"trained": ("resnet18_mlp_pretrained", "mit_b0_pretrained"),  # Figu
 PAPER_DATASET = "ADE20K"  # the dataset of the paper's numbers drawn beside ours (Tables 1a, 1b, 1d)
 
 
-def _frame(results_dir, experiment: str, preset: str | None):
-    from .analysis import read_results
-    frame, _ = read_results(results_dir, experiment, preset)
+def rows(results_dir, experiment: str, preset: str | None = None) -> pd.DataFrame:
+    """The rows of `<results_dir>/<experiment>.csv` at `preset` (the largest present unless given)."""
+    frame, _ = analysis.read_results(results_dir, experiment, preset)
     return frame
 
 
-def _paper() -> pd.DataFrame:
-    from .report import paper_dir
-    return analysis.read_paper(paper_dir())
+def paper() -> pd.DataFrame:
+    """The paper's numbers (results/paper_reference.csv)."""
+    return analysis.read_paper()
 
 
-def _companion(results_dir, experiment: str, preset: str | None):
-    """Another experiment's rows at the preset of decoder_vs_cnn's reported rows, or None."""
-    from .analysis import companion_rows, read_results
-    _, preset = read_results(results_dir, "decoder_vs_cnn", preset)
-    return companion_rows(Path(results_dir), experiment, preset)
+def companion(results_dir, experiment: str, of: str, preset: str | None = None):
+    """The rows of `experiment` at the preset of `of`'s reported rows, or None (not run at that preset)."""
+    _, preset = analysis.read_results(results_dir, of, preset)
+    return analysis.companion_rows(Path(results_dir), experiment, preset)
 
 
-def pe_paper() -> pd.DataFrame:
+def pepaper() -> pd.DataFrame:
     """Table 1c's mIoU as rows (model, setting, value)."""
-    paper = _paper()
+    paper = paper()
     rows = paper[(paper["table"] == "1c") & (paper["metric"] == "miou_ss")]
     return rows.assign(setting=rows["setting"].str.removeprefix("test "))[["model", "setting", "value"]]
 
@@ -55,14 +55,14 @@ def pe_paper() -> pd.DataFrame:
 def pe_settings(results_dir, preset=None, family: str = "street", init: str = "pretrained", metric: str = "miou"):
     """Each position variant's metric per test setting, on one scene family and encoder initialisation; Table 1c
     beside it for the mIoU."""
-    frame = _frame(results_dir, "pe_vs_mixffn", preset)
+    frame = rows(results_dir, "pe_vs_mixffn", preset)
     variants = [claims.pe_vs_mixffn.pe_variant(pe, family, init) for pe in claims.pe_vs_mixffn.PE_VARIANTS]
     rows = frame[frame["variant"].isin(variants)]
     rows = rows.iloc[rows["variant"].map(variants.index).argsort(kind="stable")]  # the declared order
     if rows.empty:
         return None
     settings = PE_SETTINGS if family == "street" else PE_SETTINGS_AERIAL
-    paper = pe_paper() if metric == "miou" and family == "street" else None
+    paper = pepaper() if metric == "miou" and family == "street" else None
     return plotting.metric_by_setting(rows, settings, metric, paper=paper,
                                       paper_label="paper (Table 1c): Cityscapes, 768x768 crops")
 
@@ -79,10 +79,10 @@ def pe_headline(results_dir, preset=None):
 
 def decoder_vs_cnn(results_dir, preset=None):
     """Our encoders (hue) pretrained and from scratch (x); Table 1d's encoders below."""
-    split = claims.decoder_vs_cnn.split_variant(_frame(results_dir, "decoder_vs_cnn", preset))
-    paper = claims.decoder_vs_cnn.decoder_vs_cnn_paper(_paper()).reset_index()
+    split = claims.decoder_vs_cnn.split_variant(rows(results_dir, "decoder_vs_cnn", preset))
+    paper = claims.decoder_vs_cnn.decoder_vs_cnn_paper(paper()).reset_index()
     paper = paper.assign(label=[f"{plotting.name(m)}, decoder on {s}" for m, s in zip(paper["model"], paper["setting"])])
-    plt = plotting._plt()
+    plt = plotting.pyplot()
     fig, axes = plt.subplots(2, 1, figsize=(plotting.DOUBLE, 5.0), gridspec_kw={"height_ratios": [3, 2]})
     long = split.assign(value=split["miou"].astype(float))
     plotting.dots(axes[0], long, "init", "encoder")
@@ -96,22 +96,22 @@ def decoder_vs_cnn(results_dir, preset=None):
 
 
 def decoder_vs_cnn_thing(results_dir, preset=None):
-    split = claims.decoder_vs_cnn.split_variant(_frame(results_dir, "decoder_vs_cnn", preset))
+    split = claims.decoder_vs_cnn.split_variant(rows(results_dir, "decoder_vs_cnn", preset))
     return plotting.grouped_dots(split, x="init", hue="encoder", metrics=("thing_miou", "stuff_miou"))
 
 
 def decoder_vs_cnn_cost(results_dir, preset=None):
-    split = claims.decoder_vs_cnn.split_variant(_frame(results_dir, "decoder_vs_cnn", preset))
+    split = claims.decoder_vs_cnn.split_variant(rows(results_dir, "decoder_vs_cnn", preset))
     return plotting.metric_vs_cost(split, x="gflops", y="miou", hue="encoder", style="init")
 
 
 def context_reach(results_dir, preset=None):
-    context = _companion(results_dir, "context_distance", preset)
+    context = companion(results_dir, "context_distance", "decoder_vs_cnn", preset)
     return None if context is None else plotting.context_reach(context)
 
 
 def budget(results_dir, preset=None):
-    rows = _companion(results_dir, "budget_sweep", preset)
+    rows = companion(results_dir, "budget_sweep", "decoder_vs_cnn", preset)
     table = None if rows is None else claims.decoder_vs_cnn.budget_table(rows)
     return None if table is None or not len(table) else plotting.gap_vs_budget(table)
 
@@ -121,7 +121,7 @@ def reduction_ratio(results_dir, preset=None):
 
 
 def reduction_ratio_miou(results_dir, preset=None):
-    frame = _frame(results_dir, "reduction_ratio", preset)
+    frame = rows(results_dir, "reduction_ratio", preset)
     costs = read_table(Path(results_dir) / "reduction_ratio_costs.csv")
     at512 = costs[costs["size"] == 512].set_index("variant")["attention_gmacs_measured"]
     return plotting.metric_vs_cost(frame.assign(attention_gmacs_512=frame["variant"].map(at512)),
@@ -133,7 +133,7 @@ def erf(results_dir, preset=None, rows: str = "trained", state: str = "trained",
     claims are judged; the trained model only), or on the training crop (view "crop")."""
     from .claims.erf import erf_canvases
     from .erf import load_maps
-    frame = _frame(results_dir, "erf", preset)
+    frame = rows(results_dir, "erf", preset)
     frame = frame[frame["variant"].isin(ERF_ROWS[rows])] if rows in ERF_ROWS else frame
     if frame.empty:
         return None
@@ -146,35 +146,35 @@ def erf(results_dir, preset=None, rows: str = "trained", state: str = "trained",
                                view_px=side, where=where)
 
 
-def robustness_paper() -> dict:
+def robustnesspaper() -> dict:
     """{model display name: {corruption group: corrupted / clean mIoU}} of the paper's Table 5 (Cityscapes-C)."""
-    relative = claims.robustness.relative_paper(_paper())
+    relative = claims.robustness.relative_paper(paper())
     groups = [c for c in relative.columns if c != "all"]
     return {f"{plotting.name(m)} (Cityscapes-C)": relative.loc[m, groups].to_dict() for m in relative.index}
 
 
 def robustness(results_dir, preset=None, family: str = "aerial", init: str = "pretrained", y: str = "relative"):
-    rows = claims.robustness.corrupted_rows(_frame(results_dir, "robustness", preset))
+    rows = claims.robustness.corrupted_rows(rows(results_dir, "robustness", preset))
     variants = [claims.robustness.robustness_variant(e, family, init) for e in claims.robustness.ROBUSTNESS_ENCODERS]
     variants = [v for v in variants if v in set(rows["variant"])]
     if not variants:
         return None
     return plotting.severity_curves(rows, {v: plotting.name(v) for v in variants}, y=y,
-                                    paper=robustness_paper() if y == "relative" else None)
+                                    paper=robustnesspaper() if y == "relative" else None)
 
 
 def model_size(results_dir, preset=None):
-    paper = _paper()
+    paper = paper()
     rows = paper[paper["table"] == "1a"]
     miou = rows[(rows["metric"] == "miou_ss") & (rows["setting"] == PAPER_DATASET)].set_index("model")["value"]
     gmacs = rows[(rows["metric"] == "gmacs") & (rows["setting"] == f"{PAPER_DATASET} 512x512")].set_index("model")
     points = pd.DataFrame({"model": "segformer", "gmacs_512": gmacs["value"], "miou": miou}).dropna()
-    return plotting.metric_vs_cost(_frame(results_dir, "model_size", preset), x="gmacs", paper=points,
+    return plotting.metric_vs_cost(rows(results_dir, "model_size", preset), x="gmacs", paper=points,
                                    paper_x="gmacs_512", paper_label=f"paper (Table 1a): B0-B5, {PAPER_DATASET}")
 
 
 def model_size_loss(results_dir, preset=None):
-    frame = _frame(results_dir, "model_size", preset)
+    frame = rows(results_dir, "model_size", preset)
     path = Path(results_dir) / "model_size_curves.csv"
     if not path.is_file():
         return None
@@ -184,29 +184,29 @@ def model_size_loss(results_dir, preset=None):
 
 
 def decoder_width(results_dir, preset=None):
-    paper = _paper()
+    paper = paper()
     rows = paper[paper["table"] == "1b"].pivot_table(index="setting", columns="metric", values="value", sort=False)
     points = pd.DataFrame({"model": "segformer_b2", "gmacs_512": rows["gmacs"], "miou": rows["miou_ss"]})
-    return plotting.metric_vs_cost(_frame(results_dir, "decoder_width", preset), x="gmacs_512", paper=points,
+    return plotting.metric_vs_cost(rows(results_dir, "decoder_width", preset), x="gmacs_512", paper=points,
                                    paper_x="gmacs_512", paper_label="paper (Table 1b): MiT-B2, C = 256-2048")
 
 
 def setr(results_dir, preset=None):
-    return plotting.metric_vs_cost(_frame(results_dir, "setr_vs_segformer", preset), x="gmacs_512")
+    return plotting.metric_vs_cost(rows(results_dir, "setr_vs_segformer", preset), x="gmacs_512")
 
 
 def setr_settings(results_dir, preset=None):
-    paper = _paper()
+    paper = paper()
     rows = paper[(paper["table"] == "setr") & (paper["metric"] == "miou_ss")]
     rows = rows.assign(setting="768x768 crops")[["model", "setting", "value"]]
-    return plotting.metric_by_setting(_frame(results_dir, "setr_vs_segformer", preset), SETR_SETTINGS, paper=rows,
+    return plotting.metric_by_setting(rows(results_dir, "setr_vs_segformer", preset), SETR_SETTINGS, paper=rows,
                                       paper_label="paper (SETR): Cityscapes val")
 
 
 def overlap(results_dir, preset=None):
     """mIoU, thing mIoU and boundary mIoU of overlapping and non-overlapping patch merging, one panel."""
-    frame = _frame(results_dir, "overlap_patch_embed", preset)
-    plt = plotting._plt()
+    frame = rows(results_dir, "overlap_patch_embed", preset)
+    plt = plotting.pyplot()
     metrics = ("miou", "thing_miou", "boundary_miou")
     long = frame.melt(id_vars=["variant", "seed"], value_vars=list(metrics), var_name="metric")
     fig, ax = plt.subplots(figsize=(plotting.SINGLE + 0.6, 3.2))
@@ -247,9 +247,18 @@ FIGURES = {
 }
 
 
+def figure_names() -> list:
+    """Every figure's name: "<ablation>" for its key figure, "<ablation>.<view>" for the others, in report order."""
+    declared = [f"{a.name}.{view}" if view else a.name for a in ablations() for view in a.figures]
+    return declared + [n for n in FIGURES if n not in declared]
+
+
 def draw(figure: str, results_dir="results", preset: str | None = None):
     """The named figure from `results_dir` (the reported preset unless `preset`), or None if there is nothing to
     draw; an unknown name raises KeyError listing the names."""
+    experiment, _, view = figure.partition(".")
+    if experiment in {a.name for a in ablations()} and view in ablation(experiment).figures:
+        return ablation(experiment).figures[view](Path(results_dir), preset)
     if figure not in FIGURES:
-        raise KeyError(f"no figure {figure!r}; figures: {', '.join(FIGURES)}")
+        raise KeyError(f"no figure {figure!r}; figures: {', '.join(figure_names())}")
     return FIGURES[figure](Path(results_dir), preset)

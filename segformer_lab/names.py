@@ -37,13 +37,13 @@ QUALIFIERS = {
     "pretrained": "pretrained", "scratch": "from scratch", "shared": "shared recipe",
     "street": "street", "aerial": "aerial", "sincos": "PE from sin-cos", "fine": "36 fine classes",
 }
-PATTERNS = (  # ids with a number in them
+PATTERNS = [  # ids with a number in them
     (re.compile(rf"^c(\d+)((?:_(?:{'|'.join(QUALIFIERS)}))*)$"),  # decoder widths, e.g. c64_fine
      lambda m: ", ".join([f"C = {m[1]}"] + [QUALIFIERS[q] for q in m[2].split("_")[1:]])),
     (re.compile(r"^(.+)_d(\d+)$"), lambda m: f"{name(m[1])}, d = {m[2]} px"),
     (re.compile(r"^(.+)_i(\d+)(?:_(\d+)px)?$"),
      lambda m: f"{name(m[1])}, {m[2]} iterations" + (f" at {m[3]} px" if m[3] else "")),
-)
+]
 # Metrics and columns: axis labels with their units.
 METRICS = {
     "miou": "mIoU (%)", "thing_miou": "thing mIoU (%)", "stuff_miou": "stuff mIoU (%)",
@@ -68,6 +68,15 @@ SETTINGS = {
 # Model families and their colours (indices into seaborn's colour-blind palette), the same in every figure.
 FAMILIES = {"MiT": 0, "ResNet": 1, "DeepLab": 2, "SETR": 3, "paper": 7}
 FAMILY_PREFIXES = (("resnet", "ResNet"), ("resnext", "ResNet"), ("deeplab", "DeepLab"), ("setr", "SETR"), ("paper", "paper"))
+
+
+def declare(display) -> None:
+    """Add an ablation's display names (an `ablation.Display`: variant parts, qualifiers, settings, patterns) to
+    the tables; an id already named keeps its first name."""
+    for table, new in ((PARTS, display.parts), (QUALIFIERS, display.qualifiers), (SETTINGS, display.settings)):
+        for key, words in new.items():
+            table.setdefault(key, words)
+    PATTERNS.extend(p for p in display.patterns if p not in PATTERNS)
 
 
 def name(key) -> str:

@@ -33,7 +33,7 @@ def style() -> None:
         "figure.dpi": 100, "savefig.dpi": 200, "figure.constrained_layout.use": True, "grid.alpha": 0.5})
 
 
-def _plt():
+def pyplot():
     import matplotlib
     if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
         matplotlib.use("Agg")
@@ -150,7 +150,7 @@ def class_legend(fig, classes, palette):
 
 def sample_grid(samples: list, classes, palette, title: str = ""):
     """Images above their masks, one column per (image, mask) pair, with a class legend."""
-    plt = _plt()
+    plt = pyplot()
     n = len(samples)
     aspect = samples[0][0].shape[1] / samples[0][0].shape[0]  # width / height of the images
     height = 2 * DOUBLE / n / aspect + 1.2
@@ -181,7 +181,7 @@ def read_curves(run_dirs: dict) -> "pandas.DataFrame":  # noqa: F821
 
 def learning_curves(curves, metrics=("miou", "thing_miou")):
     """Validation metric against iteration, one line per group (mean over seeds) with the seed range as a band."""
-    plt = _plt()
+    plt = pyplot()
     groups = list(dict.fromkeys(curves["group"]))
     palette = colours(groups)
     fig, axes = plt.subplots(1, len(metrics), figsize=(DOUBLE if len(metrics) > 1 else SINGLE, 2.8), squeeze=False)
@@ -197,7 +197,7 @@ def learning_curves(curves, metrics=("miou", "thing_miou")):
 
 def per_class_iou(frame, classes, group_col: str = "variant"):
     """Per-class IoU: mean over seeds as a dot per variant, the seed range as an error bar."""
-    plt = _plt()
+    plt = pyplot()
     long = frame.melt(id_vars=[group_col, "seed"], value_vars=[f"iou_{c}" for c in classes],
                       var_name="class", value_name="IoU")
     long["class"] = long["class"].str.removeprefix("iou_")
@@ -239,7 +239,7 @@ def metric_by_setting(frame, settings: dict, metric: str = "miou", group_col: st
     paper's values in a panel beside it.
 
     settings: {setting id or label: column prefix}, e.g. {"training size": "", "256x512 whole": "whole_256x512_"}."""
-    plt = _plt()
+    plt = pyplot()
     import pandas as pd
     parts = [frame[[group_col, "seed"]].assign(setting=label, value=frame[f"{prefix}{metric}"].astype(float))
              for label, prefix in settings.items()]
@@ -267,7 +267,7 @@ def save(fig, path, *more, dpi: int = 200) -> Path:
     for target in (Path(path), *map(Path, more)):
         target.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(target, dpi=dpi)
-    _plt().close(fig)
+    pyplot().close(fig)
     return Path(path)
 
 
@@ -280,7 +280,7 @@ def erf_figure(maps: dict, labels: dict | None = None, thresholds=(0.2, 0.5), vi
 
     maps: {row: {target: (H, W) array}} (segformer_lab.erf.load_maps); labels: {row: display name}; where: the
     input the maps were measured on, said in the title."""
-    plt = _plt()
+    plt = pyplot()
     from matplotlib.lines import Line2D
     from matplotlib.patches import Rectangle
 
@@ -321,7 +321,7 @@ def erf_figure(maps: dict, labels: dict | None = None, thresholds=(0.2, 0.5), vi
 def resolution_curve(curves):
     """mIoU at each test size, as a share of the mIoU at the protocol's own size, one line per model: the Mix-FFN
     resolution study on released models. curves: segformer_lab.released.resolution_curves()."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(SINGLE, 3.4))
     models = list(dict.fromkeys(curves["name"]))
     for i, (label, group) in enumerate(curves.groupby("name", sort=False)):
@@ -349,7 +349,7 @@ def cost_vs_size(costs):
     """Efficient-attention cost against the input side, one colour per reduction setting, on a 2x2 grid: attention
     GMACs measured (solid) and analytic (dashed), total GMACs, and peak memory and latency where measured with
     the fused attention kernel (solid) and with explicit attention (dashed); log scales."""
-    plt = _plt()
+    plt = pyplot()
     variants = list(dict.fromkeys(costs["variant"]))
     palette = colours(variants)
     panels = [p for p in COST_PANELS if p[0] in costs and costs[p[0]].notna().any()]  # smoke: no timings
@@ -379,7 +379,7 @@ def metric_vs_cost(frame, x: str = "gflops", y: str = "miou", hue: str = "varian
     """A metric against a cost: each run (seed) as a faint marker, the mean per group as a large one with the seed
     range as error bars; with `paper` (rows model, <paper_x>, miou) the paper's points in a panel beside it, on
     their own axes (their cost is counted at their input size, on their dataset)."""
-    plt = _plt()
+    plt = pyplot()
     panels = 2 if paper is not None and len(paper) else 1
     fig, axes = plt.subplots(1, panels, figsize=(DOUBLE if panels == 2 else SINGLE + 0.6, 3.2), squeeze=False)
     ax = axes[0, 0]
@@ -427,7 +427,7 @@ def metric_vs_cost(frame, x: str = "gflops", y: str = "miou", hue: str = "varian
 def grouped_dots(frame, x: str, hue: str, metrics=("miou", "thing_miou"), x_order=None, hue_order=None):
     """Each metric by `x` and `hue`, one panel per metric: mean over seeds as a dot, the seed range as an error
     bar; the axes do not start at zero (the claims are differences)."""
-    plt = _plt()
+    plt = pyplot()
     width = DOUBLE if len(metrics) > 1 else SINGLE + 0.6
     fig, axes = plt.subplots(1, len(metrics), figsize=(width, 3.2), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
@@ -443,7 +443,7 @@ def context_reach(frame, encoders: dict | None = None):
     encoder (the context accuracy where that is not measured; mean line, a dot per seed; 0.5 is a coin flip)
     with a dashed line at the radius holding half of its head's ERF mass, and the share of that ERF's mass
     within d. `frame`: context_distance rows; `encoders`: {variant prefix: label}."""
-    plt = _plt()
+    plt = pyplot()
     from matplotlib.lines import Line2D
     prefixes = list(dict.fromkeys(v.rsplit("_d", 1)[0] for v in frame["variant"]))
     encoders = encoders or {p: name(p) for p in prefixes}
@@ -478,7 +478,7 @@ def context_reach(frame, encoders: dict | None = None):
 def gap_vs_budget(table):
     """The gap (e.g. MiT-B1 minus ResNet-18 mIoU) at each budget point of `claims.decoder_vs_cnn.budget_table`, with its seed
     spread as an error bar; iterations on a log axis, points at another crop size marked apart."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(SINGLE + 0.6, 3.0))
     for i, (crop, rows) in enumerate(table.groupby("crop_size")):
         rows = rows.sort_values("iterations")
@@ -500,7 +500,7 @@ def severity_curves(rows, variants: dict | None = None, y: str = "relative", pap
     "corrupted_miou") against severity, the mean over the group's corruptions and seeds as a line per variant,
     with the min-max over seeds as a band; `paper`: {label: {group: value}} drawn as dashed lines (the paper's
     mean over severities). `rows`: `claims.robustness.corrupted_rows`; `variants`: {variant: label}."""
-    plt = _plt()
+    plt = pyplot()
     variants = variants or {v: name(v) for v in dict.fromkeys(rows["variant"])}
     groups = list(dict.fromkeys(rows["group"]))
     fig, axes = plt.subplots(1, len(groups), figsize=(DOUBLE, 2.9), squeeze=False, sharey=True)
@@ -535,7 +535,7 @@ def corruption_examples(images: dict, names, severities, dpi: int = 100):
     """One mosaic of corrupted images at their native pixel size: a row per corruption in `names`, a column per
     severity; `images`: {(name, severity): uint8 (H, W, 3)}, with ("clean", 0) shown first in every row if
     present. (One image rather than a grid of axes keeps the saved figure small.)"""
-    plt = _plt()
+    plt = pyplot()
     columns = ([0] if ("clean", 0) in images else []) + list(severities)
     h, w = next(iter(images.values())).shape[:2]
     gap = 4
@@ -565,7 +565,7 @@ def explore_figure(scene, prediction: np.ndarray, erf: np.ndarray, attention: np
     ERF (log scale) and one head's attention at the token holding the pixel (resized to the image), each map with
     its colour bar, and the class colours below. `scene`: explore.Scene; `attention`: (h_kv, w_kv) weights;
     `pixel`: (y, x), marked with a cross."""
-    plt = _plt()
+    plt = pyplot()
     h, w = scene.mask.shape
     fig, axes = plt.subplots(2, 3, figsize=(DOUBLE, 2 * (DOUBLE / 3 - 0.2) * h / w + 2.4), squeeze=False)
     errors = np.where((prediction != scene.mask)[..., None], np.array([220, 30, 30], np.uint8), scene.image // 3)
@@ -597,7 +597,7 @@ def explore_figure(scene, prediction: np.ndarray, erf: np.ndarray, attention: np
 def loss_curves(curves, window: int = 5):
     """Training loss against iteration, one line per variant (mean over seeds, a running mean over `window`
     logged points) with the min-max over seeds as a band. `curves`: rows (variant, seed, iteration, loss)."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(SINGLE + 0.6, 3.0))
     variants = list(dict.fromkeys(curves["variant"]))
     palette = colours(variants)

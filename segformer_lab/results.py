@@ -88,16 +88,6 @@ def append_csv(path, row: dict, columns: list) -> Path:
     return write_csv(path, read_rows(path) + [row], columns)
 
 
-def read_paper_reference(path=None) -> list:
-    """The paper's numbers (results/paper_reference.csv) as a list of dicts with float values."""
-    path = Path(path or Path(__file__).resolve().parents[1] / "results" / "paper_reference.csv")
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    for row in rows:
-        row["value"] = float(row["value"])
-    return rows
-
-
 class ResultsError(ValueError):
     """A results CSV that cannot be read as the table it should be; the message names the file, line and column."""
 

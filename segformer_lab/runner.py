@@ -1,17 +1,10 @@
 """Run an experiment declared as data and append one tidy CSV row per finished run.
 
-An experiment is `experiments/<name>.py` defining:
-- EXPERIMENT: its name; BASE: a TrainConfig; VARIANTS: {variant name: TrainConfig fields to replace};
-- PRESETS: {"smoke" | "quick" | "default" | "gpu": TrainConfig fields to replace} (`standard_presets` gives
-  the shared budgets); optionally SEEDS: {preset: seeds} (default: one seed for smoke/quick, three otherwise);
-- optionally PRESET_VARIANTS: {preset: [variant names]} (run only these under that preset; default: all);
-- optionally VARIANT_SEEDS: {preset: {variant: seeds}} (fewer seeds for some variants, e.g. long budgets);
-- optionally EVALS: {eval name: evaluate_run keyword arguments} (extra evaluations of each trained run; an
-  entry with "families": (...) applies only to runs on those scene families, the others get NaN),
-  `condition_rows(run_dir, cfg, preset, runs_dir) -> [dict]` (several rows per run, one per test condition,
-  e.g. a corruption and severity: each dict's EXTRA_COLUMNS over the run's row),
-  `extra_metrics(run_dir, cfg, results_dir) -> dict` with EXTRA_COLUMNS (analysis columns, e.g. ERF ratios), and
-  `analysis(results_dir, preset, runs_dir)` (work beyond single runs, e.g. a cost sweep), called after the runs.
+An experiment is `experiments/<name>.py` declaring one `segformer_lab.ablation.Experiment` (or Ablation): a
+base TrainConfig, its variants, the fields of each preset, seeds, extra evaluations (`evals`: an entry with
+"families": (...) applies only to runs on those scene families, the others get NaN), `extra_metrics`,
+`condition_rows` (several rows per run, one per test condition) and `analysis` (work beyond single runs),
+called after the runs.
 
 `run_experiment` trains what is missing (resuming an interrupted run from its checkpoint, or copying a finished
 run of the same config from another experiment), skips runs whose run id (a hash of the full config) is already
@@ -31,44 +24,13 @@ import threading
 import time
 from pathlib import Path
 
+from .ablation import Experiment
 from .budget import priority_first
 from .cost import count_flops, count_params, peak_memory
 from .engine import TrainConfig, encoder_checkpoint, evaluate_run, pretrain_config, run_model, train
 from .pretrain import SHARED_RECIPE, pretrained_path, recipe_for
+from .presets import PRESETS
 from .results import git_commit, provenance, read_rows, rerun_number, write_csv
-
-PRESETS = ("smoke", "quick", "default", "gpu")
-SEEDS = {"smoke": (0,), "quick": (0,), "default": (0, 1, 2), "gpu": (0, 1, 2)}  # unless an experiment says
-BUDGETS = {  # TrainConfig fields of each preset shared by the ablations
-    "smoke": {"iterations": 2, "batch_size": 2, "train_scenes": 4, "val_scenes": 2, "warmup_iters": 1},
-    # quick: every code path and every figure in minutes, not a test of the claims (the report says so)
-    "quick": {"iterations": 20, "warmup_iters": 5, "val_scenes": 8},
-    "default": {"iterations": 1000},
-    # gpu: the default preset's 1000 steps and schedule with 8x its batch (64k images per run, as the first gpu plan's
-    # 2000 x 32), the lr kept at the recipe's 6e-5 (the paper uses it at batch 8 and 16 alike and gives no rule for
-    # more). The scenes sit on the GPU (loader "bank", drawn by 8 processes): the CPU-drawn samples fed an H200 at
-    # 410 images/s. These small models are bound by kernel launches below batch 512 (MiT-B1 at 128 px: 45 ms a step
-    # at batch 32 and at 128), so batch 64 costs about what 32 did and `run --jobs 4` packs four runs on one GPU.
-    # Sized in docs/ablations.md ("The gpu preset"): the runs behind the claims not tested on the CPU, first.
-    "gpu": {"iterations": 1000, "batch_size": 64, "loader": "bank", "num_workers": 8},
-}
-
-
-def standard_presets(**additions) -> dict:
-    """The shared budgets with an experiment's additions per preset, e.g. smoke={"model": "segformer_tiny"}."""
-    unknown = sorted(set(additions) - set(PRESETS))
-    if unknown:
-        raise ValueError(f"unknown preset(s) {unknown}; expected {PRESETS}")
-    return {name: {**budget, **additions.get(name, {})} for name, budget in BUDGETS.items()}
-
-
-def powered_seeds(needed: dict, variants, presets=("gpu",)) -> tuple[dict, dict]:
-    """(SEEDS, VARIANT_SEEDS) for an experiment whose `presets` run the seeds its inconclusive claims need at 80 %
-    power (the report's "about N seeds would settle the observed effect"): each variant in `needed` at that many
-    seeds, every other variant at the preset's usual seeds."""
-    return ({**SEEDS, **{p: tuple(range(max(len(SEEDS[p]), *needed.values()))) for p in presets}},
-            {p: {v: tuple(range(needed.get(v, len(SEEDS[p])))) for v in variants} for p in presets})
-
 
 IDENTITY = ["experiment", "variant", "seed", "preset", "run_id", "rerun"]  # rerun: results.rerun_number
 CONFIG_COLUMNS = ["model", "model_overrides", "scene_family", "iterations", "batch_size", "crop_size", "lr",
@@ -102,47 +64,47 @@ def run_id(cfg: TrainConfig) -> str:
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def columns(module) -> list:
+def columns(experiment) -> list:
     """The fixed column order of an experiment's CSV."""
-    evals = [f"{name}_{m}" for name in getattr(module, "EVALS", {}) for m in ("miou", "thing_miou")]
-    extra = list(getattr(module, "EXTRA_COLUMNS", []))
+    evals = [f"{name}_{m}" for name in experiment.evals for m in ("miou", "thing_miou")]
+    extra = list(experiment.extra_columns)
     return IDENTITY + CONFIG_COLUMNS + METRICS + evals + extra + COST + PROVENANCE
 
 
-def planned_runs(module, preset: str, declared: bool = False) -> list:
+def planned_runs(experiment, preset: str, declared: bool = False) -> list:
     """[(variant, seed, TrainConfig)] of an experiment under a preset, seed by seed (every variant of seed 0
     first), so that an interrupted sweep already compares all variants. With declared=True, every declared
     variant at the preset's settings, also those its PRESET_VARIANTS leaves out (rows kept, not trained again)."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; expected one of {PRESETS}")
     runs = []
-    names = (list(module.VARIANTS) if declared
-             else getattr(module, "PRESET_VARIANTS", {}).get(preset, list(module.VARIANTS)))
-    unknown = sorted(set(names) - set(module.VARIANTS))
+    names = (list(experiment.variants) if declared
+             else experiment.preset_variants.get(preset, list(experiment.variants)))
+    unknown = sorted(set(names) - set(experiment.variants))
     if unknown:
-        raise ValueError(f"{module.EXPERIMENT}: PRESET_VARIANTS[{preset!r}] names unknown variant(s) {unknown}; "
-                         f"variants: {list(module.VARIANTS)}")
-    fewer = getattr(module, "VARIANT_SEEDS", {}).get(preset, {})
-    for seed in getattr(module, "SEEDS", SEEDS)[preset]:
+        raise ValueError(f"{experiment.name}: preset_variants[{preset!r}] names unknown variant(s) {unknown}; "
+                         f"variants: {list(experiment.variants)}")
+    fewer = experiment.variant_seeds.get(preset, {})
+    for seed in experiment.seeds[preset]:
         for variant in names:
             if seed not in fewer.get(variant, (seed,)):
                 continue
-            fields = module.VARIANTS[variant]
-            values = {**module.BASE.to_dict(), **module.PRESETS[preset], **fields, "seed": seed}
-            runs.append((variant, seed, TrainConfig.from_dict(values, f"{module.EXPERIMENT}/{variant}")))
+            fields = experiment.variants[variant]
+            values = {**experiment.base.to_dict(), **experiment.presets[preset], **fields, "seed": seed}
+            runs.append((variant, seed, TrainConfig.from_dict(values, f"{experiment.name}/{variant}")))
     return runs
 
 
-def priority_variants(module, preset: str) -> tuple:
-    """The variants of `module` planned under `preset` that match its PRIORITY patterns, in plan order."""
-    patterns = getattr(module, "PRIORITY", ())
-    names = dict.fromkeys(v for v, _, _ in planned_runs(module, preset))
+def priority_variants(experiment, preset: str) -> tuple:
+    """The variants of `experiment` planned under `preset` that match its `priority` patterns, in plan order."""
+    patterns = experiment.priority
+    names = dict.fromkeys(v for v, _, _ in planned_runs(experiment, preset))
     return tuple(v for v in names if any(fnmatch.fnmatchcase(v, p) for p in patterns))
 
 
-def run_experiment(module, preset: str = "quick", results_dir="results", runs_dir="runs", data: str = "",
+def run_experiment(experiment, preset: str = "quick", results_dir="results", runs_dir="runs", data: str = "",
                    progress: bool = True, only: tuple = (), jobs: int = 1, budget=None) -> Path:
-    """Run every missing (variant, seed) of `module` under `preset` (with `only`, the variants matching one of
+    """Run every missing (variant, seed) of `experiment` under `preset` (with `only`, the variants matching one of
     these shell patterns, e.g. "*_street"); returns the CSV path. With jobs > 1, that many runs train at once in
     separate processes (first the embedded pretrainings they need, each once), and each row is written as its run
     finishes: for a GPU, which small models leave mostly idle (four MiT-B0 runs at once train 2.2x as many
@@ -151,38 +113,38 @@ def run_experiment(module, preset: str = "quick", results_dir="results", runs_di
     fits in the time left; the others are recorded in `budget.left`."""
     if jobs < 1:
         raise ValueError(f"jobs={jobs}; expected a positive number of runs at once")
-    out = Path(results_dir) / f"{module.EXPERIMENT}.csv"
+    out = Path(results_dir) / f"{experiment.name}.csv"
     commit = git_commit()  # the code this process runs, even if the checkout changes while it runs
-    cols = columns(module)
+    cols = columns(experiment)
     rows = read_rows(out)
-    todo = _missing_runs(module, preset, rows, runs_dir, data, only)
+    todo = _missing_runs(experiment, preset, rows, runs_dir, data, only)
     if budget is not None:
-        todo = priority_first(todo, getattr(module, "PRIORITY", ()))
+        todo = priority_first(todo, experiment.priority)
 
     def record(variant, seed, cfg, rid, run_dir, metrics) -> None:
-        row = {"experiment": module.EXPERIMENT, "variant": variant, "seed": seed, "preset": preset, "run_id": rid,
+        row = {"experiment": experiment.name, "variant": variant, "seed": seed, "preset": preset, "run_id": rid,
                "rerun": rerun_number(results_dir, rid, metrics["miou"]),
                **{k: json.dumps(v) if isinstance(v, dict) else v for k, v in cfg.to_dict().items()
                   if k in CONFIG_COLUMNS},
                **{k: metrics[k] for k in METRICS}, "train_seconds": metrics["train_seconds"]}
-        for name, kwargs in getattr(module, "EVALS", {}).items():
+        for name, kwargs in experiment.evals.items():
             kwargs = dict(kwargs)
             if cfg.scene_family not in kwargs.pop("families", (cfg.scene_family,)):
                 continue
             result = evaluate_run(run_dir, **kwargs)
             row.update({f"{name}_miou": result["miou"], f"{name}_thing_miou": result["thing_miou"]})
-        if hasattr(module, "extra_metrics"):
-            row.update(module.extra_metrics(run_dir, cfg, results_dir))
+        if experiment.extra_metrics is not None:
+            row.update(experiment.extra_metrics(run_dir, cfg, results_dir))
         row.update(_costs(cfg), **{**provenance(cfg.device), "git_commit": commit})
         row = {c: row.get(c, math.nan) for c in cols}
-        if hasattr(module, "condition_rows"):
-            rows.extend({**row, **cond} for cond in module.condition_rows(run_dir, cfg, preset, runs_dir))
+        if experiment.condition_rows is not None:
+            rows.extend({**row, **cond} for cond in experiment.condition_rows(run_dir, cfg, preset, runs_dir))
         else:
             rows.append(row)
         write_csv(out, rows, cols)
 
     def admits(item) -> bool:
-        return budget is None or budget.admits(module.EXPERIMENT, *item[:3])
+        return budget is None or budget.admits(experiment.name, *item[:3])
 
     if jobs == 1:
         for variant, seed, cfg, rid, run_dir in todo:
@@ -194,30 +156,30 @@ def run_experiment(module, preset: str = "quick", results_dir="results", runs_di
         _run_parallel(todo, runs_dir, jobs, record)
     else:
         _run_parallel_within(todo, runs_dir, jobs, record, admits)
-    if hasattr(module, "analysis"):
-        module.analysis(results_dir, preset, runs_dir)
+    if experiment.analysis is not None:
+        experiment.analysis(results_dir, preset, runs_dir)
     return out
 
 
-def _missing_runs(module, preset: str, rows: list, runs_dir, data: str, only: tuple) -> list:
+def _missing_runs(experiment, preset: str, rows: list, runs_dir, data: str, only: tuple) -> list:
     """[(variant, seed, cfg, run id, run dir)] of the planned runs without a row in `rows`; with `only`, of the
     declared variants matching it (also those the preset's PRESET_VARIANTS leaves out)."""
-    plan = planned_runs(module, preset, declared=bool(only))
+    plan = planned_runs(experiment, preset, declared=bool(only))
     if only:
         plan = [run for run in plan if any(fnmatch.fnmatchcase(run[0], p) for p in only)]
         if not plan:
-            raise ValueError(f"{module.EXPERIMENT}: no variant matches {list(only)}; variants: {list(module.VARIANTS)}")
+            raise ValueError(f"{experiment.name}: no variant matches {list(only)}; variants: {list(experiment.variants)}")
     done, todo = {row["run_id"] for row in rows}, []
     for variant, seed, cfg in plan:
         cfg = on_data(cfg, data)
         rid = run_id(cfg)
         if rid not in done:
-            todo.append((variant, seed, cfg, rid, Path(runs_dir) / module.EXPERIMENT / f"{variant}_s{seed}_{rid}"))
+            todo.append((variant, seed, cfg, rid, Path(runs_dir) / experiment.name / f"{variant}_s{seed}_{rid}"))
             done.add(rid)
     return todo
 
 
-def plan_experiment(module, preset: str = "quick", results_dir="results", runs_dir="runs", data: str = "",
+def plan_experiment(experiment, preset: str = "quick", results_dir="results", runs_dir="runs", data: str = "",
                     only: tuple = (), trained_before: set | None = None) -> dict:
     """What `run_experiment` would do, without doing it: the planned runs, those with a row already, and of the
     missing ones those it would take from a finished run directory (its own, another experiment's, or one of
@@ -227,8 +189,8 @@ def plan_experiment(module, preset: str = "quick", results_dir="results", runs_d
     resumed run counts whole: an upper bound). The ids of the runs to resume or train are added to
     `trained_before`."""
     trained_before = set() if trained_before is None else trained_before
-    done = {row["run_id"] for row in read_rows(Path(results_dir) / f"{module.EXPERIMENT}.csv")}
-    planned = _missing_runs(module, preset, [], runs_dir, data, only)
+    done = {row["run_id"] for row in read_rows(Path(results_dir) / f"{experiment.name}.csv")}
+    planned = _missing_runs(experiment, preset, [], runs_dir, data, only)
     todo = [item for item in planned if item[3] not in done]
     reuse, resume, fresh = [], [], []
     for item in todo:
@@ -245,7 +207,7 @@ def plan_experiment(module, preset: str = "quick", results_dir="results", runs_d
         if path is not None and not path.is_file():
             pretrainings.add(path.name)
     images = sum(cfg.iterations * cfg.batch_size * (cfg.crop_size / 128) ** 2 for _, _, cfg, _, _ in resume + fresh)
-    return {"experiment": module.EXPERIMENT, "preset": preset, "planned": len(planned),
+    return {"experiment": experiment.name, "preset": preset, "planned": len(planned),
             "done": len(planned) - len(todo),
             "reuse": len(reuse), "resume": len(resume), "train": len(fresh), "pretrainings": sorted(pretrainings),
             "images_128px": int(images), "runs": [item[:3] for item in resume + fresh]}
@@ -368,24 +330,24 @@ def on_data(cfg: TrainConfig, data: str) -> TrainConfig:
     return dataclasses.replace(cfg, dataset=data.split(":")[0], data_root=data.split(":", 1)[1], loader="samples")
 
 
-def prune(module, preset: str, results_dir="results", data: str = "") -> list:
+def prune(experiment, preset: str, results_dir="results", data: str = "") -> list:
     """Drop from `<results_dir>/<experiment>.csv` the rows of `preset` that the experiment no longer declares (their
     run id is not that of a declared variant at the preset's settings, e.g. after a change of a declared config),
     and the files of those runs under `<results_dir>/<experiment>/` (ERF maps); returns the dropped rows. Other
-    presets' rows stay, and so do the rows of declared variants the preset no longer trains (PRESET_VARIANTS)."""
-    if not hasattr(module, "VARIANTS"):
-        raise ValueError(f"{module.EXPERIMENT}: declares no runs (no VARIANTS), so it has no plan to prune against")
-    out = Path(results_dir) / f"{module.EXPERIMENT}.csv"
+    presets' rows stay, and so do the rows of declared variants the preset no longer trains (its preset_variants)."""
+    if not isinstance(experiment, Experiment):
+        raise ValueError(f"{experiment.name}: declares no runs (not an Experiment), so it has no plan to prune against")
+    out = Path(results_dir) / f"{experiment.name}.csv"
     if not out.is_file():
         raise FileNotFoundError(f"{out}: no results to prune")
-    planned = {run_id(on_data(cfg, data)) for _, _, cfg in planned_runs(module, preset, declared=True)}
+    planned = {run_id(on_data(cfg, data)) for _, _, cfg in planned_runs(experiment, preset, declared=True)}
     rows = read_rows(out)
     stale = [r["preset"] == preset and r["run_id"] not in planned for r in rows]
     dropped = [r for r, gone in zip(rows, stale) if gone]
     if dropped:
         write_csv(out, [r for r, gone in zip(rows, stale) if not gone], list(rows[0]))  # the file's own columns
         for r in dropped:
-            for path in (Path(results_dir) / module.EXPERIMENT).glob(f"{r['variant']}_s{r['seed']}_{r['run_id']}_*"):
+            for path in (Path(results_dir) / experiment.name).glob(f"{r['variant']}_s{r['seed']}_{r['run_id']}_*"):
                 path.unlink()
     return dropped
 

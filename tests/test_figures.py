@@ -6,7 +6,7 @@ import pytest
 from matplotlib.text import Text
 
 from segformer_lab import figures, plotting
-from segformer_lab.report import paper_dir
+from segformer_lab.analysis import paper_dir
 
 RESULTS = paper_dir()  # the committed results
 
@@ -44,7 +44,7 @@ def layout_problems(fig, tolerance: float = 0.5) -> list:
 
 
 def test_the_check_finds_overlaps_and_texts_outside():
-    plt = plotting._plt()
+    plt = plotting.pyplot()
     fig, ax = plt.subplots(figsize=(2, 2))
     ax.text(0.5, 0.5, "one label")
     ax.text(0.5, 0.5, "another label")
@@ -66,7 +66,7 @@ def test_every_figure_reads_cleanly(name):
     problems = layout_problems(fig)
     texts = [t for t, _ in drawn_texts(fig)]
     width, fonts = fig.get_figwidth(), {t.get_fontsize() for t in fig.findobj(Text) if t.get_text().strip()}
-    plotting._plt().close(fig)
+    plotting.pyplot().close(fig)
     assert not problems, f"{name}: " + "; ".join(problems)
     assert width <= plotting.DOUBLE + 0.01 and min(fonts) >= plotting.FONT
     raw = [t for t in texts if "_" in t and not t.startswith("$")]

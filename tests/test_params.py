@@ -2,9 +2,9 @@
 import pytest
 
 from segformer_lab import build_model
-from segformer_lab.results import read_paper_reference
+from segformer_lab.analysis import read_paper
 
-PAPER = {(r["table"], r["model"], r["metric"]): r["value"] for r in read_paper_reference() if r["table"] == "1a"}
+PAPER = {(r["table"], r["model"], r["metric"]): r["value"] for r in read_paper().to_dict("records") if r["table"] == "1a"}
 SIZES = ["b0", "b1", "b2", "b3", "b4", "b5"]
 
 

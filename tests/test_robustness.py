@@ -6,7 +6,7 @@ from scipy import stats
 
 from segformer_lab import analysis, claims
 from segformer_lab.repo import load_experiment
-from segformer_lab.report import paper_dir
+from segformer_lab.analysis import paper_dir
 from segformer_lab.runner import columns
 from segformer_lab.verdicts import counted, holm
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from segformer_lab.engine import TrainConfig
-from segformer_lab.runner import SEEDS, columns, planned_runs, run_experiment, run_id
+from segformer_lab.presets import SEEDS
+from segformer_lab.runner import columns, planned_runs, run_experiment, run_id
 
 
 def toy_experiment():

@@ -10,7 +10,7 @@ from ..analysis import HEADLINE, per_seed, summarise, paper_table
 from ..budget import TRAIN_FLOPS_PER_FORWARD, train_flop_rate
 from ..declared import Deviation, outcomes
 from ..results import read_table
-from ..runner import BUDGETS
+from ..presets import BUDGETS
 from ..verdicts import Claim, claim, condition, requiring, signed
 
 
