@@ -7,7 +7,7 @@ from scipy import stats
 from segformer_lab import claims
 from segformer_lab.claims.decoder_width import NEGLIGIBLE_MIOU
 from segformer_lab.claims.model_size import CONVERGED_MARGIN
-from segformer_lab.repo import load_experiment
+from segformer_lab.repo import load_experiment, load_module
 from segformer_lab.runner import planned_runs, run_id
 from segformer_lab.verdicts import signed
 
@@ -116,6 +116,8 @@ DECODERS = ("setr_naive", "setr_pup", "setr_mla")
 
 
 def test_setr_claims():
+    setr = load_module("setr_vs_segformer")
+
     def rows(setr_zeroed):
         out = []
         for s in range(3):
@@ -124,16 +126,16 @@ def test_setr_claims():
             out.append({"variant": "setr_pup", "seed": s, "miou": 58 + s, "gmacs_512": 80.0,
                         "whole_256x512_miou": 50 + s, "miou_pe_zeroed": setr_zeroed + s})
         return pd.DataFrame(out)
-    found = claims.setr_vs_segformer.setr_claims(rows(setr_zeroed=40))
+    found = setr.setr_claims(rows(setr_zeroed=40))
     assert [c.outcome for c in found] == ["supported", "supported"]  # 60/16 vs 58/80 per GMAC; drop 8 vs 1
     assert found[1].mean_a == pytest.approx(8.0) and found[1].mean_b == pytest.approx(1.0)
     assert found[1].requires[0].outcome == "supported"  # zeroing the PE costs 18 on every seed
-    assert claims.setr_vs_segformer.setr_claims(rows(setr_zeroed=58))[1].outcome == "not tested"  # the PE carried nothing
+    assert setr.setr_claims(rows(setr_zeroed=58))[1].outcome == "not tested"  # the PE carried nothing
     unused = rows(setr_zeroed=58)
     started = unused[unused["variant"] == "setr_pup"].assign(variant="setr_pup_sincos", miou_pe_zeroed=20.0)
-    found = claims.setr_vs_segformer.setr_claims(pd.concat([unused, started]))  # the resolution claim moves to the used PE
+    found = setr.setr_claims(pd.concat([unused, started]))  # the resolution claim moves to the used PE
     assert [c.outcome for c in found] == ["supported", "supported"] and "setr_pup_sincos loses more" in found[1].text
-    assert claims.setr_vs_segformer.setr_resolution_claims(unused, "setr_pup")[0].outcome == "not tested"
+    assert setr.setr_resolution_claims(unused, "setr_pup")[0].outcome == "not tested"
     ids_setr = ids("setr_vs_segformer")
     assert {ids_setr[i] for i in ids_setr if i in ids("decoder_vs_cnn")} == {"segformer_b0", "segformer_b1"}
     # The default preset trains the sin-cos start; the trunc-normal runs' rows count as planned where present.
@@ -149,6 +151,7 @@ def test_setr_pe_note(tmp_path):
     """The note of a sin-cos SETR whose PE-use condition is not supported: its per-seed cost with the paired
     interval and outcome, the trunc-normal start's cost, the longer run's one seed on record (not judged), and a
     GPU estimate from the gpu folder's measured rate."""
+    setr = load_module("setr_vs_segformer")
     costs = (1.0, -0.5, 2.0)  # what zeroing the sin-cos SETR's PE costs per seed: mixed signs
     rows = []
     for s in range(3):
@@ -161,7 +164,7 @@ def test_setr_pe_note(tmp_path):
     rows.append({"variant": "setr_pup_sincos_i2000", "seed": 0, "miou": 55.0, "whole_256x512_miou": 50.0,
                  "miou_pe_zeroed": 52.5, "gflops": 3.0, "iterations": 2000, "batch_size": 8})
     frame = pd.DataFrame(rows)
-    note = claims.setr_vs_segformer.pe_note(frame, tmp_path)
+    note = setr.pe_note(frame, tmp_path)
     ci = stats.ttest_rel([50.0, 52.0, 54.0], [49.0, 52.5, 52.0]).confidence_interval(0.95)  # [-2.29, +3.96]
     assert ci.low < 0 < ci.high
     assert (f"setr_pup_sincos: zeroing its PE costs 0.83 mIoU (per seed -0.50 to 2.00; +0.83 [{signed(ci.low)}, "
@@ -176,10 +179,10 @@ def test_setr_pe_note(tmp_path):
     # the measured run: 2 GFLOP forwards, 2 min; the SETR's 3 GFLOP forward takes 1.5x as long
     pd.DataFrame([{"gflops": 2.0, "iterations": 2000, "batch_size": 32, "train_seconds": 120.0, "device": "GPU X"}]
                  ).to_csv(tmp_path / "gpu" / "decoder_vs_cnn.csv", index=False)
-    note = claims.setr_vs_segformer.pe_note(frame, tmp_path)
+    note = setr.pe_note(frame, tmp_path)
     assert "64k images per run (8x these runs')" in note and "setr_pup_sincos about 3.0 min per run on the GPU X" in note
     used = frame.assign(miou_pe_zeroed=frame["miou_pe_zeroed"] - 10)  # costs 11, 9.5, 12: supported
-    assert claims.setr_vs_segformer.pe_note(used, tmp_path) == ""  # the condition holds: nothing to explain
+    assert setr.pe_note(used, tmp_path) == ""  # the condition holds: nothing to explain
 
 
 def test_model_size_curves_keep_the_runs_whose_directories_are_not_at_hand(tmp_path):
