@@ -100,16 +100,17 @@ def test_decoder_width_claims():
 
 
 def test_overlap_claims():
+    overlap = load_module("overlap_patch_embed")
     # mIoU per seed: overlapping - non-overlapping -0.5, +1, +0.5 (mixed signs); boundary mIoU +10 on every seed
     frame = pd.DataFrame([{"variant": v, "seed": s, "miou": m, "boundary_miou": b}
                           for v, ms, bs in (("overlap", (60, 61, 62), (40, 41, 42)),
                                             ("non_overlap", (60.5, 60, 61.5), (30, 31, 32)))
                           for s, (m, b) in enumerate(zip(ms, bs))])
-    found = claims.overlap_patch_embed.overlap_claims(frame)
+    found = overlap.overlap_claims(frame)
     assert [c.outcome for c in found] == ["inconclusive", "supported"]
     assert found[0].difference == pytest.approx(1 / 3) and found[1].requires[0].outcome == "supported"
     easy = frame.assign(boundary_miou=frame["miou"])
-    assert claims.overlap_patch_embed.overlap_claims(easy)[1].outcome == "not tested"
+    assert overlap.overlap_claims(easy)[1].outcome == "not tested"
 
 
 DECODERS = ("setr_naive", "setr_pup", "setr_mla")
