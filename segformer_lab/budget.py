@@ -17,7 +17,7 @@ A run's estimate is, in this order of preference:
 A missing embedded pretraining the run needs adds its images at the same rate. A run starts only when MARGIN
 times its estimate fits in the time left; a run already finished elsewhere (copied, not trained) always counts.
 
-Priority: an experiment may declare PRIORITY, shell patterns of the variants behind the report's claims that are
+Priority: an experiment may declare `priority`, shell patterns of the variants behind the report's claims that are
 not tested yet; `run` trains those first (in every experiment of the command), then the rest.
 """
 from __future__ import annotations

@@ -299,7 +299,7 @@ def save_pretrained(model: nn.Module, path, format: str = FORMAT_KEY) -> Path:
     path = Path(path)
     cfg = model.config
     if format == FORMAT_KEY:
-        from . import __version__
+        from .version import __version__
         obj = {FORMAT_KEY: __version__, "config_type": type(cfg).__name__, "config": dataclasses.asdict(cfg),
                "variant": getattr(model, "variant", None), "state_dict": model.state_dict()}
     elif format == "nvlabs":

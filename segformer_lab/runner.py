@@ -74,7 +74,7 @@ def columns(experiment) -> list:
 def planned_runs(experiment, preset: str, declared: bool = False) -> list:
     """[(variant, seed, TrainConfig)] of an experiment under a preset, seed by seed (every variant of seed 0
     first), so that an interrupted sweep already compares all variants. With declared=True, every declared
-    variant at the preset's settings, also those its PRESET_VARIANTS leaves out (rows kept, not trained again)."""
+    variant at the preset's settings, also those its preset_variants leaves out (rows kept, not trained again)."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; expected one of {PRESETS}")
     runs = []
@@ -109,7 +109,7 @@ def run_experiment(experiment, preset: str = "quick", results_dir="results", run
     separate processes (first the embedded pretrainings they need, each once), and each row is written as its run
     finishes: for a GPU, which small models leave mostly idle (four MiT-B0 runs at once train 2.2x as many
     images per second on an H100 as one). Each process gets an equal share of the CPU threads. With `budget` (a
-    `budget.TimeBudget`), the experiment's PRIORITY variants come first and a run starts only if its estimate
+    `budget.TimeBudget`), the experiment's priority variants come first and a run starts only if its estimate
     fits in the time left; the others are recorded in `budget.left`."""
     if jobs < 1:
         raise ValueError(f"jobs={jobs}; expected a positive number of runs at once")
@@ -163,7 +163,7 @@ def run_experiment(experiment, preset: str = "quick", results_dir="results", run
 
 def _missing_runs(experiment, preset: str, rows: list, runs_dir, data: str, only: tuple) -> list:
     """[(variant, seed, cfg, run id, run dir)] of the planned runs without a row in `rows`; with `only`, of the
-    declared variants matching it (also those the preset's PRESET_VARIANTS leaves out)."""
+    declared variants matching it (also those the preset's preset_variants leaves out)."""
     plan = planned_runs(experiment, preset, declared=bool(only))
     if only:
         plan = [run for run in plan if any(fnmatch.fnmatchcase(run[0], p) for p in only)]

@@ -3,10 +3,10 @@ not finish left unstarted (with a fake clock and tiny runs)."""
 import fnmatch
 import json
 import math
-import types
 
 import pytest
 
+from segformer_lab.ablation import Experiment
 from segformer_lab.budget import MARGIN, TRAIN_FLOPS_PER_FORWARD, TimeBudget, priority_first, resolved_device
 from segformer_lab.cost import count_flops
 from segformer_lab.engine import TrainConfig, run_model
@@ -36,10 +36,10 @@ def measured(results, name, rows) -> None:
 
 
 def toy(**fields):
-    return types.SimpleNamespace(
-        EXPERIMENT="toy", BASE=BASE, VARIANTS={"mixffn": {}, "no_pe": {"model_overrides": {"pos_encoding": "none"}}},
-        SEEDS={"smoke": (0,), "quick": (0,), "default": (0,), "gpu": (0,)},
-        PRESETS={p: {} for p in ("smoke", "quick", "default", "gpu")}, **fields)
+    return Experiment(
+        name="toy", base=BASE, variants={"mixffn": {}, "no_pe": {"model_overrides": {"pos_encoding": "none"}}},
+        seeds={"smoke": (0,), "quick": (0,), "default": (0,), "gpu": (0,)},
+        presets={p: {} for p in ("smoke", "quick", "default", "gpu")}, **fields)
 
 
 def test_estimates_measured_then_by_flop_rate_then_unknown(tmp_path):
@@ -81,14 +81,14 @@ def test_runs_that_would_not_finish_are_left_and_priority_runs_go_first(tmp_path
     measured(results, "earlier", [(BASE, 600.0, cpu), (no_pe, 20.0, cpu)])  # mixffn: 10 min, no_pe: 20 s
     clock = Clock()
     budget = TimeBudget(5, results, clock=clock)
-    out = run_experiment(toy(PRIORITY=["no_pe"]), "smoke", results, tmp_path / "runs", progress=False,
+    out = run_experiment(toy(priority=["no_pe"]), "smoke", results, tmp_path / "runs", progress=False,
                          budget=budget)
     assert [r["variant"] for r in read_rows(out)] == ["no_pe"]
     assert [(x, v, s, e.how) for x, v, s, e in budget.left] == [("toy", "mixffn", 0, "measured")]
     assert "1 run(s) left" in budget.summary() and "toy mixffn s0" in budget.summary()
     # a larger budget: the priority run first, then the other
     both = TimeBudget(20, results, clock=Clock())
-    run_experiment(toy(PRIORITY=["mixffn"]), "smoke", tmp_path / "r2", tmp_path / "runs2", progress=False,
+    run_experiment(toy(priority=["mixffn"]), "smoke", tmp_path / "r2", tmp_path / "runs2", progress=False,
                    budget=both)
     assert [r["variant"] for r in read_rows(tmp_path / "r2" / "toy.csv")] == ["mixffn", "no_pe"]
     assert not both.left and "no run left" in both.summary()
@@ -112,8 +112,7 @@ def test_parallel_runs_under_a_budget(tmp_path):
     no_pe = TrainConfig(**{**BASE.to_dict(), "model_overrides": {"pos_encoding": "none"}})
     results = tmp_path / "results"
     measured(results, "earlier", [(BASE, 20.0, cpu), (no_pe, 6000.0, cpu)])
-    module = toy()
-    module.SEEDS = {**module.SEEDS, "smoke": (0, 1)}
+    module = toy(seeds={"smoke": (0, 1), "quick": (0,), "default": (0,), "gpu": (0,)})
     budget = TimeBudget(5, results, clock=Clock())
     out = run_experiment(module, "smoke", results, tmp_path / "runs", progress=False, jobs=2, budget=budget)
     assert sorted((r["variant"], r["seed"]) for r in read_rows(out)) == [("mixffn", "0"), ("mixffn", "1")]
@@ -174,7 +173,7 @@ def test_every_priority_pattern_names_runs_the_gpu_and_default_presets_plan():
     declared = 0
     for name in experiment_names():
         module = load_experiment(name)
-        patterns = getattr(module, "PRIORITY", ())
+        patterns = getattr(module, "priority", ())  # a Script declares none
         declared += len(patterns)
         for preset in ("default", "gpu") if patterns else ():
             planned = {variant for variant, _, _ in planned_runs(module, preset)}
@@ -249,10 +248,10 @@ def test_the_gpu_preset_feeds_from_the_scene_bank_and_trains_table_1d_wider_than
     decoder_vs_cnn (with erf, on the same runs) at 256 px crops from the 128 px pretraining, where ResNet-18's
     measured reach leaves context beyond it; the experiments beside it stay at 128 px."""
     from segformer_lab.repo import load_experiment
-    from segformer_lab.report import ABLATIONS
+    from segformer_lab.report import ablation_names
     from segformer_lab.runner import on_data, planned_runs, run_id
     trained = 0
-    for name in ABLATIONS + ("context_distance", "budget_sweep"):
+    for name in tuple(ablation_names()) + ("context_distance", "budget_sweep"):
         for _, _, cfg in planned_runs(load_experiment(name), "gpu"):
             assert cfg.loader == "bank" and on_data(cfg, "cityscapes:/data").loader == "samples", name
             trained += 1

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from segformer_lab.report import ABLATIONS
+from segformer_lab.report import ablation_names
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -69,7 +69,7 @@ def test_notebook_runs_on_fresh_smoke_results(path, smoke_results, monkeypatch):
     book = execute(path, smoke_results, monkeypatch)
     if path.stem == "00_index":
         table = "\n".join(outputs_text(book, "section(RESULTS, name"))
-        assert table.count(">smoke<") == len(ABLATIONS) and "not available" not in table  # the preset column
+        assert table.count(">smoke<") == len(ablation_names()) and "not available" not in table  # the preset column
     else:
         verdict = "\n".join(outputs_text(book, VERDICT))
         assert "smoke preset" in verdict and "**Verdict:" in verdict and "not available" not in verdict

@@ -1,14 +1,14 @@
 """Fewer than 2 paired seeds are never judged: a one-seed results folder's report supports or contradicts nothing,
 and its summary counts every claim as not judged or not tested; the committed results carry the sensitivity of
 Table 1d to the other definition of an encoder's reach."""
-from segformer_lab.report import (ABLATIONS, OUTCOME_COLUMNS, build_report, findings_lines, findings_summary, repo_root,
+from segformer_lab.report import (ablation_names, OUTCOME_COLUMNS, build_report, findings_lines, findings_summary, repo_root,
                                   section, sensitivity_rows)
 from segformer_lab.verdicts import CONTRADICTED, INCONCLUSIVE, SUPPORTED, RULE, counted
 
 
 def test_a_one_seed_results_folder_supports_or_contradicts_nothing(smoke_results):
     judged = []  # over every ablation: at the smoke preset some has no comparison of its own (only facts)
-    for name in ABLATIONS:
+    for name in ablation_names():
         s = section(smoke_results, name, figures=False)
         assert not s.problem, s.problem
         mine = [c for c in s.claims + s.validity + s.context if c.role != "fact"]
