@@ -23,6 +23,8 @@ from .repo import load_experiment, repo_root
 
 PROTOCOL_NAMES = list(PROTOCOLS)
 USER_ERRORS = (ValueError, KeyError, TypeError, OSError)  # what a bad argument, config or file raises
+HELP_FORMAT = argparse.ArgumentDefaultsHelpFormatter  # every parser shows its defaults
+PRESET_NAMES = ["smoke", "quick", "default", "gpu"]  # --preset of run, prune and report
 
 
 def parse_overrides(items: list) -> dict:
@@ -301,16 +303,16 @@ class Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    fmt = argparse.ArgumentDefaultsHelpFormatter
-    parser = Parser(prog="segformer-lab", description=__doc__.split("\n\n")[0], formatter_class=fmt)
-    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("variants", help="list the model variants", formatter_class=fmt)
+def _add_variants_command(sub) -> None:
+    """`segformer-lab variants` (no arguments), handled by _cmd_variants."""
+    p = sub.add_parser("variants", help="list the model variants", formatter_class=HELP_FORMAT)
     p.set_defaults(func=_cmd_variants)
 
-    p = sub.add_parser("profile", help="params, FLOPs, peak memory and latency of a variant", formatter_class=fmt)
+
+def _add_profile_command(sub) -> None:
+    """`segformer-lab profile` and its arguments, handled by _cmd_profile."""
+    p = sub.add_parser("profile", help="params, FLOPs, peak memory and latency of a variant",
+                       formatter_class=HELP_FORMAT)
     p.add_argument("variant", help="a name from `segformer-lab variants`")
     p.add_argument("--size", type=int, nargs="+", default=[512], help="input side, or H W")
     p.add_argument("--batch", type=int, default=1, help="batch size")
@@ -321,27 +323,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override a config field (repeatable)")
     p.set_defaults(func=_cmd_profile)
 
+
+def _add_costs_command(sub) -> None:
+    """`segformer-lab costs` and its arguments, handled by _cmd_costs."""
     p = sub.add_parser("costs", help="params and FLOPs of B0-B5 and the baselines beside the paper's Table 1",
-                       formatter_class=fmt)
+                       formatter_class=HELP_FORMAT)
     p.add_argument("--out", default=str(repo_root() / "results" / "model_costs.csv"), help="CSV to write")
     p.set_defaults(func=_cmd_costs)
 
+
+def _add_train_command(sub) -> None:
+    """`segformer-lab train` and its arguments, handled by _cmd_train."""
     from .engine import TrainConfig
     p = sub.add_parser("train", help="train a model (resumes an interrupted run in the same directory)",
-                       formatter_class=fmt)
+                       formatter_class=HELP_FORMAT)
     p.add_argument("run_dir", help="run directory: config.json, log.jsonl, checkpoint.pt, metrics.json, model.pt")
     _add_config_options(p, TrainConfig)
     p.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override a model config field")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
 
+
+def _add_run_command(sub) -> None:
+    """`segformer-lab run` and its arguments, handled by _cmd_run."""
     p = sub.add_parser("run", help="run an experiment of experiments/ (what is missing), one CSV row per run",
-                       formatter_class=fmt)
+                       formatter_class=HELP_FORMAT)
     p.add_argument("experiments", nargs="+",
                    help="experiment names (files in experiments/); 'all' is the report's nine ablations (the four "
                         "core ones, then robustness, model_size, decoder_width, setr_vs_segformer and "
                         "overlap_patch_embed)")
-    p.add_argument("--preset", choices=["smoke", "quick", "default", "gpu"], default="quick", help="budget preset")
+    p.add_argument("--preset", choices=PRESET_NAMES, default="quick", help="budget preset")
     p.add_argument("--data", default="", metavar="DATASET:ROOT",
                    help="a real dataset instead of the embedded one, e.g. cityscapes:/data/cityscapes")
     p.add_argument("--results", default=str(repo_root() / "results"), help="folder of the CSV results")
@@ -365,18 +376,24 @@ def build_parser() -> argparse.ArgumentParser:
                    "and stop: size a sitting before it starts")
     p.set_defaults(func=_cmd_run)
 
+
+def _add_prune_command(sub) -> None:
+    """`segformer-lab prune` and its arguments, handled by _cmd_prune."""
     p = sub.add_parser("prune", help="drop the rows (and ERF maps) of a preset that an experiment no longer "
-                       "plans, e.g. after a change of its declared config", formatter_class=fmt)
+                       "plans, e.g. after a change of its declared config", formatter_class=HELP_FORMAT)
     p.add_argument("experiment", help="experiment name (a file in experiments/)")
-    p.add_argument("--preset", choices=["smoke", "quick", "default", "gpu"], default="quick", help="budget preset")
+    p.add_argument("--preset", choices=PRESET_NAMES, default="quick", help="budget preset")
     p.add_argument("--data", default="", metavar="DATASET:ROOT", help="the real dataset the rows were run on")
     p.add_argument("--results", default=str(repo_root() / "results"), help="folder of the CSV results")
     p.set_defaults(func=_cmd_prune)
 
+
+def _add_report_command(sub) -> None:
+    """`segformer-lab report` and its arguments, handled by _cmd_report."""
     p = sub.add_parser("report", help="figures and report.md (verdict table, key figures) from a results folder",
-                       formatter_class=fmt)
+                       formatter_class=HELP_FORMAT)
     p.add_argument("results", nargs="?", default=str(repo_root() / "results"), help="folder of the CSV results")
-    p.add_argument("--preset", choices=["smoke", "quick", "default", "gpu"], default=None,
+    p.add_argument("--preset", choices=PRESET_NAMES, default=None,
                    help="report the rows of this preset (default: the largest budget present)")
     p.add_argument("--format", nargs="+", choices=["png", "pdf", "svg"], default=["png"],
                    help="save the key figures in these formats (the report shows the first)")
@@ -384,18 +401,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also execute notebooks/*.ipynb in place against this results folder (needs nbclient)")
     p.set_defaults(func=_cmd_report)
 
+
+def _add_pretrain_command(sub) -> None:
+    """`segformer-lab pretrain` and its arguments, handled by _cmd_pretrain."""
     from .pretrain import PretrainConfig
     p = sub.add_parser("pretrain", help="pretrain an encoder on the embedded world (cached; the same budget for "
-                       "every encoder)", formatter_class=fmt)
+                       "every encoder)", formatter_class=HELP_FORMAT)
     _add_config_options(p, PretrainConfig)
     p.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override a model config field")
     p.add_argument("--force", action="store_true", help="pretrain again even if cached")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_pretrain)
 
+
+def _add_evaluate_command(sub) -> None:
+    """`segformer-lab evaluate` and its arguments, handled by _cmd_evaluate."""
     p = sub.add_parser("evaluate", help="evaluate a run, or any checkpoint on a dataset you hold (--data), under "
                        "the dataset's standard protocol, optionally with corruptions or other resolutions",
-                       formatter_class=fmt)
+                       formatter_class=HELP_FORMAT)
     p.add_argument("source", help="a run directory of `segformer-lab train`, or (with --data) a checkpoint: ours, a "
                    "transformers folder, an NVlabs / mmseg / torchvision .pth")
     p.add_argument("--data", default=None, metavar="NAME:ROOT[:SPLIT]",
@@ -437,8 +460,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "(only a file you trust: unpickling can run code)")
     p.set_defaults(func=_cmd_evaluate)
 
+
+def _add_erf_command(sub) -> None:
+    """`segformer-lab erf` and its arguments, handled by _cmd_erf."""
     p = sub.add_parser("erf", help="Figure 3 for any model you hold: the ERF of the four encoder stages and the head "
-                       "at the central output pixel, averaged over images of a dataset", formatter_class=fmt)
+                       "at the central output pixel, averaged over images of a dataset", formatter_class=HELP_FORMAT)
     p.add_argument("source", help="a run directory or a checkpoint: ours, a transformers folder, an NVlabs / mmseg / "
                    "torchvision .pth")
     p.add_argument("--data", required=True, metavar="NAME:ROOT[:SPLIT]", help="the images: ade20k:ROOT, "
@@ -456,6 +482,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trust", action="store_true", help="read a checkpoint pickle that holds more than tensors "
                    "(only a file you trust: unpickling can run code)")
     p.set_defaults(func=_cmd_erf)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `segformer-lab` parser: --debug, then one subcommand, each added by its _add_<name>_command."""
+    parser = Parser(prog="segformer-lab", description=__doc__.split("\n\n")[0], formatter_class=HELP_FORMAT)
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_variants_command(sub)
+    _add_profile_command(sub)
+    _add_costs_command(sub)
+    _add_train_command(sub)
+    _add_run_command(sub)
+    _add_prune_command(sub)
+    _add_report_command(sub)
+    _add_pretrain_command(sub)
+    _add_evaluate_command(sub)
+    _add_erf_command(sub)
     return parser
 
 
