@@ -19,11 +19,11 @@ from pathlib import Path
 
 import torch
 
+from segformer_lab.ablation import Script
 from segformer_lab.pretrain import (PretrainConfig, ProbeConfig, encoder_family, linear_probe, load_backbone,
                                     pretrain, pretraining_encoder)
 from segformer_lab.results import provenance, read_rows, write_csv
 
-EXPERIMENT = "pretraining"
 # Each family's encoder: MiT-B1 and ResNet-18 of Table 1d, and setr_vs_segformer's ViT (ViT-S/16, 8 layers).
 ENCODERS = {"mit_b1": "segformer_b1", "resnet18": "resnet18_mlp", "vit_s8": "setr_naive_vit_s8"}
 # AdamW; 0.05 decays little in 1000 steps. The lr axis first ran 3e-4..3e-3; MiT-B1's best sat at its lower edge
@@ -47,10 +47,10 @@ def recipes(grid: dict = GRID) -> list[dict]:
     """Every (lr, weight_decay) of the grid, as PretrainConfig fields."""
     for name in ("lr", "weight_decay"):
         if not grid.get(name):
-            raise ValueError(f"{EXPERIMENT}: GRID[{name!r}] is empty; expected at least one value")
+            raise ValueError(f"pretraining: GRID[{name!r}] is empty; expected at least one value")
     unknown = sorted(set(grid) - {"lr", "weight_decay"})
     if unknown:
-        raise ValueError(f"{EXPERIMENT}: GRID has unknown field(s) {unknown}; expected 'lr' and 'weight_decay'")
+        raise ValueError(f"pretraining: GRID has unknown field(s) {unknown}; expected 'lr' and 'weight_decay'")
     return [{"lr": lr, "weight_decay": wd} for lr, wd in itertools.product(grid["lr"], grid["weight_decay"])]
 
 
@@ -77,7 +77,7 @@ def main(preset: str = "default", results_dir="results", grid: dict = GRID, prog
     grid_recipes = recipes(grid)  # an empty grid fails before anything runs
     spec = PRESETS[preset]
     probe_cfg = ProbeConfig(**spec["probe"])
-    out = Path(results_dir) / f"{EXPERIMENT}.csv"
+    out = Path(results_dir) / "pretraining.csv"
     rows = read_rows(out)
     done = {(r["preset"], r["encoder"], r["init"], str(float(r["lr"])), str(float(r["weight_decay"])))
             for r in rows}
@@ -89,7 +89,7 @@ def main(preset: str = "default", results_dir="results", grid: dict = GRID, prog
                 continue
             cfg = PretrainConfig(model=model, **spec["pretrain"],
                                  **(recipe if init == "pretrained" else {}))
-            row = {"experiment": EXPERIMENT, "preset": preset, "encoder": encoder, "model": model,
+            row = {"experiment": "pretraining", "preset": preset, "encoder": encoder, "model": model,
                    "family": encoder_family(model), "init": init, **recipe, "iterations": cfg.iterations,
                    "batch_size": cfg.batch_size, "crop_size": cfg.crop_size, "scene_family": cfg.scene_family}
             if init == "pretrained":
@@ -123,6 +123,8 @@ def mark_choice(rows: list[dict], grid: dict = GRID) -> None:
             r["chosen"] = bool(r["init"] == "pretrained" and recipe is not None and
                                float(r["lr"]) == recipe["lr"] and float(r["weight_decay"]) == recipe["weight_decay"])
 
+
+SCRIPT = Script(name="pretraining", main=main)  # a grid of pretrainings and probes, not a sweep of trained runs
 
 if __name__ == "__main__":
     main(*sys.argv[1:2])

@@ -185,10 +185,10 @@ def test_each_family_gets_its_recipe_and_a_new_recipe_gives_new_run_ids(monkeypa
 def test_recipes_in_code_are_the_committed_choice():
     """RECIPES holds what experiments/pretraining.py chose at the default preset (results/pretraining.csv);
     before that sweep is committed every family keeps the shared recipe."""
-    from segformer_lab.repo import load_experiment, repo_root
+    from segformer_lab.repo import load_module, repo_root
     from segformer_lab.pretrain import RECIPES, SHARED_RECIPE
     from segformer_lab.results import read_rows
-    module = load_experiment("pretraining")
+    module = load_module("pretraining")
     rows = [r for r in read_rows(repo_root() / "results" / "pretraining.csv") if r["preset"] == "default"]
     chosen = module.choose(rows)
     expected = {family: chosen.get(family, SHARED_RECIPE) for family in RECIPES}
@@ -197,10 +197,10 @@ def test_recipes_in_code_are_the_committed_choice():
 
 def test_pretraining_sweep_writes_one_row_per_recipe_and_resumes(tmp_path, monkeypatch):
 
-    from segformer_lab.repo import load_experiment
+    from segformer_lab.repo import load_module
     from segformer_lab.results import read_rows
     monkeypatch.setenv("SEGFORMER_LAB_CACHE", str(tmp_path / "cache"))
-    module = load_experiment("pretraining")
+    module = load_module("pretraining")
     grid = {"lr": (1e-3, 3e-3), "weight_decay": (0.05,)}
     out = module.main("smoke", tmp_path, grid=grid, progress=False)
     rows = read_rows(out)
