@@ -11,11 +11,11 @@ from __future__ import annotations
 import torch
 
 from segformer_lab import build_model
+from segformer_lab.ablation import Script
 from segformer_lab.cost import count_flops, count_params, peak_memory
 from segformer_lab.analysis import read_paper
 from segformer_lab.results import provenance, write_csv
 
-EXPERIMENT = "model_costs"
 ADE, CITY = (512, 512), (1024, 2048)
 SIZES = ("b0", "b1", "b2", "b3", "b4", "b5")
 
@@ -67,7 +67,7 @@ def measure(name: str) -> dict:
         model = build_model(spec["variant"], spec["num_classes"], **spec["overrides"])
     flops = count_flops(model, (h, w))
     mem = {"peak_bytes": float("nan"), "method": ""} if on_meta else peak_memory(model, (h, w))
-    return {"experiment": EXPERIMENT, "run": name, "variant": spec["variant"], "overrides": repr(spec["overrides"]),
+    return {"experiment": "model_costs", "run": name, "variant": spec["variant"], "overrides": repr(spec["overrides"]),
             "num_classes": spec["num_classes"], "height": h, "width": w, **count_params(model),
             "gmacs": flops["macs"] / 1e9, "gflops": flops["flops"] / 1e9, "peak_mem_mb": mem["peak_bytes"] / 2**20,
             "mem_method": mem["method"], **provenance("cpu")}
@@ -94,6 +94,8 @@ def main(out="results/model_costs.csv") -> list:
     print(f"wrote {out}")
     return rows
 
+
+SCRIPT = Script(name="model_costs", main=main)  # counted, not trained: `segformer-lab costs` calls main(out=...)
 
 if __name__ == "__main__":
     main()
