@@ -18,11 +18,11 @@ from pathlib import Path
 import pandas as pd
 
 from segformer_lab import plotting
+from segformer_lab.ablation import Script
 from segformer_lab.data.synthetic import SyntheticScenes
 from segformer_lab.engine import TrainConfig, train
 from segformer_lab.results import provenance, write_csv
 
-EXPERIMENT = "calibration"
 BASE = TrainConfig(model="segformer_b0", eval_every=100)
 FAMILY_FIELDS = {
     "aerial": {},
@@ -55,7 +55,7 @@ def main(family: str = "aerial", runs_dir=None, out=None) -> list:
             run = runs_dir / f"{variant}_seed{seed}"
             done = run / "metrics.json"
             metrics = json.loads(done.read_text()) if done.is_file() else train(cfg, run)
-            rows.append({"experiment": EXPERIMENT, "variant": variant, "seed": seed, "iterations": cfg.iterations,
+            rows.append({"experiment": "calibration", "variant": variant, "seed": seed, "iterations": cfg.iterations,
                          **{k: metrics[k] for k in METRIC_COLUMNS},
                          **{f"iou_{c}": metrics["iou"][c] for c in classes},
                          "train_seconds": metrics["train_seconds"], **provenance("cpu")})
@@ -88,6 +88,8 @@ def figures(family: str = "aerial", runs_dir=None, csv_path=None, out_dir="resul
         plotting.save(plotting.per_class_iou(pd.read_csv(csv_path), classes),
                       f"{out_dir}/calibration{suffix(family)}_per_class.png")
 
+
+SCRIPT = Script(name="calibration", main=main)  # its own loop of runs, one scene family per call
 
 if __name__ == "__main__":
     main(*sys.argv[1:2])
