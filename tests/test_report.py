@@ -5,8 +5,8 @@ import pytest
 from scipy import stats
 
 from segformer_lab import analysis, claims, plotting
-from segformer_lab.claims.decoder_width import NEGLIGIBLE_MIOU
 from segformer_lab.erf import TARGETS, THRESHOLDS, load_maps
+from segformer_lab.repo import load_module
 from segformer_lab.report import ABLATIONS, build_report, section
 
 
@@ -62,12 +62,13 @@ def test_decoder_vs_cnn_claims_use_the_init_asked_for():
 
 
 def test_reduction_ratio_claims():
+    reduction_ratio, NEGLIGIBLE_MIOU = load_module("reduction_ratio"), load_module("decoder_width").NEGLIGIBLE_MIOU
     costs = pd.DataFrame({"variant": ["sr_1111", "sr_8421"] * 2, "size": [64, 64, 128, 128],
                           "attention_gmacs_measured": [1.0, 0.1, 4.0, 0.2],
                           "attention_gmacs_analytic": [1.0, 0.1, 4.0, 0.2]})
     # per seed the reduction loses 0.1, gains 0.1, loses 0.1: the 90% interval lies above -0.5 (NEGLIGIBLE_MIOU)
     close = rows({"sr_1111": [50, 52, 51], "sr_8421": [49.9, 52.1, 50.9]}).assign(crop_size=128)
-    found = claims.reduction_ratio.reduction_ratio_claims(close, costs)
+    found = reduction_ratio.reduction_ratio_claims(close, costs)
     assert [c.outcome for c in found] == ["supported", "holds"]  # the no-worse claim; the MACs fact
     assert found[0].margin == NEGLIGIBLE_MIOU[0] == 0.5 and [c.role for c in found] == ["claim", "fact"]
     lo, _ = stats.ttest_rel([49.9, 52.1, 50.9], [50, 52, 51]).confidence_interval(0.90)
@@ -76,14 +77,14 @@ def test_reduction_ratio_claims():
     assert found[0].requires[0].outcome == "holds"
     # -0.5, -1.5, 0: within the seed range (the earlier rule held it), but the 90% interval reaches below -0.5
     spread = rows({"sr_1111": [50, 52, 51], "sr_8421": [49.5, 50.5, 51]}).assign(crop_size=128)
-    found = claims.reduction_ratio.reduction_ratio_claims(spread, costs)
+    found = reduction_ratio.reduction_ratio_claims(spread, costs)
     assert found[0].outcome == "inconclusive" and found[0].unpaired_outcome() == "supported"
-    worse = claims.reduction_ratio.reduction_ratio_claims(rows({"sr_1111": [60, 60.5], "sr_8421": [50, 50.7]}).assign(crop_size=128),
-                                            costs.assign(attention_gmacs_analytic=[1.0, 0.1, 5.0, 0.2]))
+    worse = reduction_ratio.reduction_ratio_claims(rows({"sr_1111": [60, 60.5], "sr_8421": [50, 50.7]}).assign(crop_size=128),
+                                                   costs.assign(attention_gmacs_analytic=[1.0, 0.1, 5.0, 0.2]))
     assert [c.outcome for c in worse] == ["contradicted", "fails"]  # -10, -9.8: wholly below -0.5; 5.3 vs 6.3 MACs
     assert "tolerance" in worse[1].sentence()
     no_reduction = costs.assign(attention_gmacs_measured=[1.0, 1.0, 4.0, 4.0])
-    assert claims.reduction_ratio.reduction_ratio_claims(close, no_reduction)[0].outcome == "not tested"
+    assert reduction_ratio.reduction_ratio_claims(close, no_reduction)[0].outcome == "not tested"
 
 
 def test_erf_claims_read_side_ratios():

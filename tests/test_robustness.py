@@ -4,18 +4,17 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from segformer_lab import analysis, claims
-from segformer_lab.repo import load_experiment
+from segformer_lab import analysis
+from segformer_lab.repo import load_experiment, load_module
 from segformer_lab.analysis import paper_dir
 from segformer_lab.runner import columns
 from segformer_lab.verdicts import counted, holm
 
 
 def test_smoke_rows_one_per_run_and_condition(smoke_results, tmp_path):
-    module = load_experiment("robustness")
     frame = pd.read_csv(smoke_results / "robustness.csv")
-    assert list(frame.columns) == columns(module)
-    conditions = [("clean", 0), *module.CONDITIONS["smoke"]]
+    assert list(frame.columns) == columns(load_experiment("robustness"))
+    conditions = [("clean", 0), *load_module("robustness").CONDITIONS["smoke"]]
     assert frame.groupby("run_id").size().tolist() == [len(conditions)] * 2
     assert list(zip(frame["corruption"], frame["severity"]))[:len(conditions)] == conditions
     clean = frame[frame["corruption"] == "clean"]
@@ -39,30 +38,32 @@ def rows(values: dict) -> pd.DataFrame:
 
 
 def test_relative_robustness_follows_table5_severities():
+    robustness = load_module("robustness")
     frame = rows({("mit_b1_pretrained", 0): (50.0, {("gaussian_noise", "noise", 1): 40.0,
                                                     ("gaussian_noise", "noise", 3): 20.0,
                                                     ("gaussian_noise", "noise", 5): 0.0,  # beyond Table 5's 1-3
                                                     ("fog", "weather", 5): 45.0})})
-    overall = claims.robustness.relative_robustness(frame, "mit_b1_pretrained")
+    overall = robustness.relative_robustness(frame, "mit_b1_pretrained")
     assert isinstance(overall, pd.Series) and list(overall.index) == [0]  # per seed, indexed by seed
     assert overall.tolist() == [pytest.approx((0.6 + 0.9) / 2)]
-    assert claims.robustness.relative_robustness(frame, "mit_b1_pretrained", "noise").tolist() == [pytest.approx(0.6)]
+    assert robustness.relative_robustness(frame, "mit_b1_pretrained", "noise").tolist() == [pytest.approx(0.6)]
     later = frame.assign(seed=3)  # the index is the seed itself, not a position
-    assert list(claims.robustness.relative_robustness(later, "mit_b1_pretrained").index) == [3]
-    table = claims.robustness.robustness_table(frame)
+    assert list(robustness.relative_robustness(later, "mit_b1_pretrained").index) == [3]
+    table = robustness.robustness_table(frame)
     assert table.loc["mit_b1_pretrained", ["clean", "gauss_noise", "fog"]].tolist() == [50.0, 30.0, 45.0]
     with pytest.raises(ValueError, match="no corrupted rows for variant 'resnet18_mlp_pretrained'"):
-        claims.robustness.relative_robustness(frame, "resnet18_mlp_pretrained")
+        robustness.relative_robustness(frame, "resnet18_mlp_pretrained")
 
 
 def test_claims_compare_relative_robustness_with_validity():
+    robustness = load_module("robustness")
     noise, fog = ("gaussian_noise", "noise", 2), ("fog", "weather", 2)
     frame = rows({**{("mit_b1_pretrained", s): (60.0 + s, {noise: 48.0 + s, fog: 54.0 + s})  # keeps 0.8 and 0.9
                      for s in range(3)},
                   **{("resnet18_mlp_pretrained", s): (70.0 + s, {noise: 35.0 + s, fog: f})  # 0.5; 0.89-0.92
                      for s, f in zip(range(3), (63.5, 63.0, 66.0))},
                   **{("deeplabv3_r18_pretrained", s): (40.0, {noise: 40.0, fog: 40.0}) for s in range(3)}})  # never hurt
-    found = claims.robustness.robustness_claims(frame)
+    found = robustness.robustness_claims(frame)
     assert [c.text.rsplit(": ", 1)[1] for c in found] == ["all corruptions", "noise", "weather"] * 2
     deeplab, resnet = found[:3], found[3:]
     assert [c.outcome for c in deeplab] == ["not tested"] * 3 and "deeplabv3_r18_pretrained" in deeplab[0].sentence()
@@ -82,12 +83,13 @@ def test_claims_compare_relative_robustness_with_validity():
                                            "pretrained)"}
     assert [(text.split(" than ")[1], outcome) for text, outcome, _ in counted(found)] == [
         ("DeepLabV3-R18 (aerial, pretrained)", "not tested"), ("ResNet-18 + MLP (aerial, pretrained)", "inconclusive")]
-    note = claims.robustness.robustness_note(frame)
+    note = robustness.robustness_note(frame)
     assert "beyond the seed spread" in note and "relative robustness" in note
 
 
 def test_paper_relative_robustness_from_table5():
-    paper = claims.robustness.relative_paper(analysis.read_paper(paper_dir()))
+    robustness = load_module("robustness")
+    paper = robustness.relative_paper(analysis.read_paper(paper_dir()))
     # SegFormer-B5 keeps 0.80 of its clean mIoU, DeepLabV3+ 0.51 (Table 5's means over the 16 over clean)
     assert paper.loc["segformer_b5", "all"] == pytest.approx(0.7987, abs=1e-3)
     assert paper.loc["deeplabv3plus_r101", "noise"] == pytest.approx((13.2 + 13.9 + 16.3 + 36.9) / 4 / 77.1)

@@ -4,9 +4,6 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from segformer_lab import claims
-from segformer_lab.claims.decoder_width import NEGLIGIBLE_MIOU
-from segformer_lab.claims.model_size import CONVERGED_MARGIN
 from segformer_lab.repo import load_experiment, load_module
 from segformer_lab.runner import planned_runs, run_id
 from segformer_lab.verdicts import signed
@@ -34,7 +31,7 @@ def test_runs_shared_with_decoder_vs_cnn():
 
 
 def test_late_loss_drop():
-    module = load_experiment("model_size")
+    module = load_module("model_size")
     flat = [(i, 1.0) for i in range(10, 1001, 10)]
     assert module.late_loss_drop(flat) == 0.0
     falling = [(i, 2.0 if i <= 600 else 1.0) for i in range(10, 1001, 10)]
@@ -51,10 +48,11 @@ def size_rows(drops: dict, miou: dict) -> pd.DataFrame:
 
 
 def test_model_size_claims_and_convergence_check():
+    model_size, CONVERGED_MARGIN = load_module("model_size"), load_module("model_size").CONVERGED_MARGIN
     # B1 - B0 is +5 on every seed; B2 - B1 is +1, -0.5, +0.5 (mixed signs)
     miou = {"mit_b0": [50, 51, 52], "mit_b1": [55, 56, 57], "mit_b2": [56, 55.5, 57.5]}
     converged = size_rows({v: [0.10, 0.11, 0.12] for v in miou}, miou)
-    found = claims.model_size.model_size_claims(converged)
+    found = model_size.model_size_claims(converged)
     assert [c.outcome for c in found] == ["supported", "inconclusive", "holds"]  # b1 > b0, b2 ~ b1, share b0 > b1 (a fact)
     assert [c.role for c in found] == ["claim", "claim", "fact"]
     expected = stats.ttest_rel([56, 55.5, 57.5], [55, 56, 57]).confidence_interval(0.95)
@@ -65,37 +63,38 @@ def test_model_size_claims_and_convergence_check():
     assert convergence.margin == CONVERGED_MARGIN[0] == 0.10
     # B2 still sheds 0.04 more of its loss than B0 (0.14-0.16 against 0.10-0.12): inside the 0.10 margin
     near = size_rows({"mit_b0": [0.10, 0.11, 0.12], "mit_b1": [0.10] * 3, "mit_b2": [0.14, 0.16, 0.15]}, miou)
-    assert claims.model_size.model_size_claims(near)[0].requires[0].outcome == "supported"
+    assert model_size.model_size_claims(near)[0].requires[0].outcome == "supported"
     # 0.20 more on every seed: beyond the margin; a noisy drop (-0.05, +0.24, +0.03): neither
     still_learning = size_rows({"mit_b0": [0.10] * 3, "mit_b1": [0.10] * 3, "mit_b2": [0.30] * 3}, miou)
-    found = claims.model_size.model_size_claims(still_learning)
+    found = model_size.model_size_claims(still_learning)
     assert [c.outcome for c in found][:2] == ["not tested", "not tested"]
     assert found[0].requires[0].outcome == "contradicted"
     noisy = size_rows({"mit_b0": [0.10, 0.11, 0.12], "mit_b1": [0.10] * 3, "mit_b2": [0.05, 0.35, 0.15]}, miou)
-    found = claims.model_size.model_size_claims(noisy)
+    found = model_size.model_size_claims(noisy)
     assert found[0].requires[0].outcome == "inconclusive" and found[0].outcome == "not tested"
 
 
 def test_decoder_width_claims():
+    decoder_width, NEGLIGIBLE_MIOU = load_module("decoder_width"), load_module("decoder_width").NEGLIGIBLE_MIOU
     dims, gmacs = {"c64": 64, "c256": 256, "c768": 768}, {"c64": 1.0, "c256": 2.0, "c768": 6.0}
     def rows(miou):
         return pd.DataFrame([{"variant": v, "seed": s, "miou": miou[v][s], "decoder_dim": dims[v],
                               "gmacs_512": gmacs[v]} for v in miou for s in range(3)])
     # C = 256 against 768 per seed: -0.2, +0.1, -0.1: the 90% interval lies above -0.5 (NEGLIGIBLE_MIOU)
-    saturates = claims.decoder_width.decoder_width_claims(rows({"c64": [40, 41, 42], "c256": [50, 51, 52],
-                                                                "c768": [50.2, 50.9, 52.1]}))
+    saturates = decoder_width.decoder_width_claims(rows({"c64": [40, 41, 42], "c256": [50, 51, 52],
+                                                         "c768": [50.2, 50.9, 52.1]}))
     assert [c.outcome for c in saturates] == ["supported", "holds"] and saturates[1].role == "fact"
     assert saturates[0].margin == NEGLIGIBLE_MIOU[0] == 0.5 and saturates[0].requires[0].outcome == "supported"
     lo, _ = stats.ttest_rel([50, 51, 52], [50.2, 50.9, 52.1]).confidence_interval(0.90)
     assert saturates[0].interval(0.90)[0] == pytest.approx(lo) and lo > -0.5
     assert saturates[1].mean_a == 2.0  # the smallest step: 256 -> 768 costs 3x, 64 -> 256 2x
     # C = 768 a point above 256 on every seed: more than the margin, so accuracy did not saturate
-    gains_a_point = claims.decoder_width.decoder_width_claims(rows({"c64": [40, 41, 42], "c256": [50, 51, 52],
-                                                                    "c768": [51, 52, 53]}))
+    gains_a_point = decoder_width.decoder_width_claims(rows({"c64": [40, 41, 42], "c256": [50, 51, 52],
+                                                             "c768": [51, 52, 53]}))
     assert gains_a_point[0].outcome == "contradicted"
-    flat = claims.decoder_width.decoder_width_claims(rows({"c64": [50, 51, 52], "c256": [50, 51, 52], "c768": [50, 51, 52]}))
+    flat = decoder_width.decoder_width_claims(rows({"c64": [50, 51, 52], "c256": [50, 51, 52], "c768": [50, 51, 52]}))
     assert flat[0].outcome == "not tested"  # width never mattered: saturation is not tested
-    gains = claims.decoder_width.decoder_width_claims(rows({"c64": [40, 41, 42], "c256": [50, 51, 52], "c768": [60, 61, 62]}))
+    gains = decoder_width.decoder_width_claims(rows({"c64": [40, 41, 42], "c256": [50, 51, 52], "c768": [60, 61, 62]}))
     assert gains[0].outcome == "contradicted"
 
 
