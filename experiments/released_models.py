@@ -16,10 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
+from segformer_lab.ablation import Script
 from segformer_lab.corruptions import GROUP_OF, TABLE5_SEVERITIES, parse_corruptions
 
-EXPERIMENT = "released_models"
-HELD_MODELS = True  # `run` calls main(config, results): nothing is trained
 # The paper's protocol run on the same weights gives numbers a few tenths away (resize library, rounding, mmseg
 # version: mmseg issue #2804); one point is what "the same model under the same protocol" allows.
 TOLERANCE_MIOU = 1.0
@@ -58,3 +57,6 @@ def main(config="released.toml", results="results", progress: bool = True) -> Pa
     """Read `config`, run every study on every model it names, write `<results>/released/`."""
     from segformer_lab.released import read_config, run
     return run(read_config(config), Path(results) / "released", plan(), progress=progress)
+
+
+SCRIPT = Script(name="released_models", main=main)  # nothing is trained: `run` calls main(config, results)

@@ -299,7 +299,7 @@ corruptions = ["brightness", "gaussian_noise", "fog"]
 def standin_results(root, progress: bool = False, log=print) -> Path:
     """The whole released_models path on stand-ins written under `root` (trees, checkpoints, released.toml):
     returns the filled results folder. For a first look and for the tests; the numbers mean nothing."""
-    from .repo import load_experiment
+    from .repo import load_module
     from .standins import make_ade20k_tree, make_cityscapes_tree, make_mmseg_deeplabv3plus, make_nvlabs_checkpoint
     root = Path(root)
     make_ade20k_tree(root / "ADEChallengeData2016")
@@ -308,9 +308,8 @@ def standin_results(root, progress: bool = False, log=print) -> Path:
     make_nvlabs_checkpoint(root / "segformer.b0.1024x1024.city.160k.pth", 19, seed=1)
     make_mmseg_deeplabv3plus(root / "deeplabv3plus_r50-d8_512x1024_80k_cityscapes.pth", 19, seed=2)
     (root / "released.toml").write_text(STANDIN_CONFIG)
-    experiment = load_experiment("released_models")
     held = read_config(root / "released.toml")
-    plan = experiment.plan()
+    plan = load_module("released_models").plan()
     return run(held, root / "results" / "released", plan, progress=progress, log=log)
 
 __all__ = ["HeldModel", "Held", "read_config", "run", "load", "clean", "table1a", "table5", "resolution_curves",
