@@ -2,8 +2,10 @@
 
 A `Protocol` says how a held-out image becomes a label map: the keep-ratio resize (mmcv's `imrescale`), NVlabs'
 alignment of each side to a multiple of 32 (`AlignedResize`), whole-image or sliding-window inference, the
-multi-scale ratios and flip, and the split that is scored. `evaluate`, `erf` and the `released_models`
-experiment all read PROTOCOLS, so a reader checks a protocol against PAPER.md section 9 in one place.
+multi-scale ratios and flip, and the split that is scored. The one evaluator (segformer_lab/evaluator.py), `erf`
+and the `released_models` experiment all read PROTOCOLS, so a reader checks a protocol against PAPER.md section 9
+in one place; the lab's own runs are evaluated under "embedded" (or their TrainConfig's window), and may be under
+any other.
 
 The resize is bilinear on the 0..255 image (align_corners=False, no antialiasing: what cv2's INTER_LINEAR, which
 mmcv calls, computes), rounded back to whole intensities after each step as cv2 does on uint8 images; then the
@@ -20,8 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from .evaluation import MODES, infer
-from .models.common import upsample_logits
+from .evaluation import MODES, check_window, multi_scale_flip, predict_view
 
 MS_RATIOS = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)  # the paper's multi-scale test ("MS"): ratios of the protocol's scale
 
@@ -70,6 +71,11 @@ class Protocol:
         return (f"{self.name} ({self.dataset}{':' + self.split if self.split else ''}): {resize}; {infer_text}{ms}"
                 f"{', flip' if self.flip else ''}; logits resized to the original size, then argmax")
 
+    def window(self) -> dict:
+        """The keyword arguments of one view's prediction (evaluation.predict_view / infer): mode, crop, stride."""
+        return {"mode": "slide", "crop_size": self.crop, "stride": self.stride} if self.mode == "slide" else {
+            "mode": "whole"}
+
 
 PROTOCOLS = {
     # The paper's Table 1 numbers: NVlabs' configs (AlignedResize inside MultiScaleFlipAug, img_scale (2048, 512)).
@@ -86,8 +92,11 @@ PROTOCOLS = {
                            stride=(768, 768),
                            source="NVlabs SegFormer segformer.b*.1024x1024.city.160k.py (slide 1024, stride 768)"),
     "folder": Protocol("folder", "folder", None, source="a folder dataset: each image whole, as stored"),
+    # The lab's own benchmark: each validation view whole, as drawn (a run's TrainConfig may ask for slide windows).
+    "embedded": Protocol("embedded", "synthetic", "val",
+                         source="segformer_lab/data/synthetic: the embedded benchmark's validation views, as drawn"),
 }
-DEFAULT_PROTOCOL = {"ade20k": "ade20k", "cityscapes": "cityscapes", "folder": "folder"}
+DEFAULT_PROTOCOL = {"ade20k": "ade20k", "cityscapes": "cityscapes", "folder": "folder", "synthetic": "embedded"}
 
 
 def protocol_for(dataset: str, name: str | None = None, **overrides) -> Protocol:
@@ -99,6 +108,13 @@ def protocol_for(dataset: str, name: str | None = None, **overrides) -> Protocol
     protocol = PROTOCOLS[name]
     if protocol.dataset != dataset:
         raise ValueError(f"protocol {name!r} is for {protocol.dataset}, not {dataset}")
+    return with_overrides(protocol, **overrides)
+
+
+def with_overrides(protocol: Protocol, **overrides) -> Protocol:
+    """`protocol` with `overrides` of its fields (None values ignored; lists as tuples; a window without a stride
+    tiles without overlap); an unknown field, or slide without a window, raises ValueError."""
+    name = protocol.name
     valid = {f.name for f in dataclasses.fields(Protocol)} - {"name", "dataset", "source"}
     unknown = sorted(set(overrides) - valid)
     if unknown:
@@ -154,28 +170,33 @@ def normalise(image: torch.Tensor) -> torch.Tensor:
 def protocol_input(image: np.ndarray, protocol: Protocol, ratio: float = 1.0, device="cpu") -> torch.Tensor:
     """uint8 (H, W, 3) RGB -> the normalised (1, 3, h, w) input the model sees under the protocol at `ratio`."""
     x = torch.from_numpy(np.ascontiguousarray(image)).to(device).permute(2, 0, 1)[None].float()  # (1, 3, H, W)
-    return normalise(resize_image(x, resize_steps(protocol, *image.shape[:2], ratio)))
+    # contiguous (B, 3, h, w) as the training batches, whatever the steps leave
+    return normalise(resize_image(x, resize_steps(protocol, *image.shape[:2], ratio))).contiguous()
+
+
+def protocol_scores(model: nn.Module, images: list, protocol: Protocol, resolution: float = 1.0,
+                    num_classes: int | None = None, min_side: int | None = None) -> torch.Tensor:
+    """uint8 (H, W, 3) RGB images of one size -> (B, K, H, W) scores at their original size: the logits for one
+    ratio without flip, else the softmax averaged over the ratios (each times `resolution`) and flips
+    (evaluation.multi_scale_flip). min_side: inputs smaller than the model takes are padded to it. The caller
+    sets eval()."""
+    device = next(model.parameters()).device
+    height, width = images[0].shape[:2]
+    crop, stride = check_window(protocol.mode, protocol.crop, protocol.stride)
+
+    def view_at(ratio: float) -> torch.Tensor:  # (B, 3, h, w): each image as the protocol prepares it at `ratio`
+        return torch.cat([protocol_input(image, protocol, ratio * resolution, device) for image in images])
+
+    def predict(x: torch.Tensor) -> torch.Tensor:
+        return predict_view(model, x, protocol.mode, num_classes, crop, stride, min_side=min_side)
+    with torch.inference_mode():
+        return multi_scale_flip(predict, view_at, protocol.ratios, (height, width), protocol.flip)
 
 
 def predict_scores(model: nn.Module, image: np.ndarray, protocol: Protocol, resolution: float = 1.0,
                    num_classes: int | None = None) -> torch.Tensor:
-    """uint8 (H, W, 3) RGB -> (K, H, W) scores at the image's original size: the logits for one ratio without
-    flip, else the softmax averaged over the ratios (each times `resolution`) and flips. The caller sets eval()."""
-    device = next(model.parameters()).device
-    height, width = image.shape[:2]
-    window = dict(crop_size=protocol.crop, stride=protocol.stride) if protocol.mode == "slide" else {}
-    single = len(protocol.ratios) == 1 and not protocol.flip
-    total = None
-    with torch.inference_mode():
-        for ratio in protocol.ratios:
-            x = protocol_input(image, protocol, ratio * resolution, device)
-            for flipped in (False, True) if protocol.flip else (False,):
-                logits = infer(model, x.flip(-1) if flipped else x, protocol.mode, num_classes, **window)
-                logits = logits.flip(-1) if flipped else logits  # (1, K, h, w) at the resized input's size
-                scores = upsample_logits(logits, (height, width))[0]  # (K, H, W) at the original size
-                scores = scores if single else scores.softmax(0)
-                total = scores if total is None else total + scores
-    return total if single else total / (len(protocol.ratios) * (2 if protocol.flip else 1))
+    """uint8 (H, W, 3) RGB -> (K, H, W) scores at the image's original size (protocol_scores of one image)."""
+    return protocol_scores(model, [image], protocol, resolution, num_classes)[0]
 
 
 def predict_labels(model: nn.Module, image: np.ndarray, protocol: Protocol, resolution: float = 1.0,
@@ -185,5 +206,6 @@ def predict_labels(model: nn.Module, image: np.ndarray, protocol: Protocol, reso
     return predict_scores(model, image, protocol, resolution, num_classes).max(0).indices
 
 
-__all__ = ["Protocol", "PROTOCOLS", "DEFAULT_PROTOCOL", "MS_RATIOS", "protocol_for", "rescale_size",
-           "resize_steps", "resize_image", "normalise", "protocol_input", "predict_scores", "predict_labels"]
+__all__ = ["Protocol", "PROTOCOLS", "DEFAULT_PROTOCOL", "MS_RATIOS", "protocol_for", "with_overrides", "rescale_size",
+           "resize_steps", "resize_image", "normalise", "protocol_input", "protocol_scores", "predict_scores",
+           "predict_labels"]
