@@ -5,6 +5,9 @@ A run lives in a directory: `config.json` (the TrainConfig), `log.jsonl` (one li
 iterations) and, at the end, `metrics.json` and `model.pt` (loadable with `from_pretrained`).
 Data order and augmentation are drawn from (seed, epoch, index), the model's randomness from a torch RNG
 saved in the checkpoint: a run killed and resumed ends with the same weights and metrics as one that was not.
+
+The config and its checks are in config.py, the checks made before a run directory is written in preflight.py;
+`from segformer_lab.engine import TrainConfig, open_datasets` still works.
 """
 from __future__ import annotations
 
@@ -13,7 +16,6 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -23,183 +25,22 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .checkpoints import _atomic_save, load_encoder_weights, save_pretrained
+from .config import IGNORE, TrainConfig, open_datasets
 from .data.sampling import IterationBatches, TrainSamples
-from .data.synthetic import FAMILIES
+from .evaluation import SegMetrics, boundary_band, infer, min_input_side, miou_over
 from .models.cnn import FCN, DeepLabV3, DeepLabV3Plus, ResNetMLP
-from .models.segformer import ABSOLUTE_PE
-from .evaluation import SegMetrics, boundary_band, infer, miou_over
-from .pretrain import (PRETEXTS, SHARED_RECIPE, PretrainConfig, pretrain, pretrained_path, recipe_for,
-                       resolve_device)
-from .registry import build_model, variant_config
+from .preflight import preflight
+from .pretrain import SHARED_RECIPE, PretrainConfig, pretrain, pretrained_path, recipe_for, resolve_device
+from .registry import build_model
 
-DATASETS = ("synthetic", "ade20k", "cityscapes", "folder")
 # The scenes a family's "embedded" encoders are pretrained on: the context world, a probe of reach, and the fine
 # world, the aerial one in 36 classes, have no pretraining of their own (their encoders start from the aerial one,
 # as the paper's from ImageNet: a fine run's encoder is the 9-class runs').
 PRETRAIN_FAMILY = {"aerial": "aerial", "street": "street", "context": "aerial", "fine": "aerial"}
-AUGMENTS = ("flip", "mmseg")
-IGNORE = 255  # the label of pixels no loss or metric counts
-LOADERS = ("samples", "bank")
 CNN_MODELS = (ResNetMLP, DeepLabV3, DeepLabV3Plus, FCN)
-# The float fields of TrainConfig: (lower test, upper test, the range in words)
-NUMBER_RANGES = {
-    "lr": (lambda v: v > 0, lambda v: True, "> 0"),
-    "head_lr_mult": (lambda v: v > 0, lambda v: True, "> 0"),
-    "weight_decay": (lambda v: v >= 0, lambda v: True, ">= 0"),
-    "warmup_ratio": (lambda v: v >= 0, lambda v: v <= 1, "in [0, 1]"),
-    "poly_power": (lambda v: v >= 0, lambda v: True, ">= 0"),
-    "min_lr": (lambda v: v >= 0, lambda v: True, ">= 0"),
-    "context_distance": (lambda v: v > 0, lambda v: True, "> 0 (pixels)"),
-    "val_zoom": (lambda v: v > 0, lambda v: True, "> 0 (pixels per world unit)"),
-}
-
-
-@dataclass
-class TrainConfig:
-    """One training run. Defaults: SegFormer-B0 on the embedded benchmark at 128 px, a few minutes on 2 cores;
-    optimiser and schedule as the paper (AdamW 6e-5, head x10, weight decay 0.01, poly power 1, warm-up)."""
-
-    model: str = "segformer_b0"  # variant name (segformer-lab variants)
-    model_overrides: dict = field(default_factory=dict)  # config fields of the model, e.g. {"sr_ratios": [1, 1, 1, 1]}
-    dataset: str = "synthetic"  # synthetic, ade20k, cityscapes or folder
-    scene_family: str = "aerial"  # synthetic: "aerial" (no layout), "street" (Cityscapes' layout, 1:2 frames),
-    # "context" (tokens whose class a ring at context_distance decides) or "fine" (aerial in 36 finer classes)
-    context_distance: float = 24.0  # synthetic "context": token centre to its ring, pixels at zoom 1
-    data_root: str = ""  # dataset root for ade20k / cityscapes / folder
-    train_split: str = ""  # split names; "" = the dataset's usual train / val split
-    val_split: str = ""
-    crop_size: int = 128  # training crop side, pixels
-    augment: str = "flip"  # "flip" (crop + flip) or "mmseg" (random resize 0.5-2, crop, flip, photometric)
-    resize_scale: tuple = (2048, 512)  # mmseg augment: the scale that ratios 0.5-2.0 multiply
-    train_scenes: int = 2000  # synthetic: number of training scenes
-    val_scenes: int = 64  # synthetic: number of validation scenes
-    val_canvas: tuple = (128, 128)  # synthetic: (H, W) of each validation view
-    val_zoom: float = 1.0  # synthetic: pixels per world unit of the validation views
-    iterations: int = 1000  # optimiser steps (B0 at 128 px: about 3.5 minutes on 2 CPU cores)
-    batch_size: int = 8  # global batch (split over processes)
-    lr: float = 6e-5  # base learning rate (encoder)
-    head_lr_mult: float = 10.0  # decoder learning-rate multiplier
-    weight_decay: float = 0.01  # AdamW weight decay (none on norms, biases and position embeddings)
-    warmup_iters: int = 100  # linear warm-up (the paper: 1500 of 160k)
-    warmup_ratio: float = 1e-6  # warm-up starts at lr * warmup_ratio
-    poly_power: float = 1.0  # poly decay exponent
-    min_lr: float = 0.0  # poly decay floor
-    seed: int = 0  # seeds model init, data order, augmentation
-    checkpoint_every: int = 250  # iterations between checkpoints
-    log_every: int = 10  # iterations between log lines
-    eval_every: int = 0  # iterations between validation points of the learning curve (0 = only at the end)
-    num_workers: int = 0  # data-loading processes (the bank: processes that draw its scenes)
-    loader: str = "samples"  # "samples" (each drawn on the CPU) or "bank" (scenes kept on the device, data/bank.py)
-    encoder_weights: str = ""  # "" = from scratch, "embedded" = our pretraining (cached), or a checkpoint path
-    pretrain_iterations: int = 1000  # budget of the "embedded" pretraining (one per encoder, shared by all seeds)
-    pretrain_pretext: str = "presence"  # its task: "presence" or "region_presence" (where classes are; PE ablation)
-    pretrain_recipe: str = "family"  # its lr and weight decay: "family" (each encoder family's, pretrain.RECIPES)
-    # or "shared" (lr 1e-3, weight decay 0.05 for every family: the first version)
-    pretrain_crop: int = 0  # its crop side (0 = crop_size); e.g. 128 for a 256 px run, as ImageNet weights made at
-    # 224 px start the paper's 512 px training
-    device: str = "auto"  # "auto" (cuda if available), "cpu", "cuda", ...
-    amp: bool = True  # bf16 autocast on CUDA (ignored on the CPU)
-    compile: bool = False  # train through torch.compile (CUDA; its first steps compile, then run faster)
-    eval_mode: str = "whole"  # inference mode for the final evaluation: whole or slide
-    eval_crop: int = 0  # slide window side (0 = crop_size)
-    eval_stride: int = 0  # slide stride (0 = 2/3 of the window)
-
-    def __post_init__(self):
-        for name in ("resize_scale", "val_canvas"):
-            setattr(self, name, tuple(getattr(self, name)))
-        if self.dataset not in DATASETS:
-            raise ValueError(f"TrainConfig.dataset={self.dataset!r}; expected one of {DATASETS}")
-        if self.scene_family not in FAMILIES:
-            raise ValueError(f"TrainConfig.scene_family={self.scene_family!r}; expected one of {FAMILIES}")
-        if self.augment not in AUGMENTS:
-            raise ValueError(f"TrainConfig.augment={self.augment!r}; expected one of {AUGMENTS}")
-        try:  # an unknown variant or field, or a bad value, fails here: before any run directory is made
-            variant_config(self.model, 2, **self.model_overrides)
-        except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"TrainConfig.model={self.model!r}, model_overrides={self.model_overrides}: "
-                             f"{e.args[0] if e.args else e}") from e
-        pe = self.model_overrides.get("pos_encoding")
-        if pe in ABSOLUTE_PE and "pe_train_size" not in self.model_overrides:
-            raise ValueError(f"TrainConfig.model_overrides: pos_encoding={pe!r} needs pe_train_size, the (H, W) its "
-                             f"grid is made for, e.g. [{self.crop_size}, {self.crop_size}] for crop_size "
-                             f"{self.crop_size}")
-        if self.pretrain_pretext not in PRETEXTS:
-            raise ValueError(f"TrainConfig.pretrain_pretext={self.pretrain_pretext!r}; expected one of {PRETEXTS}")
-        if self.pretrain_recipe not in ("family", "shared"):
-            raise ValueError(f"TrainConfig.pretrain_recipe={self.pretrain_recipe!r}; expected 'family' or 'shared'")
-        if self.loader not in LOADERS:
-            raise ValueError(f"TrainConfig.loader={self.loader!r}; expected one of {LOADERS}")
-        if self.loader == "bank" and self.dataset != "synthetic":
-            raise ValueError(f"TrainConfig.loader='bank' holds the embedded world's scenes; dataset "
-                             f"{self.dataset!r} is read per sample (loader='samples')")
-        if self.eval_mode not in ("whole", "slide"):
-            raise ValueError(f"TrainConfig.eval_mode={self.eval_mode!r}; expected 'whole' or 'slide'")
-        for name in ("iterations", "batch_size", "crop_size", "checkpoint_every", "log_every", "train_scenes",
-                     "val_scenes", "pretrain_iterations"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"TrainConfig.{name}={getattr(self, name)}; expected a positive integer")
-        for name in ("warmup_iters", "eval_every", "num_workers", "eval_crop", "eval_stride", "seed"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"TrainConfig.{name}={getattr(self, name)}; expected an integer >= 0")
-        for name in ("val_canvas", "resize_scale"):
-            if len(getattr(self, name)) != 2 or min(getattr(self, name)) < 1:
-                raise ValueError(f"TrainConfig.{name}={getattr(self, name)}; expected two positive sides")
-        for name, (low, high, text) in NUMBER_RANGES.items():
-            value = getattr(self, name)
-            if not (math.isfinite(value) and low(value) and high(value)):
-                raise ValueError(f"TrainConfig.{name}={value}; expected a finite number {text}")
-        if self.min_lr > self.lr:
-            raise ValueError(f"TrainConfig.min_lr={self.min_lr} is above lr={self.lr}; expected 0 <= min_lr <= lr")
-        if self.pretrain_crop < 0:
-            raise ValueError(f"TrainConfig.pretrain_crop={self.pretrain_crop}; expected a crop side in pixels, or 0 "
-                             f"for crop_size")
-
-    @classmethod
-    def from_dict(cls, values: dict, source: str = "config") -> "TrainConfig":
-        """Build from a dict, rejecting unknown fields by name."""
-        valid = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(values) - set(valid))
-        if unknown:
-            raise ValueError(f"{source}: unknown TrainConfig field(s) {unknown}; valid fields: {', '.join(valid)}")
-        return cls(**values)
-
-    def to_dict(self) -> dict:
-        return json.loads(json.dumps(dataclasses.asdict(self)))
-
-    @classmethod
-    def read(cls, path) -> "TrainConfig":
-        """The config saved in a run's config.json; an unreadable file raises ValueError naming it."""
-        try:
-            values = json.loads(Path(path).read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ValueError(f"{path}: not a readable config.json ({e})") from e
-        if not isinstance(values, dict):
-            raise ValueError(f"{path}: expected a JSON object of TrainConfig fields, got {type(values).__name__}")
-        return cls.from_dict(values, str(path))
 
 
 # ---------------------------------------------------------------------------------------------- data
-def open_datasets(cfg: TrainConfig):
-    """(train source, val source, class names, thing class indices) for the configured dataset."""
-    if cfg.dataset == "synthetic":
-        from .data.synthetic import ContextConfig, SyntheticScenes
-        context = ContextConfig(distance=cfg.context_distance)
-        train = SyntheticScenes("train", cfg.train_scenes, cfg.seed, crop=cfg.crop_size, family=cfg.scene_family,
-                                context=context)
-        val = SyntheticScenes("val", cfg.val_scenes, cfg.seed, canvas=cfg.val_canvas, zoom=cfg.val_zoom,
-                              family=cfg.scene_family, context=context)
-    else:
-        from .data.real import open_dataset
-        if not cfg.data_root:
-            raise ValueError(f"TrainConfig.data_root is empty; dataset {cfg.dataset!r} needs its root folder")
-        default = {"ade20k": ("training", "validation"), "cityscapes": ("train", "val"), "folder": (None, None)}
-        train_split = cfg.train_split or default[cfg.dataset][0]
-        val_split = cfg.val_split or default[cfg.dataset][1]
-        train = open_dataset(cfg.dataset, cfg.data_root, train_split)
-        val = open_dataset(cfg.dataset, cfg.data_root, val_split)
-    return train, val, list(train.classes), list(train.thing_classes)
-
-
 def run_model(cfg: TrainConfig):
     """A freshly built model of a run's config with its data's class count (for costs: weights play no part)."""
     return build_model(cfg.model, len(open_datasets(cfg)[2]), **cfg.model_overrides)
@@ -310,117 +151,6 @@ def _trim_log(path: Path, iteration: int) -> None:
         except (ValueError, KeyError, TypeError):  # a line cut by a kill
             break
     path.write_text("".join(line + "\n" for line in kept))
-
-
-# ---------------------------------------------------------------------------------------------- checks
-def _takes(model: nn.Module, side: int) -> bool:
-    device = next(model.parameters()).device
-    try:
-        model(torch.zeros(1, 3, side, side, device=device))
-        return True
-    except (RuntimeError, ValueError, IndexError, AssertionError):  # a kernel or grid larger than its input
-        return False
-
-
-def min_input_side(model: nn.Module, limit: int = 4096) -> int:
-    """The smallest square input side `model` takes, found by forwards at batch 1 (doubling, then halving the
-    interval); remembered on the model."""
-    if getattr(model, "_min_input_side", None) is None:
-        was_training = model.training
-        model.eval()
-        with torch.no_grad(), torch.random.fork_rng(devices=[]):
-            high = 1
-            while not _takes(model, high):
-                if high >= limit:
-                    raise ValueError(f"{type(model).__name__} takes no square input up to {limit} px")
-                high *= 2
-            low = high // 2  # fails (or 0)
-            while high - low > 1:
-                middle = (low + high) // 2
-                low, high = (low, middle) if _takes(model, middle) else (middle, high)
-        model.train(was_training)
-        model._min_input_side = high
-    return model._min_input_side
-
-
-def activation_bytes(model: nn.Module, side: int) -> int:
-    """Bytes of every leaf module's output for one image of side x side (a forward at batch 1): what training
-    keeps for the backward pass, roughly, per image."""
-    total = 0
-
-    def count(module, inputs, output):
-        nonlocal total
-        for t in output if isinstance(output, (tuple, list)) else [output]:
-            if isinstance(t, torch.Tensor):
-                total += t.numel() * t.element_size()
-    leaves = [m for m in model.modules() if not list(m.children())]
-    hooks = [m.register_forward_hook(count) for m in leaves]
-    was_training = model.training
-    try:
-        model.eval()
-        with torch.no_grad(), torch.random.fork_rng(devices=[]):
-            model(torch.zeros(1, 3, side, side, device=next(model.parameters()).device))
-    finally:
-        for h in hooks:
-            h.remove()
-        model.train(was_training)
-    return total
-
-
-def available_memory(device: torch.device) -> int:
-    """Bytes free for a run on `device`: the GPU's free memory, or the machine's available memory."""
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
-    try:
-        with open("/proc/meminfo") as f:
-            info = dict(line.split(":", 1) for line in f)
-        return int(info["MemAvailable"].split()[0]) * 1024
-    except (OSError, KeyError, ValueError):
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-
-
-def _gib(n: float) -> str:
-    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
-
-
-TRAIN_MEMORY_FACTOR = 2  # activations kept for the backward pass and their gradients
-
-
-def preflight(cfg: TrainConfig, samples, val_source, num_classes: int, device: torch.device, world: int = 1) -> None:
-    """What can be checked before a run directory is written: the model takes the crop (a forward at batch 1),
-    the batch fits in memory, the first training sample and validation image read and transform, and each split
-    holds a labelled pixel. Raises ValueError naming the field, file or split."""
-    with torch.random.fork_rng(devices=[]):
-        model = build_model(cfg.model, num_classes, **cfg.model_overrides).to(device)
-    smallest = min_input_side(model)
-    if cfg.crop_size < smallest:
-        raise ValueError(f"TrainConfig.crop_size={cfg.crop_size}: {cfg.model} takes inputs of at least {smallest}x"
-                         f"{smallest} px (a smaller one leaves a later stage no pixel for its kernel); expected "
-                         f"crop_size >= {smallest}")
-    per_image = activation_bytes(model, cfg.crop_size)
-    weights = sum(p.numel() * p.element_size() for p in model.parameters())
-    batch = max(1, cfg.batch_size // world)
-    need = TRAIN_MEMORY_FACTOR * per_image * batch + 4 * weights  # weights, gradients and AdamW's two moments
-    if cfg.loader == "bank":  # every training scene, whole, as uint8 image and mask
-        from .data.bank import bank_bytes
-        need += bank_bytes(samples.source)
-    free = available_memory(device)
-    if need > free:
-        fits = max(0, int((free - 4 * weights) // (TRAIN_MEMORY_FACTOR * per_image)))
-        raise ValueError(f"TrainConfig.batch_size={cfg.batch_size}: a training step of {cfg.model} at "
-                         f"{cfg.crop_size} px needs about {_gib(need)} ({_gib(per_image)} of activations per image, "
-                         f"measured by a forward at batch 1), but {device} has {_gib(free)} available; expected a "
-                         f"batch_size of at most {fits * world}")
-    del model
-    samples[(0, 0)]  # reads and transforms the first training sample: a bad file or layout fails here
-    if len(val_source):
-        val_source.load(0)
-    for split, source in (("train", samples.source), ("val", val_source)):
-        if getattr(source, "pairs", None) is not None and not any((source.load(i)[1] != IGNORE).any()
-                                                                  for i in range(len(source))):
-            raise ValueError(f"{cfg.dataset} dataset {cfg.data_root}, {split} split "
-                             f"({getattr(cfg, split + '_split') or 'default'}): no labelled pixel (every mask pixel "
-                             f"is {IGNORE}, ignored), so nothing to train on or score")
 
 
 def _save_checkpoint(path: Path, model, optimizer, it: int, cfg: TrainConfig, rng_state, seconds: float,
@@ -673,3 +403,8 @@ def evaluate_run(run_dir, mode: str | None = None, crop: int = 0, stride: int = 
     if out:
         Path(out).write_text(json.dumps(metrics, indent=2))
     return metrics
+
+
+__all__ = ["TrainConfig", "open_datasets", "IterationBatches", "PRETRAIN_FAMILY", "run_model", "train_pipeline_for",
+           "param_groups", "lr_at", "pretrain_config", "encoder_checkpoint", "initial_model", "Interrupted",
+           "read_run_checkpoint", "train", "eval_kwargs", "pad_to_side", "evaluate_model", "evaluate_run"]
