@@ -6,8 +6,8 @@ iterations) and, at the end, `metrics.json` and `model.pt` (loadable with `from_
 Data order and augmentation are drawn from (seed, epoch, index), the model's randomness from a torch RNG
 saved in the checkpoint: a run killed and resumed ends with the same weights and metrics as one that was not.
 
-The config and its checks are in config.py, the checks made before a run directory is written in preflight.py;
-`from segformer_lab.engine import TrainConfig, open_datasets` still works.
+The config and its checks are in config.py, the checks made before a run directory is written in preflight.py,
+the evaluation of a run in evaluator.py; their names used by callers of this module are importable from here.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from .checkpoints import _atomic_save, load_encoder_weights, save_pretrained
 from .config import IGNORE, TrainConfig, open_datasets
 from .data.sampling import IterationBatches, TrainSamples
-from .evaluation import SegMetrics, boundary_band, infer, min_input_side, miou_over
+from .evaluator import eval_kwargs, evaluate_model, evaluate_run
 from .models.cnn import FCN, DeepLabV3, DeepLabV3Plus, ResNetMLP
 from .preflight import preflight
 from .pretrain import SHARED_RECIPE, PretrainConfig, pretrain, pretrained_path, recipe_for, resolve_device
@@ -303,108 +303,6 @@ def _append_curve(run_dir: Path, iteration: int, metrics: dict) -> None:
         f.write(json.dumps(point) + "\n")
 
 
-def eval_kwargs(cfg: TrainConfig) -> dict:
-    if cfg.eval_mode == "whole":
-        return {"mode": "whole"}
-    crop = cfg.eval_crop or cfg.crop_size
-    return {"mode": "slide", "crop_size": crop, "stride": cfg.eval_stride or max(1, crop * 2 // 3)}
-
-
-BOUNDARY_WIDTH = 3  # boundary mIoU: over the pixels within this many pixels of a ground-truth class boundary
-EVAL_BATCH = 8  # validation images per forward pass (images of one size; a model in eval mode scores each alone)
-
-
-def pad_to_side(image: torch.Tensor, mask: torch.Tensor, side: int) -> tuple:
-    """An image (3, H, W) and mask (H, W) with a side below `side` (the model's smallest input) padded at the
-    bottom and right to it, the mask with the ignore label (as mmseg pads a crop); others as they are."""
-    h, w = mask.shape
-    if h >= side and w >= side:
-        return image, mask
-    pad = (0, max(0, side - w), 0, max(0, side - h))
-    return F.pad(image, pad), F.pad(mask, pad, value=IGNORE)
-
-
-def evaluate_model(model: nn.Module, source, cfg: TrainConfig, classes: list, things: list, **infer_kwargs) -> dict:
-    """mIoU, mAcc, aAcc, per-class IoU, the mIoU over thing and stuff classes and the boundary mIoU (over the
-    pixels within BOUNDARY_WIDTH of a ground-truth boundary, where local continuity matters) of `model` on
-    `source`."""
-    from .data.transforms import eval_pipeline
-    prepare = eval_pipeline()
-    device = next(model.parameters()).device
-    kwargs = infer_kwargs or eval_kwargs(cfg)
-    metrics, boundary = SegMetrics(len(classes)), SegMetrics(len(classes))
-    was_training = model.training
-    model.eval()
-
-    def score(images: list, masks: list) -> None:
-        logits = infer(model, torch.stack(images).to(device), num_classes=len(classes), **kwargs)
-        for pred, mask in zip(logits.argmax(1).cpu(), masks):
-            metrics.update(pred, mask)
-            band = boundary_band(mask, BOUNDARY_WIDTH)
-            boundary.update(pred[band], mask[band])
-    smallest = min_input_side(model)
-    with torch.no_grad():
-        images, masks = [], []
-        for i in range(len(source)):  # batches of up to EVAL_BATCH images of one size
-            image, mask = pad_to_side(*prepare(*source.load(i)), smallest)
-            if images and (len(images) == EVAL_BATCH or image.shape != images[0].shape):
-                score(images, masks)
-                images, masks = [], []
-            images.append(image)
-            masks.append(mask)
-        if images:
-            score(images, masks)
-    model.train(was_training)
-    result = metrics.compute()
-    stuff = [c for c in range(len(classes)) if c not in things]
-    return {"miou": result["miou"], "macc": result["macc"], "aacc": result["aacc"],
-            "thing_miou": miou_over(result, things) if things else math.nan,
-            "stuff_miou": miou_over(result, stuff) if stuff else math.nan,
-            "boundary_miou": boundary.compute()["miou"] if boundary.confusion.sum() else math.nan,
-            "iou": dict(zip(classes, result["iou"])), "confusion": metrics.confusion.tolist()}
-
-
-def evaluate_run(run_dir, mode: str | None = None, crop: int = 0, stride: int = 0, canvas=None, zoom=None,
-                 scales: tuple = (1.0,), flip: bool = False, out=None, device: str = "auto",
-                 corruption: str | None = None, severity: int = 3, corruption_cache=None) -> dict:
-    """Evaluate the finished run in `run_dir` (its model.pt), optionally in another inference mode, or, on the
-    embedded benchmark, at another canvas size (same pixel scale) or zoom (another pixel density), or on its
-    validation images under a Table 5 corruption at a severity (segformer_lab/corruptions.py; the same corrupted
-    images for every run, cached as .npy files in `corruption_cache` if given)."""
-    from .checkpoints import from_pretrained
-    from .corruptions import CorruptedSource
-    run_dir = Path(run_dir)
-    for name in ("config.json", "model.pt"):
-        if not (run_dir / name).is_file():
-            raise FileNotFoundError(f"{run_dir / name}: missing; is {run_dir} a finished training run?")
-    cfg = TrainConfig.read(run_dir / "config.json")
-    changes = {"eval_mode": mode or cfg.eval_mode, "eval_crop": crop or cfg.eval_crop,
-               "eval_stride": stride or cfg.eval_stride}
-    if canvas is not None:
-        changes["val_canvas"] = tuple(canvas)
-    if zoom is not None:
-        changes["val_zoom"] = zoom
-    cfg = dataclasses.replace(cfg, **changes)
-    _, val_source, classes, things = open_datasets(cfg)
-    if corruption is not None:
-        val_source = CorruptedSource(val_source, corruption, severity, cache_dir=corruption_cache)
-    model = from_pretrained(run_dir / "model.pt").to(resolve_device(device))
-    kwargs = eval_kwargs(cfg)
-    if tuple(scales) != (1.0,) or flip:
-        kwargs.update(scales=tuple(scales), flip=flip)
-    start = time.perf_counter()
-    metrics = evaluate_model(model, val_source, cfg, classes, things, **kwargs)
-    metrics["seconds_per_image"] = (time.perf_counter() - start) / max(len(val_source), 1)
-    metrics["eval"] = {"canvas": list(cfg.val_canvas), "zoom": cfg.val_zoom, "scales": list(scales), "flip": flip,
-                       **{k: v for k, v in kwargs.items() if k in ("mode", "crop_size", "stride")}}
-    if corruption is not None:
-        metrics["eval"].update(corruption=val_source.name, severity=val_source.severity,
-                               corrupt_seconds_per_image=val_source.seconds / max(len(val_source), 1))
-    if out:
-        Path(out).write_text(json.dumps(metrics, indent=2))
-    return metrics
-
-
 __all__ = ["TrainConfig", "open_datasets", "IterationBatches", "PRETRAIN_FAMILY", "run_model", "train_pipeline_for",
            "param_groups", "lr_at", "pretrain_config", "encoder_checkpoint", "initial_model", "Interrupted",
-           "read_run_checkpoint", "train", "eval_kwargs", "pad_to_side", "evaluate_model", "evaluate_run"]
+           "read_run_checkpoint", "train", "eval_kwargs", "evaluate_model", "evaluate_run"]

@@ -21,9 +21,10 @@ from torch import nn
 from .checkpoints import from_pretrained
 from .data.synthetic import SyntheticScenes
 from .data.transforms import eval_pipeline
-from .engine import TrainConfig, eval_kwargs, train
-from .evaluation import infer
+from .engine import TrainConfig, train
+from .evaluator import run_protocol
 from .models.segformer import SegFormerConfig
+from .protocols import predict_scores
 from .registry import VARIANTS, variant_config
 
 
@@ -108,12 +109,12 @@ def _tensor(image: np.ndarray) -> torch.Tensor:
 
 def predict(model: nn.Module, image: np.ndarray, mode: str = "whole", crop: int = 128,
             stride: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(labels int64 (H, W), class probabilities float32 (K, H, W)) of `image` uint8 (H, W, 3); mode "whole"
-    or "slide" (windows of `crop`, stride default 2/3 of it, as the engine evaluates)."""
-    kwargs = eval_kwargs(dataclasses.replace(TrainConfig(), eval_mode=mode, crop_size=crop, eval_stride=stride or 0))
+    """(labels int64 (H, W), class probabilities float32 (K, H, W)) of `image` uint8 (H, W, 3) under the embedded
+    protocol, mode "whole" or "slide" (windows of `crop`, stride default 2/3 of it, as a run is evaluated)."""
+    protocol = run_protocol(dataclasses.replace(TrainConfig(), eval_mode=mode, crop_size=crop,
+                                                eval_stride=stride or 0))
     model.eval()
-    with torch.no_grad():
-        logits = infer(model, _tensor(image), **kwargs)[0]  # (K, H, W)
+    logits = predict_scores(model, image, protocol).cpu()  # (K, H, W)
     probs = logits.softmax(0)
     return logits.argmax(0).numpy(), probs.numpy().astype(np.float32)
 

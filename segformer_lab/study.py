@@ -1,6 +1,7 @@
 """The lab's instruments on the models and datasets a user holds: evaluate any loadable model on ADE20K,
 Cityscapes or a folder dataset under its standard protocol (segformer_lab/protocols.py), with Table 5's
-corruptions and test-time resolution changes as extra evaluations.
+corruptions and test-time resolution changes as extra evaluations. The scoring is the lab's own evaluator
+(segformer_lab/evaluator.py), which also scores the lab's runs.
 
 SOURCE is a run directory of `segformer-lab train`, a checkpoint file of ours, a transformers folder, or an
 NVlabs / mmseg / torchvision `.pth` (segformer_lab/checkpoints.py). Images stream one at a time: only the
@@ -27,8 +28,8 @@ import torch
 from torch import nn
 
 from .data.real import DATASETS, DatasetError, open_dataset
-from .evaluation import SegMetrics
-from .protocols import Protocol, predict_labels, protocol_for
+from .evaluator import evaluate
+from .protocols import Protocol, protocol_for
 from .results import provenance, read_rows, write_csv
 
 COLUMNS = ["eval_id", "source", "format", "variant", "sha256", "dataset", "root", "split", "protocol", "mode",
@@ -151,23 +152,16 @@ def save_prediction(out_dir: Path, stem: str, image: np.ndarray, labels: np.ndar
 
 def score(model: nn.Module, dataset, protocol: Protocol, study: Study, max_images: int | None = None,
           predictions: Path | None = None, progress: bool = True, desc: str = "") -> dict:
-    """Stream the dataset through the model: {"confusion", "miou", "macc", "aacc", "iou", "acc", "images",
-    "seconds"}; with `predictions`, the label and overlay PNGs of each image are written there."""
-    from tqdm.auto import tqdm
-
+    """Stream the dataset through the model (evaluator.evaluate): {"confusion", "miou", "macc", "aacc", "iou", "acc",
+    "images", "seconds"}; with `predictions`, the label and overlay PNGs of each image are written there."""
     from .corruptions import CorruptedSource
     source = CorruptedSource(dataset, study.corruption, study.severity) if study.corruption else dataset
-    n = len(dataset) if max_images is None else min(max_images, len(dataset))
-    metrics = SegMetrics(len(dataset.classes), dataset.ignore_index)
-    start = time.perf_counter()
-    for i in tqdm(range(n), desc=desc, unit="image", disable=not progress, leave=False):
-        image, mask = source.load(i)
-        labels = predict_labels(model, image, protocol, study.resolution, len(dataset.classes)).cpu()
-        metrics.update(labels, torch.from_numpy(mask))
-        if predictions is not None:
-            save_prediction(predictions, dataset.name(i), image, labels.numpy(), dataset.palette)
-    result = metrics.compute()
-    return {**result, "confusion": metrics.confusion, "images": n, "seconds": time.perf_counter() - start}
+
+    def save(i: int, image: np.ndarray, labels: np.ndarray) -> None:
+        save_prediction(predictions, dataset.name(i), image, labels, dataset.palette)
+    result = evaluate(model, source, protocol, dataset.classes, resolution=study.resolution, max_images=max_images,
+                      on_prediction=save if predictions is not None else None, progress=progress, desc=desc)
+    return {k: result[k] for k in ("miou", "macc", "aacc", "iou", "acc", "confusion", "images", "seconds")}
 
 
 def markdown(row: dict, classes: list, result: dict) -> str:

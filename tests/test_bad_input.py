@@ -113,13 +113,20 @@ def test_images_smaller_than_the_crop_or_the_model_are_padded(tmp_path, capsys):
     assert sum(map(sum, metrics["confusion"])) == 72 * 90 + 40 * 50 + 3 * 3  # every real pixel, no padding
 
 
-def test_pad_to_side_pads_only_what_is_too_small():
-    image, mask = torch.ones(3, 5, 40), torch.zeros(5, 40, dtype=torch.long)
-    padded, padded_mask = engine.pad_to_side(image, mask, 29)
-    assert padded.shape == (3, 29, 40) and padded_mask.shape == (29, 40)
-    assert (padded_mask[5:] == 255).all() and (padded_mask[:5] == 0).all() and padded[:, 5:].abs().sum() == 0
-    same = engine.pad_to_side(image, mask, 5)
-    assert same[0] is image and same[1] is mask
+def test_an_input_smaller_than_the_model_takes_is_padded_and_cut_back():
+    """Inference pads an input below the model's smallest side with zeros at the bottom and right (the mean colour,
+    once normalised), and returns the logits of the input's own pixels only."""
+    from segformer_lab import build_model
+    from segformer_lab.evaluation import infer, min_input_side
+    torch.manual_seed(0)
+    model = build_model("segformer_tiny", 3).eval()
+    assert min_input_side(model) == 29
+    image = torch.randn(1, 3, 5, 40)
+    logits = infer(model, image, min_side=29)
+    assert logits.shape == (1, 3, 5, 40)
+    padded = torch.nn.functional.pad(image, (0, 0, 0, 24))  # (1, 3, 29, 40)
+    assert torch.equal(logits, infer(model, padded)[..., :5, :])
+    assert torch.equal(infer(model, padded, min_side=29), infer(model, padded))  # large enough: as it is
 
 
 @pytest.mark.parametrize("split", ["train", "val"])
