@@ -89,7 +89,13 @@ def figures(family: str = "aerial", runs_dir=None, csv_path=None, out_dir="resul
                       f"{out_dir}/calibration{suffix(family)}_per_class.png")
 
 
-SCRIPT = Script(name="calibration", main=main)  # its own loop of runs, one scene family per call
+def run(results, runs, preset, config, progress) -> Path:
+    """`segformer-lab run calibration`: the aerial calibration runs under `runs`, their table in `results`."""
+    main("aerial", Path(runs) / "calibration", Path(results) / "calibration.csv")
+    return Path(results) / "calibration.csv"
+
+
+SCRIPT = Script(name="calibration", run=run)  # its own loop of runs, one scene family per call
 
 if __name__ == "__main__":
     main(*sys.argv[1:2])

@@ -8,6 +8,8 @@ multiply-accumulate); `gflops` are torch.utils.flop_counter's (2 per multiply-ac
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from segformer_lab import build_model
@@ -95,7 +97,13 @@ def main(out="results/model_costs.csv") -> list:
     return rows
 
 
-SCRIPT = Script(name="model_costs", main=main)  # counted, not trained: `segformer-lab costs` calls main(out=...)
+def run(results, runs, preset, config, progress) -> Path:
+    """`segformer-lab run model_costs`: the costs of every model into `<results>/model_costs.csv`."""
+    main(out=Path(results) / "model_costs.csv")
+    return Path(results) / "model_costs.csv"
+
+
+SCRIPT = Script(name="model_costs", run=run)  # counted, not trained
 
 if __name__ == "__main__":
     main()

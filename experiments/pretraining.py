@@ -124,7 +124,12 @@ def mark_choice(rows: list[dict], grid: dict = GRID) -> None:
                                float(r["lr"]) == recipe["lr"] and float(r["weight_decay"]) == recipe["weight_decay"])
 
 
-SCRIPT = Script(name="pretraining", main=main)  # a grid of pretrainings and probes, not a sweep of trained runs
+def run(results, runs, preset, config, progress) -> Path:
+    """`segformer-lab run pretraining --preset P`: the grid at that preset, into `results`."""
+    return main(preset, results, progress=progress)
+
+
+SCRIPT = Script(name="pretraining", run=run)  # a grid of pretrainings and probes, not a sweep of trained runs
 
 if __name__ == "__main__":
     main(*sys.argv[1:2])

@@ -59,4 +59,9 @@ def main(config="released.toml", results="results", progress: bool = True) -> Pa
     return run(read_config(config), Path(results) / "released", plan(), progress=progress)
 
 
-SCRIPT = Script(name="released_models", main=main)  # nothing is trained: `run` calls main(config, results)
+def run(results, runs, preset, config, progress) -> Path:
+    """`segformer-lab run released_models --config released.toml`: every study on every model it names."""
+    return main(config, results, progress=progress)
+
+
+SCRIPT = Script(name="released_models", run=run)  # nothing is trained

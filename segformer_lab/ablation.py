@@ -5,7 +5,7 @@ replaces), the fields each preset replaces, seeds, extra evaluations and measure
 writes one CSV row per run. An `Ablation` is an experiment that tests claims of the paper: beside its runs it
 declares its title, its place in the report, the function that computes its claims, its figures and the display
 names of its variants. A `Script` is a study that is not a sweep of trained runs (the pretraining grid, the
-released models a user holds): `run` calls its `main`.
+released models a user holds): `run` calls its `run`.
 
 A field that is missing, unknown or of the wrong type raises TypeError when the object is built, naming the
 field; the loader (`repo.load_experiment`) adds the file's path.
@@ -87,11 +87,12 @@ class Ablation(Experiment):
 
 @dataclass(frozen=True, kw_only=True)
 class Script:
-    """A study that is not a sweep of trained runs: `segformer-lab run <name>` calls main(config, results,
-    progress=...) and prints what it returns."""
+    """A study that is not a sweep of trained runs (a grid of pretrainings, a count of costs, the models a user
+    holds): `segformer-lab run <name>` calls run(results=, runs=, preset=, config=, progress=) and prints what it
+    returns (e.g. the file it wrote)."""
 
     name: str
-    main: Callable
+    run: Callable  # (results, runs, preset, config, progress) -> what it wrote
 
     def __post_init__(self):
         check_types(self)

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from .protocols import PROTOCOLS
 from .registry import VARIANTS, variant_config
-from .repo import load_experiment, repo_root
+from .ablation import Script
+from .repo import ablations, load_experiment, repo_root
 
 PROTOCOL_NAMES = list(PROTOCOLS)
 USER_ERRORS = (ValueError, KeyError, TypeError, OSError)  # what a bad argument, config or file raises
@@ -67,10 +68,6 @@ def _cmd_profile(args) -> None:
     if not args.no_timing:
         print(f"  latency       {row['latency_ms']:10.1f} ms median of {args.repeats} "
               f"(min {row['latency_min_ms']:.1f}, max {row['latency_max_ms']:.1f})")
-
-
-def _cmd_costs(args) -> None:
-    load_experiment("model_costs").main(out=args.out)
 
 
 def field_comments(cls) -> dict:
@@ -121,28 +118,29 @@ def _cmd_train(args) -> None:
 
 def _cmd_run(args) -> None:
     from .budget import TimeBudget
-    from .report import ABLATIONS
     from .runner import run_experiment
-    names = [n for name in args.experiments for n in (ABLATIONS if name == "all" else [name])]
-    modules = [load_experiment(name) for name in names]  # an unknown name fails before anything runs
+    names = [n for name in args.experiments for n in ([a.name for a in ablations()] if name == "all" else [name])]
+    experiments = [load_experiment(name) for name in names]  # an unknown name fails before anything runs
     budget = None if args.time_budget is None else TimeBudget(args.time_budget, args.results)
     if args.plan:
-        _print_plan(modules, args)
+        _print_plan(experiments, args)
     if budget is not None or args.preset == "gpu":  # a GPU's time is short: what it will take, before it starts
-        runs, first = _runs_in_budget_order(modules, args)
+        runs, first = _runs_in_budget_order(experiments, args)
         print((budget or TimeBudget(math.inf, args.results)).forecast(runs, args.jobs, first), flush=True)
     if args.plan:
         return
     if budget is not None:  # first the runs behind the claims not tested yet, in every experiment
-        for module, first in _priority_passes(modules, args):
-            run_experiment(module, args.preset, args.results, args.runs, args.data, progress=not args.quiet,
+        for experiment, first in _priority_passes(experiments, args):
+            run_experiment(experiment, args.preset, args.results, args.runs, args.data, progress=not args.quiet,
                            only=first, jobs=args.jobs, budget=budget)
         budget.left.clear()  # what the first pass left is considered again, in order, below
-    for name, module in zip(names, modules):
-        if getattr(module, "HELD_MODELS", False):  # the models a user holds: evaluated, not trained
-            print(f"{name}: {module.main(args.config, args.results, progress=not args.quiet)}")
+    for name, experiment in zip(names, experiments):
+        if isinstance(experiment, Script):  # not a sweep of trained runs: its own way
+            wrote = experiment.run(results=args.results, runs=args.runs, preset=args.preset, config=args.config,
+                                   progress=not args.quiet)
+            print(f"{name}: {wrote}")
             continue
-        out = run_experiment(module, args.preset, args.results, args.runs, args.data, progress=not args.quiet,
+        out = run_experiment(experiment, args.preset, args.results, args.runs, args.data, progress=not args.quiet,
                              only=tuple(args.only or ()), jobs=args.jobs, budget=budget)
         print(f"{name}: {out}")
     if budget is not None:
@@ -151,41 +149,41 @@ def _cmd_run(args) -> None:
         _cmd_report(argparse.Namespace(results=args.results, preset=args.preset))
 
 
-def _priority_passes(modules, args) -> list:
-    """[(module, variants)]: the PRIORITY variants each experiment plans under the preset, which `run
+def _priority_passes(experiments, args) -> list:
+    """[(experiment, variants)]: the priority variants each experiment plans under the preset, which `run
     --time-budget` trains first, experiment by experiment (none where --only names the variants, or for the
     models a user holds, which are evaluated, not trained)."""
     from .runner import priority_variants
     if args.only:
         return []
-    return [(m, v) for m in modules
-            if not getattr(m, "HELD_MODELS", False) and (v := priority_variants(m, args.preset))]
+    return [(m, v) for m in experiments
+            if not isinstance(m, Script) and (v := priority_variants(m, args.preset))]
 
 
-def _runs_in_budget_order(modules, args) -> tuple:
+def _runs_in_budget_order(experiments, args) -> tuple:
     """([(experiment, variant, seed, cfg)], n) of the runs `run --time-budget` would train, in the order it starts
-    them: every experiment's PRIORITY variants first (unless --only names the variants; n of them), then the rest
+    them: every experiment's priority variants first (unless --only names the variants; n of them), then the rest
     (a run the first pass trains counts once)."""
     from .runner import plan_experiment
-    modules = [m for m in modules if not getattr(m, "HELD_MODELS", False)]
-    high = _priority_passes(modules, args)
+    experiments = [m for m in experiments if not isinstance(m, Script)]
+    high = _priority_passes(experiments, args)
     runs, trained, first = [], set(), 0
-    for i, (module, only) in enumerate(high + [(m, tuple(args.only or ())) for m in modules]):
-        plan = plan_experiment(module, args.preset, args.results, args.runs, args.data, only, trained_before=trained)
-        runs += [(module.EXPERIMENT, variant, seed, cfg) for variant, seed, cfg in plan["runs"]]
+    for i, (experiment, only) in enumerate(high + [(m, tuple(args.only or ())) for m in experiments]):
+        plan = plan_experiment(experiment, args.preset, args.results, args.runs, args.data, only, trained_before=trained)
+        runs += [(experiment.name, variant, seed, cfg) for variant, seed, cfg in plan["runs"]]
         first = len(runs) if i < len(high) else first
     return runs, first
 
 
-def _print_plan(modules, args) -> None:
+def _print_plan(experiments, args) -> None:
     """One line per experiment of what `run` would do (nothing is trained or written), then the total. A run that
     an earlier experiment of the command trains (erf reuses decoder_vs_cnn's) counts as reused."""
     import pandas as pd
 
     from .runner import plan_experiment
     lines, trained, pretrainings = [], set(), set()
-    for module in modules:
-        plan = plan_experiment(module, args.preset, args.results, args.runs, args.data, tuple(args.only or ()),
+    for experiment in experiments:
+        plan = plan_experiment(experiment, args.preset, args.results, args.runs, args.data, tuple(args.only or ()),
                                trained_before=trained)
         models = pd.Series([cfg.model for _, _, cfg in plan.pop("runs")], dtype=str).value_counts()
         new = set(plan.pop("pretrainings")) - pretrainings
@@ -324,14 +322,6 @@ def _add_profile_command(sub) -> None:
     p.set_defaults(func=_cmd_profile)
 
 
-def _add_costs_command(sub) -> None:
-    """`segformer-lab costs` and its arguments, handled by _cmd_costs."""
-    p = sub.add_parser("costs", help="params and FLOPs of B0-B5 and the baselines beside the paper's Table 1",
-                       formatter_class=HELP_FORMAT)
-    p.add_argument("--out", default=str(repo_root() / "results" / "model_costs.csv"), help="CSV to write")
-    p.set_defaults(func=_cmd_costs)
-
-
 def _add_train_command(sub) -> None:
     """`segformer-lab train` and its arguments, handled by _cmd_train."""
     from .engine import TrainConfig
@@ -367,7 +357,7 @@ def _add_run_command(sub) -> None:
                    help="released_models: the file naming the checkpoints and dataset roots you hold (see "
                    "docs/released_models.md)")
     p.add_argument("--time-budget", type=float, metavar="MINUTES",
-                   help="train the runs behind the claims not tested yet first (each experiment's PRIORITY), start no "
+                   help="train the runs behind the claims not tested yet first (each experiment's priority), start no "
                    "run whose measured or estimated duration does not fit in the minutes left, and say what is left; "
                    "the estimate is printed before anything starts (with --plan: only printed)")
     p.add_argument("--report", action="store_true", help="then write the figures and report.md of --results")
@@ -491,7 +481,6 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_variants_command(sub)
     _add_profile_command(sub)
-    _add_costs_command(sub)
     _add_train_command(sub)
     _add_run_command(sub)
     _add_prune_command(sub)

@@ -296,10 +296,10 @@ corruptions = ["brightness", "gaussian_noise", "fog"]
 """
 
 
-def standin_results(root, progress: bool = False, log=print) -> Path:
-    """The whole released_models path on stand-ins written under `root` (trees, checkpoints, released.toml):
-    returns the filled results folder. For a first look and for the tests; the numbers mean nothing."""
-    from .repo import load_module
+def standin_results(root, plan, progress: bool = False, log=print) -> Path:
+    """The whole released_models path on stand-ins written under `root` (trees, checkpoints, released.toml), with
+    `plan` (experiments/released_models.py's `plan()`): returns the filled results folder. For a first look and
+    for the tests; the numbers mean nothing."""
     from .standins import make_ade20k_tree, make_cityscapes_tree, make_mmseg_deeplabv3plus, make_nvlabs_checkpoint
     root = Path(root)
     make_ade20k_tree(root / "ADEChallengeData2016")
@@ -309,7 +309,6 @@ def standin_results(root, progress: bool = False, log=print) -> Path:
     make_mmseg_deeplabv3plus(root / "deeplabv3plus_r50-d8_512x1024_80k_cityscapes.pth", 19, seed=2)
     (root / "released.toml").write_text(STANDIN_CONFIG)
     held = read_config(root / "released.toml")
-    plan = load_module("released_models").plan()
     return run(held, root / "results" / "released", plan, progress=progress, log=log)
 
 __all__ = ["HeldModel", "Held", "read_config", "run", "load", "clean", "table1a", "table5", "resolution_curves",

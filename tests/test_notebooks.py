@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from segformer_lab.repo import load_module
 from segformer_lab.report import ablation_names
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,7 +80,7 @@ def test_notebook_runs_on_fresh_smoke_results(path, smoke_results, monkeypatch):
 def test_released_notebook_renders_a_released_folder(tmp_path, monkeypatch):
     """With results/released/ present, notebook 10 renders it (no stand-in banner), tables, verdict and figures."""
     from segformer_lab.released import standin_results
-    folder = standin_results(tmp_path, log=lambda *_: None)
+    folder = standin_results(tmp_path, load_module("released_models").plan(), log=lambda *_: None)
     book = execute(ROOT / "notebooks" / "10_released_models.ipynb", folder.parent, monkeypatch)
     outputs = [o for c in book.cells if c.cell_type == "code" for o in c.outputs]
     text = "\n".join(o.get("text", "") or o.get("data", {}).get("text/markdown", "") for o in outputs)

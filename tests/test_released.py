@@ -9,12 +9,13 @@ import pytest
 from segformer_lab import released as R
 from segformer_lab.cli import main
 from segformer_lab.corruptions import TABLE5_SEVERITIES
-from segformer_lab.repo import repo_root
+from segformer_lab.repo import load_module, repo_root
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     """The stand-in path (released.standin_results: two SegFormer-B0s and a DeepLabV3+ in released layouts)."""
-    return R.standin_results(tmp_path_factory.mktemp("released"), log=lambda *_: None)
+    return R.standin_results(tmp_path_factory.mktemp("released"), load_module("released_models").plan(),
+                             log=lambda *_: None)
 
 
 @pytest.fixture
