@@ -12,6 +12,8 @@ own), at d from well inside to well outside ResNet-18's measured ERF at the 128 
 whole 512x512 scenes with sliding 128 px windows (the training crop). Beside each run, its ERF measured on the
 same task: the share of its mass within d of the centre and the radius holding half of it, for stage 4 and for
 the decoder head (the map each pixel's prediction comes from).
+Its claims and figure are Table 1d's (experiments/decoder_vs_cnn.py: `context_claims`, `context_table`, the
+figure decoder_vs_cnn.context).
 """
 from __future__ import annotations
 
@@ -19,12 +21,13 @@ import json
 from pathlib import Path
 
 from segformer_lab import from_pretrained
+from segformer_lab.ablation import Experiment
 from segformer_lab.data.synthetic import C_TOKEN_A, C_TOKEN_B
 from segformer_lab.engine import TrainConfig, open_datasets
 from segformer_lab.erf import erf_map, mass_within, radius_holding
 from segformer_lab.presets import standard_presets
+from segformer_lab.repo import load_experiment
 
-EXPERIMENT = "context_distance"
 DISTANCES = (8, 24, 48)  # pixels at the training scale; ResNet-18's stage-4 ERF holds half its mass in ~28 px
 BASE = TrainConfig(model="segformer_b1", scene_family="context", crop_size=128, val_canvas=(512, 512),
                    eval_mode="slide", encoder_weights="embedded")
@@ -132,20 +135,24 @@ def extra_metrics(run_dir: Path, cfg: TrainConfig, results_dir="results") -> dic
 def analysis(results_dir, preset: str, runs_dir) -> None:
     """Fill in context_choice_accuracy for rows written before it existed, from their run directories (rows
     whose run directory is gone keep NaN)."""
-    from types import SimpleNamespace
-
     from segformer_lab.results import read_rows, write_csv
     from segformer_lab.runner import columns
-    out = Path(results_dir) / f"{EXPERIMENT}.csv"
+    out = Path(results_dir) / "context_distance.csv"
     rows = read_rows(out)
     missing = [r for r in rows if r["preset"] == preset and r.get("context_choice_accuracy", "") in ("", "nan")]
     changed = False
     for row in missing:
-        run_dir = Path(runs_dir) / EXPERIMENT / f"{row['variant']}_s{row['seed']}_{row['run_id']}"
+        run_dir = Path(runs_dir) / "context_distance" / f"{row['variant']}_s{row['seed']}_{row['run_id']}"
         if (run_dir / "model.pt").is_file():
             cfg = TrainConfig.read(run_dir / "config.json")
             row["context_choice_accuracy"] = choice_accuracy(from_pretrained(run_dir / "model.pt"),
                                                              open_datasets(cfg)[1], cfg)
             changed = True
     if changed:
-        write_csv(out, rows, columns(SimpleNamespace(EXTRA_COLUMNS=EXTRA_COLUMNS)))
+        write_csv(out, rows, columns(load_experiment("context_distance")))
+
+
+EXPERIMENT = Experiment(
+    name="context_distance", base=BASE, variants=VARIANTS, presets=PRESETS, preset_variants=PRESET_VARIANTS,
+    extra_columns=EXTRA_COLUMNS, extra_metrics=extra_metrics, analysis=analysis,
+)

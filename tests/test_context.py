@@ -89,8 +89,8 @@ def test_forced_choice_accuracy_compares_the_two_token_logits_on_token_pixels():
 
     from segformer_lab.data.synthetic import C_TOKEN_A, C_TOKEN_B
     from segformer_lab.engine import TrainConfig, open_datasets
-    from segformer_lab.repo import load_experiment
-    module = load_experiment("context_distance")
+    from segformer_lab.repo import load_module
+    module = load_module("context_distance")
     cfg = TrainConfig(scene_family="context", context_distance=8.0, val_scenes=2, val_canvas=(512, 512))
     source = open_datasets(cfg)[1]
 
@@ -114,8 +114,8 @@ def test_forced_choice_accuracy_compares_the_two_token_logits_on_token_pixels():
 
 
 def test_context_accuracy_from_a_confusion_matrix():
-    from segformer_lab.repo import load_experiment
-    module = load_experiment("context_distance")
+    from segformer_lab.repo import load_module
+    module = load_module("context_distance")
     confusion = [[100, 0, 0, 0], [0, 50, 0, 0], [2, 0, 6, 2], [0, 0, 4, 4]]  # rows: truth ground, ring, a, b
     got = module.context_accuracy(confusion)
     assert got["context_accuracy"] == pytest.approx(10 / 16) and got["token_recall"] == pytest.approx(16 / 18)
@@ -138,8 +138,8 @@ def test_erf_mass_within_a_radius():
 
 @pytest.mark.parametrize("distance", [8.0, 48.0])
 def test_erf_windows_are_centred_on_a_token_inside_the_scene(distance):
-    from segformer_lab.repo import load_experiment
-    module = load_experiment("context_distance")
+    from segformer_lab.repo import load_module
+    module = load_module("context_distance")
     cfg = TrainConfig(model="segformer_b1", scene_family="context", context_distance=distance)
     windows = module.token_windows(cfg)
     assert len(windows) == module.ERF_IMAGES  # 512-unit scenes of 12 tokens: every one has such a token
