@@ -11,13 +11,15 @@ directories are at hand); the points beyond the default budget run one seed and 
 spread of the 3-seed default runs. The gpu preset (batch 64, 128 px as the experiments beside decoder_vs_cnn;
 decoder_vs_cnn's own gpu runs are at 256 px) runs 1000 and 2000 iterations (3 seeds), 1000 at 256 px (3 seeds)
 and 8000 (one seed).
+Its claims and figure are Table 1d's (experiments/decoder_vs_cnn.py: `budget_claims`, `budget_table`, the figure
+decoder_vs_cnn.budget).
 """
-from segformer_lab.repo import load_experiment
+from segformer_lab.ablation import Experiment
+from segformer_lab.repo import load_experiment, load_module
 
-EXPERIMENT = "budget_sweep"
 DECODER_VS_CNN = load_experiment("decoder_vs_cnn")
-BASE = DECODER_VS_CNN.BASE  # pretrained with each family's recipe
-ENCODERS = {name: DECODER_VS_CNN.VARIANTS[f"{name}_pretrained"] for name in ("mit_b1", "resnet18_mlp")}
+BASE = DECODER_VS_CNN.base  # pretrained with each family's recipe
+ENCODERS = {name: DECODER_VS_CNN.variants[f"{name}_pretrained"] for name in ("mit_b1", "resnet18_mlp")}
 BUDGETS = {  # TrainConfig fields of each budget point
     "i250": {"iterations": 250},
     "i1000": {"iterations": 1000},  # at the default preset: decoder_vs_cnn's default runs
@@ -28,7 +30,8 @@ BUDGETS = {  # TrainConfig fields of each budget point
 }
 VARIANTS = {f"{enc}_{budget}": {**fields, **BUDGETS[budget]} for enc, fields in ENCODERS.items()
             for budget in BUDGETS}
-PRESETS = DECODER_VS_CNN.SHARED_PRESETS  # smoke: 64 px crops, batch 2; the points set their own iterations
+# decoder_vs_cnn's presets at 128 px; smoke: 64 px crops, batch 2; the points set their own iterations
+PRESETS = load_module("decoder_vs_cnn").SHARED_PRESETS
 PRESET_VARIANTS = {
     "smoke": [f"{enc}_i250" for enc in ENCODERS],
     "quick": [f"{enc}_i250" for enc in ENCODERS],
@@ -43,3 +46,9 @@ PRIORITY = ["*_i1000_256px"]
 # judged); i2000 stays one seed, a record beside the verdict.
 VARIANT_SEEDS = {"default": {f"{enc}_i2000": (0,) for enc in ENCODERS},
                  "gpu": {f"{enc}_i8000": (0,) for enc in ENCODERS}}
+
+
+EXPERIMENT = Experiment(
+    name="budget_sweep", base=BASE, variants=VARIANTS, presets=PRESETS, preset_variants=PRESET_VARIANTS,
+    variant_seeds=VARIANT_SEEDS, priority=PRIORITY,
+)

@@ -47,7 +47,8 @@ def test_metric_by_setting(tmp_path):
 
 
 def test_context_reach_and_gap_figures(tmp_path):
-    from segformer_lab.claims.decoder_vs_cnn import budget_table
+    from segformer_lab.repo import load_module
+    budget_table = load_module("decoder_vs_cnn").budget_table
     rows = [{"variant": f"{e}_d{d}", "seed": s, "context_distance": float(d), "context_choice_accuracy": a,
              "erf_head_within_d": min(1.0, d / 40), "erf_head_r50": r}
             for e, a, r in (("mit_b1", 0.95, 30.0), ("resnet18_mlp", 0.6, 20.0)) for d in (8, 24, 48) for s in (0, 1)]

@@ -16,6 +16,7 @@ def rows(values: dict, column: str = "miou") -> pd.DataFrame:
 
 
 def test_decoder_vs_cnn_claims_use_the_init_asked_for():
+    decoder_vs_cnn = load_module("decoder_vs_cnn")
     frame = rows({"mit_b1_pretrained": [50, 51, 52], "resnet18_mlp_pretrained": [40, 41.5, 42],
                   "mit_b0_pretrained": [51, 52, 50], "mit_b0_s4_pretrained": [51.5, 51, 49.5],
                   "deeplabv3_r18_pretrained": [45, 45, 45], "mit_b1_scratch": [30, 30.5, 31],
@@ -25,7 +26,7 @@ def test_decoder_vs_cnn_claims_use_the_init_asked_for():
     # not see all), while 99% of its stage-4 mass needs 0.98 of it (OTHER_REACH: it would cover the crop).
     resnet = frame[frame["variant"].str.startswith("resnet18_mlp")]
     erf = resnet[["variant", "seed", "run_id"]].assign(**{"erf_trained_head_t0.5": 0.6, "erf_trained_stage4_t0.99": 0.98})
-    found = claims.decoder_vs_cnn.decoder_vs_cnn_claims(frame, erf=erf)
+    found = decoder_vs_cnn.decoder_vs_cnn_claims(frame, erf=erf)
     # MiT-B1 - ResNet-18 per seed: +10, +9.5, +10; MiT-B0 stages 1-4 - stage 4: -0.5, +1, +0.5 (mixed signs)
     assert [c.outcome for c in found] == ["supported", "inconclusive"]
     expected = stats.ttest_rel([50, 51, 52], [40, 41.5, 42]).confidence_interval(0.95)
@@ -35,28 +36,28 @@ def test_decoder_vs_cnn_claims_use_the_init_asked_for():
     assert [r.outcome for r in found[0].requires] == ["supported"] * 3
     assert "holding 50% of its head ERF mass" in found[0].requires[-1].text
     # The reach by the other definition (stage 4, 99%) covers the crop: there, the encoder claim is not tested.
-    other = claims.decoder_vs_cnn.decoder_vs_cnn_claims(frame, erf=erf, reach=claims.decoder_vs_cnn.OTHER_REACH)
+    other = decoder_vs_cnn.decoder_vs_cnn_claims(frame, erf=erf, reach=decoder_vs_cnn.OTHER_REACH)
     assert other[0].outcome == "not tested" and other[0].requires[-1].outcome == "contradicted"
     assert "holding 99% of its stage-4 ERF mass" in other[0].requires[-1].text
-    scratch = claims.decoder_vs_cnn.decoder_vs_cnn_claims(frame, "scratch", erf=erf)  # -5, -4.5, -5; +10, +10.5, +9
+    scratch = decoder_vs_cnn.decoder_vs_cnn_claims(frame, "scratch", erf=erf)  # -5, -4.5, -5; +10, +10.5, +9
     assert [c.outcome for c in scratch] == ["contradicted", "supported"]
-    assert [c.outcome for c in claims.decoder_vs_cnn.decoder_vs_cnn_context(frame)] == ["supported"] * 3
+    assert [c.outcome for c in decoder_vs_cnn.decoder_vs_cnn_context(frame)] == ["supported"] * 3
     unhelpful = frame.assign(miou=np.where(frame["variant"] == "mit_b1_scratch", 55.0, frame["miou"]))
-    found = claims.decoder_vs_cnn.decoder_vs_cnn_claims(unhelpful, erf=erf)  # pretraining does not help MiT-B1: not tested
+    found = decoder_vs_cnn.decoder_vs_cnn_claims(unhelpful, erf=erf)  # pretraining does not help MiT-B1: not tested
     assert [c.outcome for c in found] == ["not tested", "inconclusive"]
     assert found[0].requires[0].outcome == "contradicted"
     assert "(condition not met: The embedded pretraining helps mit_b1" in found[0].sentence()
     # A CNN whose reach already covers the crop, ERF rows of other runs, or none: the mechanism is not tested.
-    covering = claims.decoder_vs_cnn.decoder_vs_cnn_claims(
+    covering = decoder_vs_cnn.decoder_vs_cnn_claims(
         frame, erf=erf.assign(**{"erf_trained_head_t0.5": 0.98 + 0.01 * (erf["seed"] - 1)}))  # 0.97, 0.98, 0.99
     assert covering[0].outcome == "not tested" and covering[0].requires[-1].outcome == "contradicted"
     assert "mean 0.98 vs limit 0.95" in covering[0].requires[-1].sentence()
     for other in (erf.assign(run_id="old"), None, erf.drop(columns="erf_trained_head_t0.5")):
-        found = claims.decoder_vs_cnn.decoder_vs_cnn_claims(frame, erf=other)
+        found = decoder_vs_cnn.decoder_vs_cnn_claims(frame, erf=other)
         assert found[0].outcome == "not tested" and found[0].requires[-1].outcome == "not measured"
         assert "beyond ResNet-18 + MLP's reach on the training crop (side of the square holding 50% of its " \
                "head ERF mass, as a fraction of the crop, pretrained): not measured" in found[0].requires[-1].sentence()
-    split = claims.decoder_vs_cnn.split_variant(frame)
+    split = decoder_vs_cnn.split_variant(frame)
     assert split.loc[0, "encoder"] == "mit_b1" and set(split["init"]) == {"pretrained", "scratch"}
     assert split[split["variant"] == "mit_b0_s4_scratch"]["encoder"].iloc[0] == "mit_b0_s4"
 
@@ -88,6 +89,7 @@ def test_reduction_ratio_claims():
 
 
 def test_erf_claims_read_side_ratios():
+    erf = load_module("erf")
     cols = {f"erf_trained_{t}_t{x}": 0.1 for t in TARGETS for x in THRESHOLDS}
     wide = {**cols, "erf_trained_stage4_t0.5": 0.8, "erf_trained_stage4_t0.2": 0.5, "erf_trained_head_t0.2": 0.1,
             "erf_trained_head_t0.99": 0.9}
@@ -98,26 +100,28 @@ def test_erf_claims_read_side_ratios():
                          + [{"variant": "resnet18_mlp_pretrained", "seed": s, **jitter(cols, (s * 2) % 3)}
                             for s in range(3)]
                          + [{"variant": v, "seed": 0, **cols} for v in ("mit_b0_scratch", "resnet18_mlp_scratch")])
-    found = claims.erf.erf_claims(frame)
+    found = erf.erf_claims(frame)
     assert [c.outcome for c in found] == ["supported", "supported", "supported"]
     assert [c.outcome for c in found[0].requires + found[2].requires] == ["supported", "supported"]
     a, b = [0.80, 0.81, 0.82], [0.10, 0.12, 0.11]  # stage 4, 50%: SegFormer's and the CNN's per seed
     expected = stats.ttest_rel(a, b).confidence_interval(0.95)
     assert found[0].interval() == pytest.approx((expected.low, expected.high))
-    scratch = claims.erf.erf_claims(frame, "scratch")  # one seed each: nothing to judge
+    scratch = erf.erf_claims(frame, "scratch")  # one seed each: nothing to judge
     assert [c.outcome for c in scratch] == ["not judged"] * 3 and "fewer than 2 seeds" in scratch[1].sentence()
     clipped = frame.assign(**{"erf_trained_head_t0.99": 0.99})  # the crop clips the 99% squares
-    assert [c.outcome for c in claims.erf.erf_claims(clipped)] == ["supported", "supported", "not tested"]
+    assert [c.outcome for c in erf.erf_claims(clipped)] == ["supported", "supported", "not tested"]
     global_mit = frame.copy()  # only SegFormer's square fills the crop: a lower bound of a lead, still judged
     global_mit.loc[global_mit["variant"] == "mit_b0_pretrained", "erf_trained_head_t0.99"] = 0.99
-    found = claims.erf.erf_claims(global_mit)
+    found = erf.erf_claims(global_mit)
     assert found[2].outcome == "supported" and "The CNN's square holding 99% of its head ERF stays inside" in \
         found[2].requires[0].text
-    table = claims.erf.erf_table(frame)
+    table = erf.erf_table(frame)
     assert list(table.columns) == list(TARGETS) and table.loc["mit_b0_pretrained", "stage4"] == pytest.approx(0.81)
 
 
 def test_erf_claims_move_to_the_largest_view_measured_and_the_table_gives_pixels():
+    erf = load_module("erf")
+    decoder_vs_cnn = load_module("decoder_vs_cnn")
     crop_cols = {f"erf_trained_{t}_t{x}": 0.99 for t in TARGETS for x in THRESHOLDS}  # clipped on the crop
     view = {f"erf_trained_c512_{t}_t{x}": 0.1 for t in TARGETS for x in THRESHOLDS}
     wide = {**view, "erf_trained_c512_stage4_t0.5": 0.5, "erf_trained_c512_stage4_t0.2": 0.3,
@@ -126,42 +130,44 @@ def test_erf_claims_move_to_the_largest_view_measured_and_the_table_gives_pixels
                           for s in range(3)]
                          + [{"variant": "resnet18_mlp_pretrained", "seed": s, "crop_size": 128, **crop_cols, **view}
                             for s in range(3)])
-    assert claims.erf.erf_canvases(frame) == [512]
-    found = claims.erf.erf_claims(frame)
+    assert erf.erf_canvases(frame) == [512]
+    found = erf.erf_claims(frame)
     assert [c.outcome for c in found] == ["supported", "supported", "supported"] and "512 px views" in found[2].text
-    on_crop = claims.erf.erf_claims(frame.drop(columns=list(view)))  # on the crop alone the squares are clipped
+    on_crop = erf.erf_claims(frame.drop(columns=list(view)))  # on the crop alone the squares are clipped
     assert [c.outcome for c in on_crop] == ["not tested", "inconclusive", "not tested"]
     assert on_crop[1].difference == 0.0  # 0.99 against 0.99 on every seed
-    table = claims.erf.erf_sizes_table(frame)
+    table = erf.erf_sizes_table(frame)
     assert table.loc[("mit_b0_pretrained", "512 px"), "head, 99%"] == "0.60 (307 px)"
     assert table.loc[("resnet18_mlp_pretrained", "128 px (training crop)"), "stage4, 50%"] == "0.99 (127 px)"
     # Table 1d's condition (REACH: the CNN's square holding half of its head's ERF mass) measured on 512 px views,
     # over the 128 px crop
     runs = frame.assign(run_id=[f"r{i}" for i in range(6)])
-    reach = claims.decoder_vs_cnn.cnn_reach(runs, runs)
-    assert claims.decoder_vs_cnn.REACH == ("head", 0.5)
+    reach = decoder_vs_cnn.cnn_reach(runs, runs)
+    assert decoder_vs_cnn.REACH == ("head", 0.5)
     assert reach.outcome == "supported" and reach.mean_a == pytest.approx(0.4)  # 0.1 x 512 px / 128 px
     far = runs.assign(**{"erf_trained_c512_head_t0.5": 0.25})  # 128 px: the whole crop
-    assert claims.decoder_vs_cnn.cnn_reach(far, far).outcome == "contradicted"
+    assert decoder_vs_cnn.cnn_reach(far, far).outcome == "contradicted"
     # the other definition (99% of the stage-4 mass) reads its own column, still 0.1 of the view here
-    assert claims.decoder_vs_cnn.cnn_reach(far, far, "pretrained", *claims.decoder_vs_cnn.OTHER_REACH).outcome \
+    assert decoder_vs_cnn.cnn_reach(far, far, "pretrained", *decoder_vs_cnn.OTHER_REACH).outcome \
         == "supported"
-    assert claims.decoder_vs_cnn.reach_note(runs, runs, None) == ""  # the reach leaves room: nothing to explain
+    assert decoder_vs_cnn.reach_note(runs, runs, None) == ""  # the reach leaves room: nothing to explain
     budget = pd.DataFrame([{"variant": f"{e}_i1000_256px", "seed": 0, "crop_size": 256, "train_seconds": 1800.0}
                            for e in ("mit_b1", "resnet18_mlp")])
-    note = claims.decoder_vs_cnn.reach_note(far, far, budget)
+    note = decoder_vs_cnn.reach_note(far, far, budget)
     assert "the square holding 50% of its head ERF mass measures 128 px on 512 px views" in note
     assert "1.0 times the 128 px training crop" in note
     assert "A crop of at least 135 px" in note and "(1 seed(s) so far" in note and ": 4 more runs" in note
 
 
 def test_pretraining_note_lists_each_pretraining_once():
+    decoder_vs_cnn = load_module("decoder_vs_cnn")
     frame = pd.DataFrame({"encoder": ["mit_b0", "mit_b0_s4", "resnet18_mlp", "deeplabv3_r18"],
                           "cache_key": ["a", "a", "r", "r"], "final_loss": [0.3, 0.3, 0.2, 0.2]})
-    assert claims.decoder_vs_cnn.pretraining_note(frame).endswith("0.5): mit_b0 0.300, resnet18_mlp 0.200.")
+    assert decoder_vs_cnn.pretraining_note(frame).endswith("0.5): mit_b0 0.300, resnet18_mlp 0.200.")
 
 
 def test_recipe_note_names_each_choice_beside_its_random_floor():
+    decoder_vs_cnn = load_module("decoder_vs_cnn")
     frame = pd.DataFrame([
         {"encoder": "mit_b1", "family": "MiT", "init": "random", "lr": np.nan, "weight_decay": np.nan,
          "heldout_loss": np.nan, "probe_miou": 41.0, "chosen": False},
@@ -171,7 +177,7 @@ def test_recipe_note_names_each_choice_beside_its_random_floor():
          "heldout_loss": 0.31, "probe_miou": 39.4, "chosen": False},
         {"encoder": "resnet18", "family": "ResNet", "init": "pretrained", "lr": 1e-3, "weight_decay": 0.05,
          "heldout_loss": 0.2, "probe_miou": 60.0, "chosen": False}])
-    note = claims.decoder_vs_cnn.recipe_note(frame)
+    note = decoder_vs_cnn.recipe_note(frame)
     assert ("mit_b1 (MiT) chose lr 0.0003, weight decay 0.5 of 2 recipes: held-out loss 0.237, linear probe 49.0 "
             "mIoU against 41.0 for a random encoder (probes of the grid 39.4-49.0)") in note
     assert "resnet18: grid incomplete (1 recipes tried; no random-encoder probe yet)" in note
@@ -185,8 +191,9 @@ def test_summarise_and_compact():
 
 
 def test_paper_tables_come_from_the_reference_file():
+    decoder_vs_cnn = load_module("decoder_vs_cnn")
     paper = analysis.read_paper("results")
-    table = claims.decoder_vs_cnn.decoder_vs_cnn_paper(paper)
+    table = decoder_vs_cnn.decoder_vs_cnn_paper(paper)
     assert table.loc[("segformer_b2", "S1-4"), "miou_ss"] == 45.4
     beside = claims.pe_vs_mixffn.pe_vs_mixffn_beside_paper(
         pd.DataFrame({"variant": ["mixffn_street", "learned_pe_street", "sincos_pe_street"], "seed": [0, 0, 0],
@@ -212,6 +219,7 @@ def test_erf_maps_average_seeds_and_name_missing_files(tmp_path):
 
 
 def test_ablation_figures(tmp_path):
+    decoder_vs_cnn = load_module("decoder_vs_cnn")
     point = np.zeros((9, 9))
     point[4, 4] = 1.0
     maps = {"cnn": {"stage1": point, "head": np.ones((9, 9))}, "mit": {"stage1": point, "head": point}}
@@ -227,7 +235,7 @@ def test_ablation_figures(tmp_path):
     assert len(fig.axes) == 4 and len(fig.axes[0].lines) == 4  # measured and analytic per variant
     plotting.save(fig, tmp_path / "cost.png")
     frame = rows({"a_scratch": [1.0, 2.0], "a_pretrained": [3.0, 4.0]}).assign(gflops=1.0, thing_miou=0.5)
-    split = claims.decoder_vs_cnn.split_variant(frame)
+    split = decoder_vs_cnn.split_variant(frame)
     assert plotting.save(plotting.grouped_dots(split, "encoder", "init"), tmp_path / "b.png").stat().st_size > 1000
     assert plotting.save(plotting.metric_vs_cost(split, hue="encoder", style="init"), tmp_path / "c.png").is_file()
 

@@ -332,7 +332,7 @@ def test_variant_seeds_run_fewer_seeds_for_some_variants():
 
 
 def test_context_and_budget_sweeps_run_at_smoke_preset(tmp_path, monkeypatch):
-    from segformer_lab.repo import load_experiment
+    from segformer_lab.repo import load_experiment, load_module
     monkeypatch.setenv("SEGFORMER_LAB_CACHE", str(tmp_path / "cache"))
     context = load_experiment("context_distance")
     rows = list(csv.DictReader(run_experiment(context, "smoke", tmp_path / "r", tmp_path / "runs",
@@ -347,7 +347,8 @@ def test_context_and_budget_sweeps_run_at_smoke_preset(tmp_path, monkeypatch):
     # claims are not tested.
     import pandas as pd
 
-    from segformer_lab.claims.decoder_vs_cnn import context_claims, context_table
+    decoder_vs_cnn = load_module("decoder_vs_cnn")
+    context_claims, context_table = decoder_vs_cnn.context_claims, decoder_vs_cnn.context_table
     frame = pd.read_csv(tmp_path / "r" / "context_distance.csv")
     assert dict(zip(frame["variant"], frame["context_distance"])) == {
         f"{e}_d{d}": float(d) for e in context.ENCODERS for d in (8, 24)}

@@ -221,14 +221,16 @@ def context_frame(r50_resnet=20.0, near_accuracy=0.97):
 
 
 def test_context_claims_are_tested_only_beyond_the_cnn_reach():
-    from segformer_lab.claims.decoder_vs_cnn import context_claims
+    from segformer_lab.repo import load_module
+    decoder_vs_cnn = load_module("decoder_vs_cnn")
+    context_claims = decoder_vs_cnn.context_claims
     found = context_claims(context_frame(), controls=True)
     assert [c.outcome for c in found] == ["not tested", "supported"]  # d = 8 lies inside the CNN's reach
     assert "lies beyond ResNet-18 + MLP's reach" in found[0].sentence()
     assert [c.text.split("at d = ")[1] for c in context_claims(context_frame())] == [
-        "48 px (forced-choice accuracy)"]  # d = 8 and 24 are controls by design (claims.decoder_vs_cnn.CONTEXT_CONTROLS)
+        "48 px (forced-choice accuracy)"]  # d = 8 and 24 are controls by design (decoder_vs_cnn.CONTEXT_CONTROLS)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("segformer_lab.claims.decoder_vs_cnn.CONTEXT_CONTROLS", (8.0,))
+        patch.setattr(decoder_vs_cnn, "CONTEXT_CONTROLS", (8.0,))
         found = context_claims(context_frame())
         assert [c.outcome for c in found] == ["supported", "supported"]
     assert verdict(found) == REPRODUCES
@@ -263,7 +265,9 @@ def budget_frame(gaps: dict, seeds_at: dict):
 
 
 def test_budget_claims_pair_the_gaps_by_seed_and_leave_one_seed_points_not_judged():
-    from segformer_lab.claims.decoder_vs_cnn import budget_claims, budget_table
+    from segformer_lab.repo import load_module
+    decoder_vs_cnn = load_module("decoder_vs_cnn")
+    budget_claims, budget_table = decoder_vs_cnn.budget_claims, decoder_vs_cnn.budget_table
     frame = budget_frame({"i250": -20.0, "i1000": -15.0, "i2000": -10.0, "i1000_256px": -14.5},
                          {"i2000": (0,)})
     table = budget_table(frame)
@@ -287,7 +291,10 @@ def test_an_unmeasured_condition_leaves_its_claim_not_tested():
 
 def test_sweeps_in_progress_compare_only_what_both_encoders_have():
     """Runs go seed by seed and variant by variant: a partial sweep is judged where both encoders have rows."""
-    from segformer_lab.claims.decoder_vs_cnn import budget_claims, budget_table, context_claims
+    from segformer_lab.repo import load_module
+    decoder_vs_cnn = load_module("decoder_vs_cnn")
+    budget_claims, budget_table = decoder_vs_cnn.budget_claims, decoder_vs_cnn.budget_table
+    context_claims = decoder_vs_cnn.context_claims
     partial = context_frame()
     partial = partial[~partial["variant"].isin(["resnet18_mlp_d8", "resnet18_mlp_d48"])]
     assert [c.text.split("at d = ")[1] for c in context_claims(partial, controls=True)] == [
