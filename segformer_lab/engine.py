@@ -1,4 +1,4 @@
-"""Training and evaluation engine: iteration-based, seeded, resumable, optionally distributed.
+"""Training: iteration-based, seeded, resumable, optionally distributed.
 
 A run lives in a directory: `config.json` (the TrainConfig), `log.jsonl` (one line per logged iteration),
 `checkpoint.pt` (model, optimiser, iteration and RNG states, written atomically every `checkpoint_every`
@@ -16,6 +16,7 @@ import json
 import math
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -24,13 +25,13 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .checkpoints import _atomic_save, load_encoder_weights, save_pretrained
+from .checkpoints import atomic_save, load_encoder_weights, save_pretrained
 from .config import IGNORE, TrainConfig, open_datasets
 from .data.sampling import IterationBatches, TrainSamples
 from .evaluator import eval_kwargs, evaluate_model, evaluate_run
 from .models.cnn import FCN, DeepLabV3, DeepLabV3Plus, ResNetMLP
 from .preflight import preflight
-from .pretrain import SHARED_RECIPE, PretrainConfig, pretrain, pretrained_path, recipe_for, resolve_device
+from .pretrain import PretrainConfig, SHARED_RECIPE, pretrain, pretrained_path, recipe_for, resolve_device
 from .registry import build_model
 
 # The scenes a family's "embedded" encoders are pretrained on: the context world, a probe of reach, and the fine
@@ -47,6 +48,7 @@ def run_model(cfg: TrainConfig):
 
 
 def train_pipeline_for(cfg: TrainConfig, source):
+    """The transforms of a training sample: mmseg's (random resize, crop, flip, photometric) or a crop and a flip."""
     from .data import transforms as T
     if cfg.augment == "mmseg":
         return T.train_pipeline((cfg.crop_size, cfg.crop_size), cfg.resize_scale)
@@ -153,21 +155,30 @@ def _trim_log(path: Path, iteration: int) -> None:
     path.write_text("".join(line + "\n" for line in kept))
 
 
-def _save_checkpoint(path: Path, model, optimizer, it: int, cfg: TrainConfig, rng_state, seconds: float,
-                     device: torch.device | None = None) -> None:
-    state = {"iteration": it, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-             "torch_rng": rng_state, "config": cfg.to_dict(), "train_seconds": seconds}
-    if device is not None and device.type == "cuda":  # dropout and drop-path draw from the GPU's generator there
-        state["cuda_rng"] = torch.cuda.get_rng_state(device)
-    _atomic_save(state, path)
+# ---------------------------------------------------------------------------------------------- a run's steps
+@dataclass
+class RunContext:
+    """What the steps of one run share: its config and directory, this process's place among the processes that
+    train it, its device and its data."""
+
+    cfg: TrainConfig
+    run_dir: Path
+    rank: int  # this process; rank 0 writes the run directory
+    world: int  # the processes training the run
+    device: torch.device
+    samples: TrainSamples  # the training samples (transformed crops, drawn from (seed, epoch, index))
+    val_source: object  # the validation images, `load(i)` -> (image, mask)
+    classes: list  # class names
+    things: list  # thing class indices
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.run_dir / "checkpoint.pt"
 
 
-def train(cfg: TrainConfig, run_dir, progress: bool = True) -> dict:
-    """Train (or resume) the run in `run_dir` and evaluate it; returns the final metrics.
-
-    Under torchrun (WORLD_SIZE > 1) each process trains on its share of every batch through
-    DistributedDataParallel (gloo on the CPU, nccl on CUDA); rank 0 writes the run directory."""
-    run_dir = Path(run_dir)
+def join_processes(cfg: TrainConfig) -> tuple:
+    """(rank, world size, device) of this process. Under torchrun (WORLD_SIZE > 1) it joins the process group
+    (gloo on the CPU, nccl on CUDA) and takes its local GPU; a batch the processes cannot share evenly is refused."""
     rank, world, local_rank = _dist_info()
     device = resolve_device(cfg.device)
     if world > 1:
@@ -177,123 +188,196 @@ def train(cfg: TrainConfig, run_dir, progress: bool = True) -> dict:
             device = torch.device("cuda", local_rank)
         if cfg.batch_size % world:
             raise ValueError(f"TrainConfig.batch_size={cfg.batch_size} is not divisible by {world} processes")
-    train_source, val_source, classes, things = open_datasets(cfg)  # bad data fails before anything is written
+    return rank, world, device
+
+
+def open_run(cfg: TrainConfig, run_dir, rank: int, world: int, device: torch.device) -> RunContext:
+    """The run's data, checked before anything is written: the datasets open (bad data fails here), then rank 0
+    runs the preflight and refuses a run directory that holds another config."""
+    train_source, val_source, classes, things = open_datasets(cfg)
     samples = TrainSamples(train_source, train_pipeline_for(cfg, train_source), cfg.seed)
+    run = RunContext(cfg, Path(run_dir), rank, world, device, samples, val_source, classes, things)
     if rank == 0:
         preflight(cfg, samples, val_source, len(classes), device, world)
-    config_file = run_dir / "config.json"
-    if rank == 0 and config_file.is_file():  # rank 0 alone reads and writes it: no rank sees a half-written file
-        saved = TrainConfig.read(config_file)
-        if saved != cfg:
-            diff = {k: (v, getattr(cfg, k)) for k, v in dataclasses.asdict(saved).items() if getattr(cfg, k) != v}
-            raise ValueError(f"{run_dir}: holds a run with another config (saved vs asked: {diff}); "
-                             "use another run directory")
-    ckpt_path = run_dir / "checkpoint.pt"
-    ckpt = read_run_checkpoint(ckpt_path, device) if ckpt_path.is_file() else None
-    model = initial_model(cfg, len(classes), rank, world, progress).to(device)  # a bad encoder file fails here
-    if rank == 0:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        config_file.write_text(json.dumps(cfg.to_dict(), indent=2))
-    groups = param_groups(model, cfg)
-    optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.999))
-    start, before = 0, 0.0  # iterations and training seconds before this process
-    if ckpt is not None:
-        try:
-            model.load_state_dict(ckpt["model"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            start = int(ckpt["iteration"])
-        except (KeyError, RuntimeError, ValueError, TypeError) as e:
-            raise ValueError(f"{ckpt_path}: not a checkpoint of this run ({type(e).__name__}: "
-                             f"{str(e).splitlines()[0] if str(e) else ''}); {CORRUPT_CHECKPOINT}") from e
-        torch.set_rng_state(ckpt["torch_rng"].cpu())  # the CPU generator's state (loaded onto `device` above)
-        if device.type == "cuda" and "cuda_rng" in ckpt:
-            torch.cuda.set_rng_state(ckpt["cuda_rng"].cpu(), device)
-        before = ckpt.get("train_seconds", math.nan)  # unknown for checkpoints written without it
-    if rank == 0:
-        _trim_log(run_dir / "log.jsonl", start)  # lines past the checkpoint are written again from there
-    if device.type == "cuda":  # cuDNN's algorithms tuned for the fixed crop; the CNNs in NHWC, where bilinear
+        check_saved_config(run)
+    return run
+
+
+def check_saved_config(run: RunContext) -> None:
+    """The config.json of a run directory, if there is one, must hold this config. Rank 0 alone reads and writes
+    it: no rank sees a half-written file."""
+    config_file = run.run_dir / "config.json"
+    if not config_file.is_file():
+        return
+    saved = TrainConfig.read(config_file)
+    if saved != run.cfg:
+        diff = {k: (v, getattr(run.cfg, k)) for k, v in dataclasses.asdict(saved).items() if getattr(run.cfg, k) != v}
+        raise ValueError(f"{run.run_dir}: holds a run with another config (saved vs asked: {diff}); "
+                         "use another run directory")
+
+
+def start_state(run: RunContext, progress: bool = True) -> tuple:
+    """(model, optimizer, start iteration, training seconds before this process) of the run: its checkpoint's
+    state when there is one, else cfg.seed's initialisation. Rank 0 writes config.json once the model is built
+    (a bad encoder file fails before)."""
+    path = run.checkpoint_path
+    ckpt = read_run_checkpoint(path, run.device) if path.is_file() else None
+    model = initial_model(run.cfg, len(run.classes), run.rank, run.world, progress).to(run.device)
+    if run.rank == 0:
+        run.run_dir.mkdir(parents=True, exist_ok=True)
+        (run.run_dir / "config.json").write_text(json.dumps(run.cfg.to_dict(), indent=2))
+    optimizer = torch.optim.AdamW(param_groups(model, run.cfg), lr=run.cfg.lr, betas=(0.9, 0.999))
+    start, before = resume(run, model, optimizer, ckpt) if ckpt is not None else (0, 0.0)
+    return model, optimizer, start, before
+
+
+def resume(run: RunContext, model: nn.Module, optimizer, ckpt: dict) -> tuple:
+    """Load a checkpoint into the model, the optimiser and the RNGs; (its iteration, the training seconds before
+    it, NaN for checkpoints written without them). One of another model raises ValueError naming the file."""
+    try:
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        start = int(ckpt["iteration"])
+    except (KeyError, RuntimeError, ValueError, TypeError) as e:
+        raise ValueError(f"{run.checkpoint_path}: not a checkpoint of this run ({type(e).__name__}: "
+                         f"{str(e).splitlines()[0] if str(e) else ''}); {CORRUPT_CHECKPOINT}") from e
+    torch.set_rng_state(ckpt["torch_rng"].cpu())  # the CPU generator's state (loaded onto the device by read)
+    if run.device.type == "cuda" and "cuda_rng" in ckpt:
+        torch.cuda.set_rng_state(ckpt["cuda_rng"].cpu(), run.device)
+    return start, ckpt.get("train_seconds", math.nan)
+
+
+def for_device(model: nn.Module, run: RunContext) -> nn.Module:
+    """The module the steps run through: the model (on CUDA with cuDNN tuned for the fixed crop, a CNN in NHWC),
+    wrapped in DistributedDataParallel across processes, compiled if cfg.compile."""
+    if run.device.type == "cuda":  # cuDNN's algorithms tuned for the fixed crop; the CNNs in NHWC, where bilinear
         torch.backends.cudnn.benchmark = True  # upsampling's backward runs 4-7x faster (MiT's layout: not measured)
         if isinstance(model, CNN_MODELS):
-            model = model.to(memory_format=torch.channels_last)
-    net = nn.parallel.DistributedDataParallel(model) if world > 1 else model
-    if cfg.compile:
-        net = torch.compile(net)
-    aux_weight = getattr(model, "aux_heads", None) and model.config.aux_weight  # SETR's auxiliary losses
+            model.to(memory_format=torch.channels_last)  # in place
+    net = nn.parallel.DistributedDataParallel(model) if run.world > 1 else model
+    return torch.compile(net) if run.cfg.compile else net
 
-    batches = IterationBatches(len(train_source), cfg.batch_size, cfg.seed, start, cfg.iterations, rank, world)
-    if cfg.loader == "bank":  # the scenes on the device, each batch cut there
+
+def batch_loader(run: RunContext, start: int):
+    """This process's share of every training batch from iteration `start` on: drawn on the CPU by a DataLoader, or
+    cut on the device from the scenes kept there (loader "bank", data/bank.py)."""
+    cfg = run.cfg
+    batches = IterationBatches(len(run.samples.source), cfg.batch_size, cfg.seed, start, cfg.iterations, run.rank,
+                               run.world)
+    if cfg.loader == "bank":
         from .data.bank import SceneBank, bank_batches
         from .pretrain import cache_root
-        bank = SceneBank(train_source, device, cfg.num_workers, cache=cache_root() / "banks")
-        loader = bank_batches(bank, batches, cfg.seed)
-    else:
-        loader = torch.utils.data.DataLoader(samples, batch_sampler=batches, num_workers=cfg.num_workers,
-                                             generator=torch.Generator().manual_seed(cfg.seed),
-                                             persistent_workers=False, pin_memory=device.type == "cuda")
-    log = (run_dir / "log.jsonl").open("a") if rank == 0 else None
-    bar = tqdm(total=cfg.iterations, initial=start, disable=not progress or rank != 0, desc=run_dir.name,
+        bank = SceneBank(run.samples.source, run.device, cfg.num_workers, cache=cache_root() / "banks")
+        return bank_batches(bank, batches, cfg.seed)
+    return torch.utils.data.DataLoader(run.samples, batch_sampler=batches, num_workers=cfg.num_workers,
+                                       generator=torch.Generator().manual_seed(cfg.seed),
+                                       persistent_workers=False, pin_memory=run.device.type == "cuda")
+
+
+def train_step(net: nn.Module, optimizer, images: torch.Tensor, masks: torch.Tensor, it: int, run: RunContext,
+               aux_weight) -> tuple:
+    """One optimiser step at iteration `it` on images (B, 3, h, w) and masks (B, h, w): the learning rate of
+    `lr_at`, the cross-entropy of the logits resized to the masks, plus SETR's auxiliary heads' at `aux_weight`.
+    Returns (learning rate, loss); the loss is None, and no step is taken, for a batch with no labelled pixel."""
+    lr = lr_at(it, run.cfg)
+    for g in optimizer.param_groups:
+        g["lr"] = lr * g["lr_mult"]
+    # a batch with no labelled pixel has no loss: no step (checked where the masks are still on the CPU)
+    if not (run.world > 1 or masks.device.type != "cpu" or bool((masks != IGNORE).any())):
+        return lr, None
+    images, masks = images.to(run.device, non_blocking=True), masks.to(run.device, non_blocking=True)
+    with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=run.cfg.amp and run.device.type == "cuda"):
+        logits, aux = net(images, return_aux=True) if aux_weight else (net(images), [])
+    loss = sum(weight * F.cross_entropy(F.interpolate(out.float(), size=masks.shape[-2:], mode="bilinear",
+                                                      align_corners=False), masks, ignore_index=IGNORE)
+               for weight, out in [(1.0, logits)] + [(aux_weight, a) for a in aux])
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return lr, loss
+
+
+def save_checkpoint(run: RunContext, model: nn.Module, optimizer, it: int, seconds: float) -> None:
+    """Rank 0 writes checkpoint.pt at iteration `it` (atomically); every process waits for it."""
+    if run.rank == 0:
+        state = {"iteration": it, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                 "torch_rng": torch.get_rng_state(), "config": run.cfg.to_dict(), "train_seconds": seconds}
+        if run.device.type == "cuda":  # dropout and drop-path draw from the GPU's generator there
+            state["cuda_rng"] = torch.cuda.get_rng_state(run.device)
+        atomic_save(state, run.checkpoint_path)
+    if run.world > 1:
+        dist.barrier()
+
+
+def train_steps(run: RunContext, model: nn.Module, net: nn.Module, optimizer, start: int, before: float,
+                progress: bool = True) -> float:
+    """Iterations `start` to cfg.iterations: a step per batch, a log line every log_every (rank 0), a checkpoint
+    every checkpoint_every and a learning-curve point every eval_every. Returns the training seconds over every
+    process that trained the run; Ctrl-C raises Interrupted naming the iteration the same command resumes from."""
+    cfg = run.cfg
+    aux_weight = getattr(model, "aux_heads", None) and model.config.aux_weight  # SETR's auxiliary losses
+    loader = batch_loader(run, start)
+    log = (run.run_dir / "log.jsonl").open("a") if run.rank == 0 else None
+    bar = tqdm(total=cfg.iterations, initial=start, disable=not progress or run.rank != 0, desc=run.run_dir.name,
                dynamic_ncols=True)
-    amp = cfg.amp and device.type == "cuda"
     net.train()
-    t0, seen, it = time.perf_counter(), 0, start
+    t0, seen = time.perf_counter(), 0
     done = saved = start  # the last iteration trained, the last one checkpointed
     try:
         for it, (images, masks) in enumerate(loader, start=start):
-            lr = lr_at(it, cfg)
-            for g in optimizer.param_groups:
-                g["lr"] = lr * g["lr_mult"]
-            loss = None
-            # a batch with no labelled pixel has no loss: no step (checked where the masks are still on the CPU)
-            if world > 1 or masks.device.type != "cpu" or bool((masks != IGNORE).any()):
-                images, masks = images.to(device, non_blocking=True), masks.to(device, non_blocking=True)
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                    logits, aux = net(images, return_aux=True) if aux_weight else (net(images), [])
-                loss = sum(weight * F.cross_entropy(F.interpolate(out.float(), size=masks.shape[-2:],
-                                                                  mode="bilinear", align_corners=False),
-                                                    masks, ignore_index=IGNORE)
-                           for weight, out in [(1.0, logits)] + [(aux_weight, a) for a in aux])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-            seen += images.shape[0] * world
+            lr, loss = train_step(net, optimizer, images, masks, it, run, aux_weight)
+            seen += images.shape[0] * run.world
             done = it + 1
-            if rank == 0 and (done % cfg.log_every == 0 or done == cfg.iterations):
-                rate = seen / (time.perf_counter() - t0)
-                value = math.nan if loss is None else loss.item()
+            if run.rank == 0 and (done % cfg.log_every == 0 or done == cfg.iterations):
+                rate, value = seen / (time.perf_counter() - t0), math.nan if loss is None else loss.item()
                 bar.set_postfix(loss=f"{value:.3f}", lr=f"{lr:.2e}", img_s=f"{rate:.1f}")
                 log.write(json.dumps({"iteration": done, "loss": value, "lr": lr, "images_per_s": rate}) + "\n")
                 log.flush()
             bar.update(1)
             if done % cfg.checkpoint_every == 0 or done == cfg.iterations:
-                if rank == 0:
-                    _save_checkpoint(ckpt_path, model, optimizer, done, cfg, torch.get_rng_state(),
-                                     before + time.perf_counter() - t0, device)
+                save_checkpoint(run, model, optimizer, done, before + time.perf_counter() - t0)
                 saved = done
-                if world > 1:
-                    dist.barrier()
-            if rank == 0 and cfg.eval_every and done % cfg.eval_every == 0 and done < cfg.iterations:
-                _append_curve(run_dir, done, evaluate_model(model, val_source, cfg, classes, things))
+            if run.rank == 0 and cfg.eval_every and done % cfg.eval_every == 0 and done < cfg.iterations:
+                _append_curve(run.run_dir, done, evaluate_model(model, run.val_source, cfg, run.classes, run.things))
     except KeyboardInterrupt:
+        raise Interrupted(f"{run.run_dir}: interrupted at iteration {done} of {cfg.iterations}; the same command "
+                          f"resumes from iteration {saved}") from None
+    finally:
         bar.close()
         if log:
             log.close()
-        raise Interrupted(f"{run_dir}: interrupted at iteration {done} of {cfg.iterations}; the same command "
-                          f"resumes from iteration {saved}") from None
-    bar.close()
-    train_seconds = before + time.perf_counter() - t0  # over every process that trained this run
-    if log:
-        log.close()
+    return before + time.perf_counter() - t0
+
+
+def finish(run: RunContext, model: nn.Module, start: int, train_seconds: float) -> dict:
+    """Rank 0 evaluates the trained model and writes metrics.json, the learning curve's last point and model.pt;
+    every process waits for it. Returns the metrics (empty on the other ranks)."""
     metrics = {}
-    if rank == 0:
-        metrics = evaluate_model(model, val_source, cfg, classes, things)
-        metrics.update(iterations=cfg.iterations, resumed_from=start, train_seconds=train_seconds)
-        _append_curve(run_dir, cfg.iterations, metrics)
-        (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-        model.variant = cfg.model
-        save_pretrained(model, run_dir / "model.pt")
-    if world > 1:
+    if run.rank == 0:
+        metrics = evaluate_model(model, run.val_source, run.cfg, run.classes, run.things)
+        metrics.update(iterations=run.cfg.iterations, resumed_from=start, train_seconds=train_seconds)
+        _append_curve(run.run_dir, run.cfg.iterations, metrics)
+        (run.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        model.variant = run.cfg.model
+        save_pretrained(model, run.run_dir / "model.pt")
+    if run.world > 1:
         dist.barrier()
     return metrics
+
+
+def train(cfg: TrainConfig, run_dir, progress: bool = True) -> dict:
+    """Train (or resume) the run in `run_dir` and evaluate it; returns the final metrics.
+
+    Under torchrun (WORLD_SIZE > 1) each process trains on its share of every batch through
+    DistributedDataParallel (gloo on the CPU, nccl on CUDA); rank 0 writes the run directory."""
+    rank, world, device = join_processes(cfg)
+    run = open_run(cfg, run_dir, rank, world, device)  # bad data or a bad config fail before anything is written
+    model, optimizer, start, before = start_state(run, progress)
+    if rank == 0:
+        _trim_log(run.run_dir / "log.jsonl", start)  # lines past the checkpoint are written again from there
+    net = for_device(model, run)
+    train_seconds = train_steps(run, model, net, optimizer, start, before, progress)
+    return finish(run, model, start, train_seconds)
 
 
 def _append_curve(run_dir: Path, iteration: int, metrics: dict) -> None:
@@ -303,6 +387,7 @@ def _append_curve(run_dir: Path, iteration: int, metrics: dict) -> None:
         f.write(json.dumps(point) + "\n")
 
 
-__all__ = ["TrainConfig", "open_datasets", "IterationBatches", "PRETRAIN_FAMILY", "run_model", "train_pipeline_for",
-           "param_groups", "lr_at", "pretrain_config", "encoder_checkpoint", "initial_model", "Interrupted",
-           "read_run_checkpoint", "train", "eval_kwargs", "evaluate_model", "evaluate_run"]
+# Re-exported for the callers of this module (experiments, the runner, the command line, tests).
+__all__ = ["TrainConfig", "open_datasets", "IterationBatches", "evaluate_model", "evaluate_run", "eval_kwargs",
+           "PRETRAIN_FAMILY", "run_model", "train_pipeline_for", "param_groups", "lr_at", "pretrain_config",
+           "encoder_checkpoint", "initial_model", "Interrupted", "read_run_checkpoint", "train"]
