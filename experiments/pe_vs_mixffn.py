@@ -401,5 +401,7 @@ ABLATION = Ablation(
         settings={"training size": "training size", "256x512 slide": "256x512, sliding windows",
                   "256x512 whole": "256x512, whole frame", "frame at zoom 0.5": "whole frame, zoom 0.5",
                   "128 whole": "128x128 (training size)", "384x384 whole": "384x384, whole frame",
-                  "zoom 0.5": "zoom 0.5", "zoom 2": "zoom 2"}),
+                  "zoom 0.5": "zoom 0.5", "zoom 2": "zoom 2",
+                  "768x768 sliding window": "768x768, sliding windows",  # the paper's (Table 1c)
+                  "1024x2048 whole image": "1024x2048, whole frame"}),
 )

@@ -1,8 +1,6 @@
-"""Helpers shared by the ablations' claims (segformer_lab/claims/<experiment>.py): reading results and the paper's
-numbers, per-seed values, summaries with seed ranges.
-
-Each ablation's claims, validity conditions, tables and report section live in its own module of
-segformer_lab.claims, named as its experiment; the comparisons themselves are segformer_lab.verdicts.
+"""Helpers shared by the ablations' claims (each declared in its file in experiments/): reading results and the
+paper's numbers, per-seed values, summaries with seed ranges. The comparisons themselves are
+segformer_lab.verdicts.
 """
 from __future__ import annotations
 

@@ -280,7 +280,7 @@ def from_pretrained(path, num_classes: Optional[int] = None, reset_classifier: b
     return model
 
 
-def _atomic_save(obj, path: Path) -> None:
+def atomic_save(obj, path: Path) -> None:
     """torch.save to a temporary file beside `path`, then rename: a kill never leaves half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
@@ -308,7 +308,7 @@ def save_pretrained(model: nn.Module, path, format: str = FORMAT_KEY) -> Path:
         obj = {"state_dict": model.state_dict(), "meta": {"num_classes": cfg.num_classes}}
     else:
         raise ValueError(f"unknown checkpoint format {format!r}; expected '{FORMAT_KEY}' or 'nvlabs'")
-    _atomic_save(obj, path)
+    atomic_save(obj, path)
     return path
 
 

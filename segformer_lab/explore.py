@@ -60,16 +60,23 @@ def _is_segformer_run(run_dir: Path) -> bool:
     return name in VARIANTS and isinstance(variant_config(name, 2), SegFormerConfig)
 
 
-def finished_runs(runs_dir="runs", prefer: str = "mit_b0_pretrained") -> list:
+def finished_runs(runs_dir="runs", prefer: str = "segformer_b0") -> list:
     """The finished SegFormer runs under `runs_dir` (directories with model.pt and metrics.json whose model has a
-    MiT encoder; SETR and CNN runs are left out), those whose name starts with `prefer` first, then the most
+    MiT encoder; SETR and CNN runs are left out): the pretrained runs of the model `prefer` first, then the most
     recent first."""
     finished = [p.parent for p in Path(runs_dir).glob("**/metrics.json")
                 if (p.parent / "model.pt").is_file() and _is_segformer_run(p.parent)]
-    return sorted(finished, key=lambda p: (not p.name.startswith(prefer), -p.stat().st_mtime))
+    return sorted(finished, key=lambda p: (not _is_pretrained_run_of(p, prefer), -p.stat().st_mtime))
 
 
-def find_run(runs_dir="runs", prefer: str = "mit_b0_pretrained") -> Path | None:
+def _is_pretrained_run_of(run_dir: Path, model: str) -> bool:
+    if not (run_dir / "config.json").is_file():
+        return False
+    cfg = TrainConfig.read(run_dir / "config.json")
+    return cfg.model == model and bool(cfg.encoder_weights)
+
+
+def find_run(runs_dir="runs", prefer: str = "segformer_b0") -> Path | None:
     """The first of `finished_runs`, or None if there is none."""
     return next(iter(finished_runs(runs_dir, prefer)), None)
 

@@ -1,20 +1,20 @@
 """Display names: one table of what every variant, model, setting and metric is called in figures, tables and
 notebooks, and the colour of each model family.
 
-`name(key)` turns an id from the CSVs (a variant such as "learned_pe_street", a model such as "setr_naive_vit_s8",
-a column such as "gmacs_512") into the words a reader sees ("MiT-B0 + learned PE, street", "GMACs at 512x512").
-A variant id is read as an encoder or setting (`PARTS`) followed by qualifiers (`QUALIFIERS`), so a new
-combination needs no new entry; an id that matches nothing is shown as it is, with spaces for underscores.
+`name(key)` turns an id from the CSVs (a variant, a model such as "setr_naive_vit_s8", a column such as
+"gmacs_512") into the words a reader sees ("SETR-Naive", "GMACs at 512x512"). A variant id is read as an
+encoder or setting (`PARTS`: the package's models, and each ablation's parts, declared in its file) followed by
+qualifiers (`QUALIFIERS`), so a new combination needs no new entry; an id that matches nothing is shown as it is,
+with spaces for underscores.
 `family(key)` names the model family a key belongs to, and `colour(key)` gives that family's colour, the same
 in every figure.
 """
 from __future__ import annotations
 
-import re
 
-# The encoders, models and settings a variant id starts with (longest match first).
-PARTS = {
-    "mit_b0_s4": "MiT-B0, stage 4 only",
+# The package's encoders and models a variant id may start with (longest match first); each ablation declares
+# the words of its own ids (`ablation.Display`), added by `declare` when its file is loaded.
+PACKAGE_PARTS = {
     "mit_b0": "MiT-B0", "mit_b1": "MiT-B1", "mit_b2": "MiT-B2", "mit_b3": "MiT-B3", "mit_b4": "MiT-B4",
     "mit_b5": "MiT-B5",
     "segformer_tiny": "SegFormer-tiny",
@@ -26,24 +26,12 @@ PARTS = {
     "setr_pup": "SETR-PUP", "setr_mla": "SETR-MLA", "setr_naive_vit_l": "SETR-Naive (ViT-L)",
     "setr_mla_vit_l": "SETR-MLA (ViT-L)", "deeplabv3plus_r101": "DeepLabV3+ R101",
     "resnext101_mlp": "ResNeXt-101 + MLP",
-    "mixffn": "Mix-FFN", "learned_pe": "learned PE", "learned_sincos_pe": "learned PE from sin-cos", "sincos_pe": "sin-cos PE", "no_pe": "no PE",
-    "sr_1111": "R = 1,1,1,1 (full attention)", "sr_4211": "R = 4,2,1,1", "sr_8421": "R = 8,4,2,1 (released)",
-    "sr_16842": "R = 16,8,4,2",
-    "overlap": "overlapping patches", "non_overlap": "non-overlapping patches",
-    "pe": "positional encoding", "segformer": "SegFormer",  # the paper's rows (Table 1c, Table 1a)
 }
-# Qualifiers after the part, in the order they may follow it.
-QUALIFIERS = {
-    "pretrained": "pretrained", "scratch": "from scratch", "shared": "shared recipe",
-    "street": "street", "aerial": "aerial", "sincos": "PE from sin-cos", "fine": "36 fine classes",
-}
-PATTERNS = [  # ids with a number in them
-    (re.compile(rf"^c(\d+)((?:_(?:{'|'.join(QUALIFIERS)}))*)$"),  # decoder widths, e.g. c64_fine
-     lambda m: ", ".join([f"C = {m[1]}"] + [QUALIFIERS[q] for q in m[2].split("_")[1:]])),
-    (re.compile(r"^(.+)_d(\d+)$"), lambda m: f"{name(m[1])}, d = {m[2]} px"),
-    (re.compile(r"^(.+)_i(\d+)(?:_(\d+)px)?$"),
-     lambda m: f"{name(m[1])}, {m[2]} iterations" + (f" at {m[3]} px" if m[3] else "")),
-]
+PARTS = dict(PACKAGE_PARTS)
+# Qualifiers after the part, in the order they may follow it: how an encoder started, and the scene family.
+QUALIFIERS = {"pretrained": "pretrained", "scratch": "from scratch", "shared": "shared recipe",
+              "street": "street", "aerial": "aerial"}
+PATTERNS = []  # ids with a number in them: (compiled regex, function of its match), declared by the ablations
 # Metrics and columns: axis labels with their units.
 METRICS = {
     "miou": "mIoU (%)", "thing_miou": "thing mIoU (%)", "stuff_miou": "stuff mIoU (%)",
@@ -56,15 +44,8 @@ METRICS = {
     "severity": "severity", "loss": "training loss", "IoU": "IoU (%)",
     "encoder": "encoder", "init": "encoder weights", "variant": "variant",
 }
-# Settings and other values shown as categories.
-SETTINGS = {
-    "pretrained": "pretrained", "scratch": "from scratch", "shared": "one shared recipe",
-    "training size": "training size", "256x512 slide": "256x512, sliding windows",
-    "256x512 whole": "256x512, whole frame", "frame at zoom 0.5": "whole frame, zoom 0.5",
-    "128 whole": "128x128 (training size)", "384x384 whole": "384x384, whole frame", "zoom 0.5": "zoom 0.5",
-    "zoom 2": "zoom 2", "128 px views": "128x128 views (training size)",
-    "768x768 sliding window": "768x768, sliding windows", "1024x2048 whole image": "1024x2048, whole frame",
-}
+# Settings and other values shown as categories (each ablation declares its own).
+SETTINGS: dict = {}
 # Model families and their colours (indices into seaborn's colour-blind palette), the same in every figure.
 FAMILIES = {"MiT": 0, "ResNet": 1, "DeepLab": 2, "SETR": 3, "paper": 7}
 FAMILY_PREFIXES = (("resnet", "ResNet"), ("resnext", "ResNet"), ("deeplab", "DeepLab"), ("setr", "SETR"), ("paper", "paper"))

@@ -4,7 +4,7 @@
 `--notebooks` sets it), else the newest results folder with CSVs among the README's quick results
 (`results/quick/`), any other folder under `results/`, and the committed results (`results/`).
 `verdict(experiment, results)` computes the ablation's section and shows its verdict and claims as Markdown,
-`conditions(section)` its validity conditions; `figure(name, results)` draws one of `figures.FIGURES` or says why there is nothing to
+`conditions(section)` its validity conditions; `figure(name, results)` draws one of `figures.figure_names()` or says why there is nothing to
 draw; `table(frame)` shows a table with display names and two decimals; `notes(section)` lists its computed notes.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .repo import repo_root
+from .repo import ablations, repo_root
 
 
 def candidates(root: Path | None = None) -> list[Path]:
@@ -30,7 +30,9 @@ def candidates(root: Path | None = None) -> list[Path]:
 def results_folder(root: Path | None = None) -> Path:
     """$SEGFORMER_LAB_RESULTS, else the README's quick results (`results/quick/`) if they exist, else the newest
     results folder under `results/` with CSVs, else the committed `results/`; relative to the working directory
-    where it can be (no machine's path in a saved notebook). Prints which, and the others to choose from."""
+    where it can be (no machine's path in a saved notebook). Prints which, and the others to choose from. Loads
+    the ablations of experiments/ too, so that their display names are known to every table and figure."""
+    ablations()
     chosen = os.environ.get("SEGFORMER_LAB_RESULTS")
     base = (root or repo_root()) / "results"
     found = [d for d in candidates(root) if d.name not in ("released", "gpu")]

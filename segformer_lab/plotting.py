@@ -476,7 +476,7 @@ def context_reach(frame, encoders: dict | None = None):
 
 
 def gap_vs_budget(table):
-    """The gap (e.g. MiT-B1 minus ResNet-18 mIoU) at each budget point of `claims.decoder_vs_cnn.budget_table`, with its seed
+    """The gap (e.g. MiT-B1 minus ResNet-18 mIoU) at each budget point of `budget_table` of experiments/decoder_vs_cnn.py, with its seed
     spread as an error bar; iterations on a log axis, points at another crop size marked apart."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(SINGLE + 0.6, 3.0))
@@ -499,7 +499,7 @@ def severity_curves(rows, variants: dict | None = None, y: str = "relative", pap
     """Table 5 by severity: one panel per corruption group, `y` (e.g. "relative" = corrupted / clean mIoU, or
     "corrupted_miou") against severity, the mean over the group's corruptions and seeds as a line per variant,
     with the min-max over seeds as a band; `paper`: {label: {group: value}} drawn as dashed lines (the paper's
-    mean over severities). `rows`: `claims.robustness.corrupted_rows`; `variants`: {variant: label}."""
+    mean over severities). `rows`: `corrupted_rows` of experiments/robustness.py; `variants`: {variant: label}."""
     plt = pyplot()
     variants = variants or {v: name(v) for v in dict.fromkeys(rows["variant"])}
     groups = list(dict.fromkeys(rows["group"]))

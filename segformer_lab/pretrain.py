@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .checkpoints import _atomic_save
+from .checkpoints import atomic_save
 from .data.synthetic import CLASSES, FAMILIES, SyntheticScenes
 from .data.sampling import IterationBatches, TrainSamples
 from .data.transforms import Compose, Normalize, RandomFlip, eval_pipeline, to_tensors
@@ -280,7 +280,7 @@ def pretrain(cfg: PretrainConfig, progress: bool = True, force: bool = False, de
         optimizer.step()
         losses.append(loss.item())
     seconds = time.perf_counter() - t0
-    _atomic_save({"state_dict": {f"backbone.{k}": v.cpu() for k, v in backbone.state_dict().items()},
+    atomic_save({"state_dict": {f"backbone.{k}": v.cpu() for k, v in backbone.state_dict().items()},
                   "pretrain_config": dataclasses.asdict(cfg), "final_loss": float(np.mean(losses[-20:])),
                   "heldout_loss": heldout_loss(net, cfg, num_classes), "seconds": seconds}, path)
     return path

@@ -60,8 +60,6 @@ def load_experiment(name: str, folder: Path | None = None):
     """The object `experiments/<name>.py` declares (an Ablation, Experiment or Script)."""
     module = load_module(name, folder)
     found = [v for v in vars(module).values() if isinstance(v, DECLARED) and v.name == name]
-    if not found and hasattr(module, "EXPERIMENT"):  # TRANSITION: a file not yet declaring its object
-        return module
     if len(found) != 1:
         raise ValueError(f"{module.__file__}: expected one declaration (Ablation, Experiment or Script) named "
                          f"{name!r}, found {len(found)}")

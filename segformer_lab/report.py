@@ -1,7 +1,7 @@
 """The results report: a verdict table and the key figure of each ablation, generated from the CSVs.
 
 `build_report(results_dir)` reads `<results_dir>/<experiment>.csv` (and the ERF arrays and cost sweep), computes
-each ablation's claims and verdict (segformer_lab.claims, a module per ablation), saves the key figures under
+each ablation's claims and verdict (the `claims` its file in experiments/ declares), saves the key figures under
 `<results_dir>/figures/` and writes `<results_dir>/report.md`. An ablation whose CSV is missing or holds fewer
 runs than its preset plans is reported as such, with the claims computed on what is there.
 """
@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import analysis, claims, plotting
+from . import analysis, plotting
 from .analysis import read_results
+from . import repo
 from .repo import ablation, ablations, load_experiment, repo_root
 from .figures import draw
 from .runner import planned_runs, run_id
@@ -21,26 +22,6 @@ from .declared import Deviation, declared, first_seen
 from .verdicts import (CONTRADICTED, FACT, INCONCLUSIVE, NOT_JUDGED, NOT_MEASURED, NOT_TESTED, RULE, SUPPORTED,
                        counted, family_outcome, validity, verdict)
 from .results import check_run_ids, checked_lines, read_table
-
-ABLATIONS = ("pe_vs_mixffn", "decoder_vs_cnn", "reduction_ratio", "erf", "robustness", "model_size", "decoder_width",
-             "setr_vs_segformer", "overlap_patch_embed")
-TITLES = {
-    "pe_vs_mixffn": "Mix-FFN vs positional encoding under resolution change (Table 1c)",
-    "decoder_vs_cnn": "MLP decoder on CNN vs Transformer encoders (Table 1d)",
-    "reduction_ratio": "Efficient self-attention: reduction-ratio sweep",
-    "erf": "Effective receptive field (Figure 3)",
-    "robustness": "Robustness to natural corruptions (Table 5)",
-    "model_size": "Model size (Table 1a)",
-    "decoder_width": "MLP decoder width (Table 1b)",
-    "setr_vs_segformer": "SETR beside SegFormer (Table 2)",
-    "overlap_patch_embed": "Overlapping vs non-overlapping patch merging (Section 3.1)",
-}
-CAPTIONS = {  # what the table of a section holds, where it is not "mean over seeds (seed range)" alone
-    "erf": "side of the square holding 50% of the mass",
-    "robustness": "mIoU per corruption averaged over its severities (noise 1-3, the rest 1-5, as Table 5); relative "
-                  "= corrupted / clean mIoU over all corruptions, seed range in brackets",
-}
-
 
 @dataclass
 class Section:
@@ -94,25 +75,17 @@ class Section:
 
 def ablation_names() -> list:
     """The ablations of experiments/, in report order."""
-    found = [a.name for a in ablations()]
-    return found + [n for n in ABLATIONS if n not in found]
-
-
-def declaration(experiment: str):
-    try:
-        return ablation(experiment)
-    except ValueError:
-        return None
+    return [a.name for a in ablations()]
 
 
 def title(experiment: str) -> str:
-    found = declaration(experiment)
-    return found.title if found is not None else TITLES[experiment]
+    """An ablation's heading in the report."""
+    return ablation(experiment).title
 
 
 def caption(experiment: str) -> str:
-    found = declaration(experiment)
-    return (found.caption if found is not None else CAPTIONS.get(experiment, "")) or "seed range in brackets"
+    """What an ablation's table holds, where it is not "mean over seeds (seed range)" alone."""
+    return ablation(experiment).caption or "seed range in brackets"
 
 
 def planned_count(experiment: str, preset: str, present=()) -> int:
@@ -128,7 +101,7 @@ def planned_count(experiment: str, preset: str, present=()) -> int:
 def current_ids(experiment: str, preset: str) -> set | None:
     """The run ids of every variant the experiment declares, at the preset's present settings; None when
     experiments/ is not at hand."""
-    if not (repo_root() / "experiments" / f"{experiment}.py").is_file():
+    if not (repo.experiments_dir() / f"{experiment}.py").is_file():
         return None
     return {run_id(cfg) for _, _, cfg in planned_runs(load_experiment(experiment), preset, declared=True)}
 
@@ -146,14 +119,9 @@ def section(results_dir, experiment: str, preset: str | None = None, figures: bo
             out.frame = out.frame[out.frame["run_id"].isin(ids)].reset_index(drop=True)
         out.runs = out.frame["run_id"].nunique()
         out.planned = planned_count(experiment, out.preset, out.frame["run_id"])
-        declared_ = declaration(experiment)
-        if declared_ is not None:
-            declared_.claims(out, results_dir, analysis.read_paper())
-            out.deviations = list(declared_.deviations)
-        else:
-            module = claims.for_experiment(experiment)
-            module.build(out, results_dir, analysis.read_paper())
-            out.deviations = list(getattr(module, "DEVIATIONS", ()))
+        declared = ablation(experiment)
+        declared.claims(out, results_dir, analysis.read_paper())
+        out.deviations = list(declared.deviations)
         fig = draw(experiment, results_dir, out.preset) if figures else None
         if fig is not None:
             paths = [results_dir / "figures" / f"{experiment}.{suffix}" for suffix in formats]
@@ -206,7 +174,7 @@ def build_report(results_dir="results", preset: str | None = None, formats=("png
     sections = [section(results_dir, name, preset, formats=tuple(formats)) for name in ablation_names()]
     lines = ["# Ablation report", ""] + purpose_lines({s.preset for s in sections}) + [
              f"Generated by `segformer-lab report {results_dir}` from the CSVs in this folder. {RULE} See "
-             "`segformer_lab/claims/<experiment>.py` for each ablation's claims, validity conditions and margins; "
+             "`experiments/<experiment>.py` for each ablation's claims, validity conditions and margins; "
              "each line gives the date and commit at which it was declared (from git history).", "",
              "A fragile count is of claims whose outcome changes under the earlier, unpaired rule or the other "
              "definition of an encoder's reach ([sensitivity](#sensitivity)).", "",

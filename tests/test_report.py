@@ -4,10 +4,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from segformer_lab import analysis, claims, plotting
+from segformer_lab import analysis, plotting
 from segformer_lab.erf import TARGETS, THRESHOLDS, load_maps
 from segformer_lab.repo import load_module
-from segformer_lab.report import ABLATIONS, build_report, section
+from segformer_lab.report import ablation_names, build_report, section
 
 
 def rows(values: dict, column: str = "miou") -> pd.DataFrame:
@@ -195,7 +195,7 @@ def test_paper_tables_come_from_the_reference_file():
     paper = analysis.read_paper("results")
     table = decoder_vs_cnn.decoder_vs_cnn_paper(paper)
     assert table.loc[("segformer_b2", "S1-4"), "miou_ss"] == 45.4
-    beside = claims.pe_vs_mixffn.pe_vs_mixffn_beside_paper(
+    beside = load_module("pe_vs_mixffn").pe_vs_mixffn_beside_paper(
         pd.DataFrame({"variant": ["mixffn_street", "learned_pe_street", "sincos_pe_street"], "seed": [0, 0, 0],
                       "scene_family": "street", "miou": [50.0, 40.0, 41.0], "slide_256x512_miou": [50.0, 40.0, 41.0],
                       "whole_256x512_miou": [49.0, 30.0, 40.0], "whole_128x256_zoom_0.5_miou": [1.0, 1.0, 1.0]}),
@@ -243,11 +243,11 @@ def test_ablation_figures(tmp_path):
 def test_report_from_smoke_results(smoke_results):
     out = build_report(smoke_results)
     text = out.read_text()
-    for name in ABLATIONS:
+    for name in ablation_names():
         assert (smoke_results / "figures" / f"{name}.png").stat().st_size > 1000
         assert f"![{name}](figures/{name}.png)" in text
     table = [line for line in text.splitlines() if line.startswith("| ") and "smoke" in line]
-    assert len(table) == len(ABLATIONS) and all("not available" not in line for line in table)
+    assert len(table) == len(ablation_names()) and all("not available" not in line for line in table)
     assert "Not available" not in text
 
 
@@ -290,14 +290,14 @@ def test_cli_report(tmp_path, capsys, cli_error):
 def test_pe_notes_say_what_the_pe_weighs_and_what_removing_it_costs():
     frame = pd.DataFrame([{"variant": "learned_pe_street", "seed": s, "miou": 80.0 + s, "miou_pe_zeroed": 79.8 + s,
                            "miou_pe_shuffled": 79.5 + s, "pe_token_ratio": 0.02} for s in range(3)])
-    note = claims.pe_vs_mixffn.pe_diagnosis(frame, "street")
+    note = load_module("pe_vs_mixffn").pe_diagnosis(frame, "street")
     assert note == ("A learned PE (street, pretrained, 3 run(s)): at stage 1 its norm is 0.02 of the tokens it is added "
                     "to; zeroing it at test time changes mIoU by -0.20 (per seed -0.20 to -0.20), shuffling its "
                     "positions by -0.50 (-0.50 to -0.50).")
-    assert claims.pe_vs_mixffn.pe_diagnosis(frame, "aerial") == ""
+    assert load_module("pe_vs_mixffn").pe_diagnosis(frame, "aerial") == ""
     pretraining = pd.DataFrame({"variant": ["mixffn_street", "learned_pe_street"], "pretext": "region_presence",
                                 "final_loss": [0.141, 0.189], "pe_token_ratio": [float("nan"), 0.0223]})
-    assert claims.pe_vs_mixffn.pe_pretraining_note(pretraining).endswith(
+    assert load_module("pe_vs_mixffn").pe_pretraining_note(pretraining).endswith(
         "mixffn_street 0.141; learned_pe_street 0.189, PE at 0.022 of the tokens.")
 
 
@@ -354,7 +354,7 @@ def test_report_saves_each_key_figure_in_every_format_asked(smoke_results, tmp_p
     import shutil
     results = shutil.copytree(smoke_results, tmp_path / "results", ignore=shutil.ignore_patterns("figures"))
     text = build_report(results, formats=("svg", "png")).read_text()
-    for name in ABLATIONS:
+    for name in ablation_names():
         assert (results / "figures" / f"{name}.svg").read_text().lstrip().startswith("<?xml")
         assert (results / "figures" / f"{name}.png").stat().st_size > 1000
         assert f"![{name}](figures/{name}.svg)" in text  # the report shows the first format

@@ -5,26 +5,27 @@ import signal
 import subprocess
 import sys
 import time
-import types
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from segformer_lab.ablation import Experiment, Script
 from segformer_lab.engine import TrainConfig
 from segformer_lab.presets import SEEDS
 from segformer_lab.runner import columns, planned_runs, run_experiment, run_id
 
 
 def toy_experiment():
-    return types.SimpleNamespace(
-        EXPERIMENT="toy",
-        BASE=TrainConfig(model="segformer_tiny", crop_size=64, batch_size=2, train_scenes=4, val_scenes=2,
+    return Experiment(
+        name="toy",
+        base=TrainConfig(model="segformer_tiny", crop_size=64, batch_size=2, train_scenes=4, val_scenes=2,
                          val_canvas=(64, 64), warmup_iters=1),
-        VARIANTS={"mixffn": {}, "no_pe": {"model_overrides": {"pos_encoding": "none"}}},
-        SEEDS={"smoke": (0,), "quick": (0, 1), "default": (0, 1, 2), "gpu": (0,)},
-        PRESETS={"smoke": {"iterations": 2}, "quick": {"iterations": 3}, "default": {"iterations": 4},
+        variants={"mixffn": {}, "no_pe": {"model_overrides": {"pos_encoding": "none"}}},
+        seeds={"smoke": (0,), "quick": (0, 1), "default": (0, 1, 2), "gpu": (0,)},
+        presets={"smoke": {"iterations": 2}, "quick": {"iterations": 3}, "default": {"iterations": 4},
                  "gpu": {"iterations": 5}},
-        EVALS={"canvas_64x128": {"canvas": (64, 128)}},
+        evals={"canvas_64x128": {"canvas": (64, 128)}},
     )
 
 
@@ -39,7 +40,7 @@ def test_planned_runs_and_ids():
 
 def test_only_reaches_declared_variants_the_preset_leaves_out(tmp_path):
     from segformer_lab.runner import plan_experiment
-    module = types.SimpleNamespace(**{**vars(toy_experiment()), "PRESET_VARIANTS": {"smoke": ["mixffn"]}})
+    module = replace(toy_experiment(), preset_variants={"smoke": ["mixffn"]})
     plan = plan_experiment(module, "smoke", tmp_path / "results", tmp_path / "runs")
     assert [run[0] for run in plan["runs"]] == ["mixffn"]
     plan = plan_experiment(module, "smoke", tmp_path / "results", tmp_path / "runs", only=("no_pe",))
@@ -63,8 +64,9 @@ def test_rows_written_once_and_skipped_when_done(tmp_path):
 def test_runs_trained_in_parallel_give_the_rows_of_serial_ones(tmp_path, monkeypatch):
     monkeypatch.setenv("SEGFORMER_LAB_CACHE", str(tmp_path / "cache"))
     module = toy_experiment()
-    module.VARIANTS = {**module.VARIANTS, "pretrained": {"encoder_weights": "embedded", "pretrain_iterations": 2}}
-    module.SEEDS = {**module.SEEDS, "smoke": (0, 1)}
+    module = replace(module, variants={**module.variants, "pretrained": {"encoder_weights": "embedded",
+                                                                         "pretrain_iterations": 2}},
+                     seeds={**module.seeds, "smoke": (0, 1)})
 
     def rows(jobs):
         out = run_experiment(module, "smoke", tmp_path / f"results{jobs}", tmp_path / f"runs{jobs}", progress=False,
@@ -86,8 +88,9 @@ def test_parallel_runs_are_evaluated_with_the_workers_share_of_threads(tmp_path)
     threads while they train (more threads than cores made a robustness evaluation 3.7x slower), and gets its
     own back afterwards."""
     import torch
-    module, seen = toy_experiment(), []
-    module.extra_metrics = lambda run_dir, cfg, results_dir: seen.append(torch.get_num_threads()) or {}
+    seen = []
+    module = replace(toy_experiment(),
+                     extra_metrics=lambda run_dir, cfg, results_dir: seen.append(torch.get_num_threads()) or {})
     before = torch.get_num_threads()
     torch.set_num_threads(4)
     try:
@@ -98,15 +101,16 @@ def test_parallel_runs_are_evaluated_with_the_workers_share_of_threads(tmp_path)
 
 
 KILLED_PARENT = """
-import sys, types
+import sys
+from segformer_lab.ablation import Experiment
 from segformer_lab.engine import TrainConfig
 from segformer_lab.runner import run_experiment
 if __name__ == "__main__":
-    toy = types.SimpleNamespace(
-        EXPERIMENT="toy", BASE=TrainConfig(model="segformer_tiny", crop_size=64, batch_size=2, train_scenes=4,
-                                           val_scenes=2, val_canvas=(64, 64), warmup_iters=1),
-        VARIANTS={"a": {}, "b": {"model_overrides": {"pos_encoding": "none"}}},
-        PRESETS={"smoke": {"iterations": 10**6}})
+    toy = Experiment(
+        name="toy", base=TrainConfig(model="segformer_tiny", crop_size=64, batch_size=2, train_scenes=4,
+                                     val_scenes=2, val_canvas=(64, 64), warmup_iters=1),
+        variants={"a": {}, "b": {"model_overrides": {"pos_encoding": "none"}}},
+        presets={p: {"iterations": 10**6} for p in ("smoke", "quick", "default", "gpu")})
     run_experiment(toy, "smoke", sys.argv[1] + "/results", sys.argv[1] + "/runs", progress=False, jobs=2)
 """
 
@@ -167,7 +171,8 @@ def test_plan_counts_what_a_run_would_do_without_doing_it(tmp_path, monkeypatch,
     from segformer_lab.runner import plan_experiment
     monkeypatch.setenv("SEGFORMER_LAB_CACHE", str(tmp_path / "cache"))
     module = toy_experiment()
-    module.VARIANTS = {**module.VARIANTS, "pretrained": {"encoder_weights": "embedded", "pretrain_iterations": 2}}
+    module = replace(module, variants={**module.variants, "pretrained": {"encoder_weights": "embedded",
+                                                                         "pretrain_iterations": 2}})
     results, runs = tmp_path / "results", tmp_path / "runs"
     plan = plan_experiment(module, "smoke", results, runs)
     assert (plan["planned"], plan["done"], plan["reuse"], plan["resume"], plan["train"]) == (3, 0, 0, 0, 3)
@@ -180,7 +185,7 @@ def test_plan_counts_what_a_run_would_do_without_doing_it(tmp_path, monkeypatch,
     run_experiment(module, "smoke", results, runs, progress=False, only=("mixffn",))
     plan = plan_experiment(module, "smoke", results, runs)
     assert (plan["done"], plan["train"], len(plan["pretrainings"])) == (1, 2, 1)  # the pretraining is still to make
-    other = types.SimpleNamespace(**{**vars(module), "EXPERIMENT": "other"})  # the same configs elsewhere
+    other = replace(module, name="other")  # the same configs elsewhere
     plan = plan_experiment(other, "smoke", results, runs)
     assert (plan["done"], plan["reuse"], plan["train"]) == (0, 1, 2)
     # the command line: one line per experiment and a total, nothing trained or written
@@ -210,14 +215,14 @@ def test_each_ablation_runs_at_smoke_preset(smoke_results, name):
     module = load_experiment(name)
     with (smoke_results / f"{name}.csv").open() as f:
         rows = list(csv.DictReader(f))
-    variants = getattr(module, "PRESET_VARIANTS", {}).get("smoke", module.VARIANTS)
-    assert len(rows) == len(variants) * len(getattr(module, "SEEDS", SEEDS)["smoke"])
+    variants = module.preset_variants.get("smoke", module.variants)
+    assert len(rows) == len(variants) * len(module.seeds["smoke"])
     assert list(rows[0]) == columns(module)
     for row in rows:
         assert 0 <= float(row["miou"]) <= 100 and row["torch_version"] != "" and row["preset"] == "smoke"
     if name == "erf":
         assert len(list((smoke_results / "erf").glob("*.npy"))) == 4 * (2 + 2) * 5  # 4 runs: trained and init on the crop, trained on 2 views; 5 maps each
-        assert all(0 < float(rows[0][c]) <= 1 for c in module.EXTRA_COLUMNS)
+        assert all(0 < float(rows[0][c]) <= 1 for c in module.extra_columns)
     if name == "pe_vs_mixffn":
         def measured(value):
             return value not in ("", "nan")
@@ -229,7 +234,7 @@ def test_each_ablation_runs_at_smoke_preset(smoke_results, name):
             assert measured(row["whole_128x256_zoom_0.5_miou"]) == street
     if name == "reduction_ratio":
         costs = list(csv.DictReader((smoke_results / "reduction_ratio_costs.csv").open()))
-        assert {r["variant"] for r in costs} == set(module.VARIANTS)
+        assert {r["variant"] for r in costs} == set(module.variants)
         for row in costs:  # the flop counter's attention matmuls equal the paper's analytic cost
             assert float(row["attention_gmacs_measured"]) == pytest.approx(float(row["attention_gmacs_analytic"]))
 
@@ -311,21 +316,18 @@ def test_committed_default_rows_belong_to_the_declared_plan(name):
 
 
 def test_preset_variants_and_only_filter(tmp_path):
-    module = toy_experiment()
-    module.PRESET_VARIANTS = {"quick": ["no_pe"]}
+    module = replace(toy_experiment(), preset_variants={"quick": ["no_pe"]})
     assert [(v, s) for v, s, _ in planned_runs(module, "quick")] == [("no_pe", 0), ("no_pe", 1)]
     out = run_experiment(module, "smoke", tmp_path / "results", tmp_path / "runs", progress=False, only=("no_*",))
     assert [r["variant"] for r in csv.DictReader(out.open())] == ["no_pe"]
     with pytest.raises(ValueError, match=r"no variant matches \['x\*'\]; variants: \['mixffn', 'no_pe'\]"):
         run_experiment(module, "smoke", tmp_path / "results", tmp_path / "runs", progress=False, only=("x*",))
-    module.PRESET_VARIANTS = {"quick": ["pe"]}
-    with pytest.raises(ValueError, match=r"PRESET_VARIANTS\['quick'\] names unknown variant\(s\) \['pe'\]"):
-        planned_runs(module, "quick")
+    with pytest.raises(TypeError, match=r"preset_variants\['quick'\]: unknown variant\(s\) \['pe'\]"):
+        replace(module, preset_variants={"quick": ["pe"]})
 
 
 def test_variant_seeds_run_fewer_seeds_for_some_variants():
-    module = toy_experiment()
-    module.VARIANT_SEEDS = {"default": {"no_pe": (0,)}}
+    module = replace(toy_experiment(), variant_seeds={"default": {"no_pe": (0,)}})
     assert [(v, s) for v, s, _ in planned_runs(module, "default")] == [
         ("mixffn", 0), ("no_pe", 0), ("mixffn", 1), ("mixffn", 2)]
     assert len(planned_runs(module, "quick")) == 4  # other presets keep every seed
@@ -337,11 +339,11 @@ def test_context_and_budget_sweeps_run_at_smoke_preset(tmp_path, monkeypatch):
     context = load_experiment("context_distance")
     rows = list(csv.DictReader(run_experiment(context, "smoke", tmp_path / "r", tmp_path / "runs",
                                               progress=False).open()))
-    assert [r["variant"] for r in rows] == context.PRESET_VARIANTS["smoke"] and list(rows[0]) == columns(context)
+    assert [r["variant"] for r in rows] == context.preset_variants["smoke"] and list(rows[0]) == columns(context)
     for r in rows:  # the ERF of a model reaches at least as far as the ring once d grows from 8 to 24
         assert 0 < float(r["erf_stage4_within_d"]) <= 1 and float(r["erf_head_r50"]) > 0
     within = {r["variant"]: float(r["erf_head_within_d"]) for r in rows}
-    assert all(within[f"{e}_d8"] < within[f"{e}_d24"] for e in context.ENCODERS)
+    assert all(within[f"{e}_d8"] < within[f"{e}_d24"] for e in load_module("context_distance").ENCODERS)
     # Each row carries its distance, which the claims group by. The smoke preset's small validation windows may
     # hold no token, and two iterations may call no pixel a token: the accuracies are then undefined, and the
     # claims are not tested.
@@ -351,7 +353,7 @@ def test_context_and_budget_sweeps_run_at_smoke_preset(tmp_path, monkeypatch):
     context_claims, context_table = decoder_vs_cnn.context_claims, decoder_vs_cnn.context_table
     frame = pd.read_csv(tmp_path / "r" / "context_distance.csv")
     assert dict(zip(frame["variant"], frame["context_distance"])) == {
-        f"{e}_d{d}": float(d) for e in context.ENCODERS for d in (8, 24)}
+        f"{e}_d{d}": float(d) for e in load_module("context_distance").ENCODERS for d in (8, 24)}
     for column in ("context_accuracy", "token_recall", "context_choice_accuracy"):
         assert (frame[column].between(0, 1) | frame[column].isna()).all()
     assert frame["erf_head_within_d"].between(0, 1).all()
@@ -360,7 +362,7 @@ def test_context_and_budget_sweeps_run_at_smoke_preset(tmp_path, monkeypatch):
         "context_choice_accuracy"].notna().sum() == 2]
     assert [c.text.split("at d = ")[1] for c in context_claims(frame)] == [
         f"{d} px (forced-choice accuracy)" for d in measured]
-    assert list(context_table(frame).index) == context.PRESET_VARIANTS["smoke"]
+    assert list(context_table(frame).index) == context.preset_variants["smoke"]
     budget = load_experiment("budget_sweep")
     rows = list(csv.DictReader(run_experiment(budget, "smoke", tmp_path / "r", tmp_path / "runs",
                                               progress=False).open()))
@@ -396,11 +398,11 @@ def test_prune_drops_only_the_rows_a_preset_no_longer_plans(tmp_path, capsys):
     # On real data the plan's ids are those of the real-data configs: the embedded rows are not planned there.
     assert len(prune(module, "smoke", tmp_path, data="cityscapes:/nowhere")) == len(rows)
     # A variant the preset no longer trains (PRESET_VARIANTS) but the experiment still declares keeps its rows.
-    narrowed = types.SimpleNamespace(**{**vars(module), "PRESET_VARIANTS": {"smoke": ["mixffn"]}})
+    narrowed = replace(module, preset_variants={"smoke": ["mixffn"]})
     assert [v for v, _, _ in planned_runs(narrowed, "smoke")] == ["mixffn"]
     assert [v for v, _, _ in planned_runs(narrowed, "smoke", declared=True)] == ["mixffn", "no_pe"]
     assert prune(narrowed, "smoke", tmp_path) == []
     with pytest.raises(FileNotFoundError, match=r"missing\.csv: no results to prune"):
-        prune(types.SimpleNamespace(**{**vars(module), "EXPERIMENT": "missing"}), "smoke", tmp_path)
-    with pytest.raises(ValueError, match=r"sweep: declares no runs \(no VARIANTS\)"):
-        prune(types.SimpleNamespace(EXPERIMENT="sweep"), "smoke", tmp_path)
+        prune(replace(module, name="missing"), "smoke", tmp_path)
+    with pytest.raises(ValueError, match=r"sweep: declares no runs \(not an Experiment\)"):
+        prune(Script(name="sweep", main=print), "smoke", tmp_path)

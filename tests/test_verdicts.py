@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from segformer_lab.repo import load_module
 from segformer_lab.verdicts import (CONTRADICTED, DOES_NOT, FACT, HOLDS, INCONCLUSIVE, NOT_JUDGED, NOT_TESTED, PARTLY,
                                     REPRODUCES, SUPPORTED, above, below, claim, condition, counted, equivalent, holm,
                                     holm_family, matches, no_worse, requiring, seed_range, validity, verdict)
@@ -140,8 +141,8 @@ def _pe_rows(zeroed_cost: float, family: str = "street") -> "pd.DataFrame":  # n
 
 
 def test_pe_vs_mixffn_claims_tested_when_the_pe_is_used():
-    from segformer_lab.claims.pe_vs_mixffn import pe_vs_mixffn_claims
-    found = pe_vs_mixffn_claims(_pe_rows(zeroed_cost=5.0))
+    pe = load_module("pe_vs_mixffn")
+    found = pe.pe_vs_mixffn_claims(_pe_rows(zeroed_cost=5.0))
     assert [c.outcome for c in found] == ["supported", "supported", "contradicted"]  # sin-cos drops 0.1 against Mix-FFN's 0.5
     assert found[1].mean_a == pytest.approx(8.0) and found[1].mean_b == pytest.approx(0.5)
     assert all(c.tested for c in found) and verdict(found) == PARTLY
@@ -149,60 +150,60 @@ def test_pe_vs_mixffn_claims_tested_when_the_pe_is_used():
 
 
 def test_pe_vs_mixffn_claims_not_tested_when_the_pe_is_unused():
-    from segformer_lab.claims.pe_vs_mixffn import pe_vs_mixffn_claims
-    found = pe_vs_mixffn_claims(_pe_rows(zeroed_cost=0.05))  # a cost that flips sign: the PE is not used
+    pe = load_module("pe_vs_mixffn")
+    found = pe.pe_vs_mixffn_claims(_pe_rows(zeroed_cost=0.05))  # a cost that flips sign: the PE is not used
     assert [c.outcome for c in found] == [NOT_TESTED] * 3
     assert verdict(found) == NOT_TESTED
     assert "condition not met: The model uses a learned PE" in found[0].sentence()
     with pytest.raises(ValueError, match="no rows for variant 'mixffn_aerial'"):
-        pe_vs_mixffn_claims(_pe_rows(5.0), family="aerial")
+        pe.pe_vs_mixffn_claims(_pe_rows(5.0), family="aerial")
 
 
 def test_the_learned_pe_from_sincos_is_judged_where_it_ran_and_the_first_one_stays_beside():
     import pandas as pd
 
-    from segformer_lab.claims.pe_vs_mixffn import headline_learned_pe, learned_pe_claims, pe_vs_mixffn_claims
+    pe = load_module("pe_vs_mixffn")
     rows = _pe_rows(zeroed_cost=0.05)  # the trunc-normal learned PE is not used
-    assert headline_learned_pe(rows) == "learned_pe"
+    assert pe.headline_learned_pe(rows) == "learned_pe"
     started = rows[rows["variant"] == "learned_pe_street"].assign(variant="learned_sincos_pe_street",
                                                                    miou_pe_zeroed=lambda f: f["miou"] - 20)
     both = pd.concat([rows, started])
-    assert headline_learned_pe(both) == "learned_sincos_pe"
-    found = pe_vs_mixffn_claims(both)
+    assert pe.headline_learned_pe(both) == "learned_sincos_pe"
+    found = pe.pe_vs_mixffn_claims(both)
     assert [c.text.split(" (")[0] for c in found][:2] == [
         "Mix-FFN scores higher than a learned PE started from the sin-cos table with training-size sliding windows",
         "A learned PE started from the sin-cos table drops more than Mix-FFN on whole 256x512 canvases"]
     assert [c.outcome for c in found] == ["supported", "supported", NOT_TESTED]  # the fixed sin-cos PE is not used either
     assert "The model uses a learned PE started from the sin-cos table" in found[0].requires[0].text
-    first = learned_pe_claims(both, "learned_pe")
+    first = pe.learned_pe_claims(both, "learned_pe")
     assert [c.outcome for c in first] == [NOT_TESTED] * 2 and "a learned PE with" in first[0].text
 
 
 def test_the_separation_note_splits_the_pe_drop_into_the_no_pe_control_and_the_rest():
     import pandas as pd
 
-    from segformer_lab.claims.pe_vs_mixffn import pe_separation_note
+    pe = load_module("pe_vs_mixffn")
     rows = _pe_rows(zeroed_cost=5.0)  # learned PE drops 8.0, Mix-FFN 0.5 (seed spread 0.0)
-    assert pe_separation_note(rows) == ""  # no control ran
+    assert pe.pe_separation_note(rows) == ""  # no control ran
     control = rows[rows["variant"] == "mixffn_street"].assign(variant="no_pe_street",
                                                              whole_256x512_miou=lambda f: f["slide_256x512_miou"] - 7.0)
-    note = pe_separation_note(pd.concat([rows, control]))
+    note = pe.pe_separation_note(pd.concat([rows, control]))
     assert "a learned PE drops 8.00 mIoU" in note and "no PE, which lacks only" in note and "drops 7.00" in note
     assert "The PE's own part is +1.00 [+1.00, +1.00] over 3 paired seeds, an interval that excludes zero." in note
 
 
 def test_pe_isolation_claims_compare_with_the_same_encoder_without_a_pe():
     import pandas as pd
-    from segformer_lab.claims.pe_vs_mixffn import pe_isolation_claims
+    pe = load_module("pe_vs_mixffn")
     rows = _pe_rows(zeroed_cost=5.0)
-    assert pe_isolation_claims(rows) == []  # no no-PE runs: nothing to compare with
+    assert pe.pe_isolation_claims(rows) == []  # no no-PE runs: nothing to compare with
     none = pd.DataFrame([{"variant": "no_pe_street", "seed": s, "scene_family": "street", "miou": 48.0,
                           "slide_256x512_miou": 48.0 + s * 0.1, "whole_256x512_miou": 44.0 + s * 0.1}
                          for s in range(3)])
-    found = pe_isolation_claims(pd.concat([rows, none]))
+    found = pe.pe_isolation_claims(pd.concat([rows, none]))
     assert [c.outcome for c in found] == ["supported", "contradicted"]  # learned drops 8 > 4; sin-cos drops 0.1 < 4
     assert found[0].text.startswith("A learned PE drops more than the same encoder with no PE")
-    unused = pe_isolation_claims(pd.concat([_pe_rows(zeroed_cost=0.0), none]))
+    unused = pe.pe_isolation_claims(pd.concat([_pe_rows(zeroed_cost=0.0), none]))
     assert [c.outcome for c in unused] == [NOT_TESTED, NOT_TESTED]
 
 
