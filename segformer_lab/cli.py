@@ -244,7 +244,8 @@ def _cmd_evaluate(args) -> None:
                          "the dataset: --data NAME:ROOT[:SPLIT] (ade20k, cityscapes or folder)")
     crop, stride = _pair_option(args.crop, "--crop"), _pair_option(args.stride, "--stride")
     kwargs = dict(mode=args.mode, crop=crop[0] if crop else 0, stride=stride[0] if stride else 0,
-                  canvas=args.canvas, zoom=args.zoom, scales=tuple(args.scales or (1.0,)), flip=args.flip)
+                  canvas=args.canvas, zoom=args.zoom, scales=tuple(args.scales or (1.0,)), flip=args.flip,
+                  protocol=args.protocol)
     if not args.corruptions:
         metrics = evaluate_run(source, out=args.out, **kwargs)
         print(json.dumps({k: v for k, v in metrics.items() if k not in ("iou", "confusion")
