@@ -36,10 +36,10 @@ def measured(results, name, rows) -> None:
 
 
 def toy(**fields):
-    return Experiment(
-        name="toy", base=BASE, variants={"mixffn": {}, "no_pe": {"model_overrides": {"pos_encoding": "none"}}},
-        seeds={"smoke": (0,), "quick": (0,), "default": (0,), "gpu": (0,)},
-        presets={p: {} for p in ("smoke", "quick", "default", "gpu")}, **fields)
+    declared = dict(name="toy", base=BASE, variants={"mixffn": {}, "no_pe": {"model_overrides": {"pos_encoding": "none"}}},
+                    seeds={"smoke": (0,), "quick": (0,), "default": (0,), "gpu": (0,)},
+                    presets={p: {} for p in ("smoke", "quick", "default", "gpu")})
+    return Experiment(**{**declared, **fields})
 
 
 def test_estimates_measured_then_by_flop_rate_then_unknown(tmp_path):

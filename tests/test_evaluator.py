@@ -15,24 +15,7 @@ from segformer_lab.evaluator import evaluate
 from segformer_lab.protocols import PROTOCOLS, protocol_for
 from segformer_lab.standins import make_ade20k_tree, make_nvlabs_checkpoint
 from segformer_lab.study import evaluate_source, load_source
-
-MEAN = np.array([123.675, 116.28, 103.53])
-STD = np.array([58.395, 57.12, 57.375])
-
-
-def plain_logits(model, image):
-    """Normalise a float (h, w, 3) image, run the model, bring the logits (1, K, h, w) to the image's size."""
-    x = torch.from_numpy(((image - MEAN) / STD).astype(np.float32)).permute(2, 0, 1)[None]
-    with torch.no_grad():
-        logits = model(x)
-    return F.interpolate(logits, size=image.shape[:2], mode="bilinear", align_corners=False)
-
-
-def plain_resize(image, size):
-    """cv2's bilinear resize of a uint8 image, rounded back to whole intensities."""
-    x = torch.from_numpy(image.astype(np.float32)).permute(2, 0, 1)[None]
-    x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
-    return x.round().clamp(0, 255)[0].permute(1, 2, 0).numpy()
+from test_study import plain_logits, plain_resize, plain_scores
 
 
 def plain_ade20k_ms_flip(model, image, ratios):
@@ -71,13 +54,7 @@ def plain_slide(model, image, crop, stride):
 
 def plain_iou(predictions, targets, k):
     """Per-class IoU (%) over the confusion matrix, NaN where a class is absent from both."""
-    cm = np.zeros((k, k))
-    for pred, gt in zip(predictions, targets):
-        keep = gt != 255
-        np.add.at(cm, (gt[keep], pred[keep]), 1)
-    inter = np.diag(cm)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return 100 * inter / (cm.sum(0) + cm.sum(1) - inter)
+    return plain_scores(predictions, targets, k)[0]
 
 
 def ade_pairs(root):

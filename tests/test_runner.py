@@ -405,4 +405,4 @@ def test_prune_drops_only_the_rows_a_preset_no_longer_plans(tmp_path, capsys):
     with pytest.raises(FileNotFoundError, match=r"missing\.csv: no results to prune"):
         prune(replace(module, name="missing"), "smoke", tmp_path)
     with pytest.raises(ValueError, match=r"sweep: declares no runs \(not an Experiment\)"):
-        prune(Script(name="sweep", main=print), "smoke", tmp_path)
+        prune(Script(name="sweep", run=print), "smoke", tmp_path)
