@@ -177,18 +177,24 @@ def _runs_in_budget_order(experiments, args) -> tuple:
 
 def _print_plan(experiments, args) -> None:
     """One line per experiment of what `run` would do (nothing is trained or written), then the total. A run that
-    an earlier experiment of the command trains (erf reuses decoder_vs_cnn's) counts as reused."""
+    an earlier experiment of the command trains (erf reuses decoder_vs_cnn's) counts as reused; a Script is named
+    and not counted."""
     import pandas as pd
 
     from .runner import plan_experiment
     lines, trained, pretrainings = [], set(), set()
     for experiment in experiments:
+        if isinstance(experiment, Script):  # not a sweep of runs: nothing to count
+            print(f"{experiment.name}: not a sweep of trained runs; `run` calls its own run()")
+            continue
         plan = plan_experiment(experiment, args.preset, args.results, args.runs, args.data, tuple(args.only or ()),
                                trained_before=trained)
         models = pd.Series([cfg.model for _, _, cfg in plan.pop("runs")], dtype=str).value_counts()
         new = set(plan.pop("pretrainings")) - pretrainings
         pretrainings |= new
         lines.append({**plan, "pretrain": len(new), "models": ", ".join(f"{m} {n}" for m, n in models.items()) or "-"})
+    if not lines:
+        return
     table = pd.DataFrame(lines).set_index("experiment").drop(columns="preset")
     print(table.to_string())
     total = table.drop(columns="models").sum()
