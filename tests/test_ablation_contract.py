@@ -96,3 +96,9 @@ def test_a_file_declaring_nothing_is_named(made_up):
     (made_up / "empty.py").write_text(textwrap.dedent('"""Nothing declared."""\nX = 1\n'))
     with pytest.raises(ValueError, match=r"empty\.py: expected one declaration .* named 'empty', found 0"):
         repo.load_experiment("empty")
+
+
+def test_run_plan_names_a_script_and_counts_nothing_for_it(capsys):
+    from segformer_lab.cli import main
+    assert main(["run", "pretraining", "--plan"]) == 0
+    assert "pretraining: not a sweep of trained runs" in capsys.readouterr().out
