@@ -60,8 +60,8 @@ class Experiment:
         missing = sorted(set(PRESETS) - set(self.presets))
         if missing:
             raise TypeError(f"presets: no entry for {', '.join(missing)}; expected one per preset {PRESETS}")
-        for preset, names in self.preset_variants.items():
-            unknown = sorted(set(names) - set(self.variants))
+        for preset, planned in self.preset_variants.items():
+            unknown = sorted(set(planned) - set(self.variants))
             if unknown:
                 raise TypeError(f"preset_variants[{preset!r}]: unknown variant(s) {unknown}")
 
@@ -105,8 +105,8 @@ def check_types(obj) -> None:
     for f in fields(obj):
         value, expected = getattr(obj, f.name), outer_types(hints[f.name])
         if not isinstance(value, expected):
-            names = " or ".join(t.__name__ for t in expected)
-            raise TypeError(f"field {f.name}: expected {names}, got {type(value).__name__} {value!r:.60}")
+            wanted = " or ".join(t.__name__ for t in expected)
+            raise TypeError(f"field {f.name}: expected {wanted}, got {type(value).__name__} {value!r:.60}")
 
 
 def outer_types(hint) -> tuple:
@@ -121,4 +121,3 @@ def outer_types(hint) -> tuple:
     if origin is not None:
         return (origin,)
     return (hint,) if isinstance(hint, type) else (object,)
-

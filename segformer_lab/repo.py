@@ -68,8 +68,7 @@ def load_experiment(name: str, folder: Path | None = None):
 
 def ablations(folder: Path | None = None) -> list:
     """Every Ablation of experiments/ (or of `folder`), in report order."""
-    found = [v for n in experiment_names(folder) for v in vars(load_module(n, folder)).values()
-             if isinstance(v, Ablation) and v.name == n]
+    found = [e for e in (load_experiment(n, folder) for n in experiment_names(folder)) if isinstance(e, Ablation)]
     return sorted(found, key=lambda a: (a.order, a.name))
 
 

@@ -119,9 +119,9 @@ def section(results_dir, experiment: str, preset: str | None = None, figures: bo
             out.frame = out.frame[out.frame["run_id"].isin(ids)].reset_index(drop=True)
         out.runs = out.frame["run_id"].nunique()
         out.planned = planned_count(experiment, out.preset, out.frame["run_id"])
-        declared = ablation(experiment)
-        declared.claims(out, results_dir, analysis.read_paper())
-        out.deviations = list(declared.deviations)
+        declaration = ablation(experiment)  # `declared` is the function dating a claim's declaration
+        declaration.claims(out, results_dir, analysis.read_paper())
+        out.deviations = list(declaration.deviations)
         fig = draw(experiment, results_dir, out.preset) if figures else None
         if fig is not None:
             paths = [results_dir / "figures" / f"{experiment}.{suffix}" for suffix in formats]
