@@ -112,11 +112,15 @@ def encoder_checkpoint(cfg: TrainConfig, rank: int = 0, world: int = 1, progress
 
 
 def initial_model(cfg: TrainConfig, num_classes: int, rank: int = 0, world: int = 1, progress: bool = True):
-    """The model a run starts from: cfg.seed's initialisation, with the encoder weights cfg asks for."""
+    """The model a run starts from: cfg.seed's initialisation, with the encoder weights cfg asks for. A pretraining
+    made here leaves the random state as it found it, so the run trains as it does when the pretraining is cached
+    (dropout and drop-path go on drawing from cfg.seed's stream)."""
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, num_classes, **cfg.model_overrides)
     if cfg.encoder_weights:
-        load_encoder_weights(model, encoder_checkpoint(cfg, rank, world, progress))
+        with torch.random.fork_rng():
+            path = encoder_checkpoint(cfg, rank, world, progress)
+        load_encoder_weights(model, path)
     return model
 
 
@@ -328,7 +332,12 @@ def train_steps(run: RunContext, model: nn.Module, net: nn.Module, optimizer, st
             lr, loss = train_step(net, optimizer, images, masks, it, run, aux_weight)
             seen += images.shape[0] * run.world
             done = it + 1
-            if run.rank == 0 and (done % cfg.log_every == 0 or done == cfg.iterations):
+            logged = done % cfg.log_every == 0 or done == cfg.iterations
+            if logged and run.world > 1:  # the log shows the global batch's loss: the mean of the processes'
+                loss = loss.detach().clone()
+                dist.all_reduce(loss)
+                loss /= run.world
+            if run.rank == 0 and logged:
                 rate, value = seen / (time.perf_counter() - t0), math.nan if loss is None else loss.item()
                 bar.set_postfix(loss=f"{value:.3f}", lr=f"{lr:.2e}", img_s=f"{rate:.1f}")
                 log.write(json.dumps({"iteration": done, "loss": value, "lr": lr, "images_per_s": rate}) + "\n")
@@ -368,8 +377,8 @@ def finish(run: RunContext, model: nn.Module, start: int, train_seconds: float) 
 def train(cfg: TrainConfig, run_dir, progress: bool = True) -> dict:
     """Train (or resume) the run in `run_dir` and evaluate it; returns the final metrics.
 
-    Under torchrun (WORLD_SIZE > 1) each process trains on its share of every batch through
-    DistributedDataParallel (gloo on the CPU, nccl on CUDA); rank 0 writes the run directory."""
+    Under torchrun or a job of several processes (cluster.py; WORLD_SIZE > 1) each process trains on its share of
+    every batch through DistributedDataParallel (gloo on the CPU, nccl on CUDA); rank 0 writes the run directory."""
     rank, world, device = join_processes(cfg)
     run = open_run(cfg, run_dir, rank, world, device)  # bad data or a bad config fail before anything is written
     model, optimizer, start, before = start_state(run, progress)
