@@ -27,7 +27,7 @@ from pathlib import Path
 from .ablation import Experiment
 from .budget import priority_first
 from .cost import count_flops, count_params, peak_memory
-from .engine import TrainConfig, encoder_checkpoint, evaluate_run, pretrain_config, run_model, train
+from .engine import TrainConfig, evaluate_run, pretrain_config, run_model, train
 from .pretrain import SHARED_RECIPE, pretrained_path, recipe_for
 from .presets import PRESETS
 from .results import git_commit, provenance, read_rows, rerun_number, write_csv
@@ -106,9 +106,10 @@ def run_experiment(experiment, preset: str = "quick", results_dir="results", run
                    progress: bool = True, only: tuple = (), jobs: int = 1, budget=None) -> Path:
     """Run every missing (variant, seed) of `experiment` under `preset` (with `only`, the variants matching one of
     these shell patterns, e.g. "*_street"); returns the CSV path. With jobs > 1, that many runs train at once in
-    separate processes (first the embedded pretrainings they need, each once), and each row is written as its run
-    finishes: for a GPU, which small models leave mostly idle (four MiT-B0 runs at once train 2.2x as many
-    images per second on an H100 as one). Each process gets an equal share of the CPU threads. With `budget` (a
+    separate processes (each embedded pretraining they need made once, by the first run that needs it), and each
+    row is written as its run finishes: for a GPU, which small models leave mostly idle (four MiT-B0 runs at once
+    train 2.2x as many images per second on an H100 as one). Each process gets an equal share of the CPU threads
+    and, on a machine with several GPUs, its own GPU (round-robin: `worker_devices`). With `budget` (a
     `budget.TimeBudget`), the experiment's priority variants come first and a run starts only if its estimate
     fits in the time left; the others are recorded in `budget.left`."""
     if jobs < 1:
@@ -117,31 +118,13 @@ def run_experiment(experiment, preset: str = "quick", results_dir="results", run
     commit = git_commit()  # the code this process runs, even if the checkout changes while it runs
     cols = columns(experiment)
     rows = read_rows(out)
-    todo = _missing_runs(experiment, preset, rows, runs_dir, data, only)
+    todo = missing_runs(experiment, preset, rows, runs_dir, data, only)
     if budget is not None:
         todo = priority_first(todo, experiment.priority)
 
     def record(variant, seed, cfg, rid, run_dir, metrics) -> None:
-        row = {"experiment": experiment.name, "variant": variant, "seed": seed, "preset": preset, "run_id": rid,
-               "rerun": rerun_number(results_dir, rid, metrics["miou"]),
-               **{k: json.dumps(v) if isinstance(v, dict) else v for k, v in cfg.to_dict().items()
-                  if k in CONFIG_COLUMNS},
-               **{k: metrics[k] for k in METRICS}, "train_seconds": metrics["train_seconds"]}
-        for name, kwargs in experiment.evals.items():
-            kwargs = dict(kwargs)
-            if cfg.scene_family not in kwargs.pop("families", (cfg.scene_family,)):
-                continue
-            result = evaluate_run(run_dir, **kwargs)
-            row.update({f"{name}_miou": result["miou"], f"{name}_thing_miou": result["thing_miou"]})
-        if experiment.extra_metrics is not None:
-            row.update(experiment.extra_metrics(run_dir, cfg, results_dir))
-        row.update(_costs(cfg), **{**provenance(cfg.device), "git_commit": commit})
-        row = {c: row.get(c, math.nan) for c in cols}
-        if experiment.condition_rows is not None:
-            rows.extend({**row, **cond} for cond in experiment.condition_rows(run_dir, cfg, preset, runs_dir))
-        else:
-            rows.append(row)
-        write_csv(out, rows, cols)
+        write_rows(out, rows, measure(experiment, preset, variant, seed, cfg, rid, run_dir, metrics, results_dir,
+                                      runs_dir, commit), results_dir, cols, metrics["miou"])
 
     def admits(item) -> bool:
         return budget is None or budget.admits(experiment.name, *item[:3])
@@ -152,16 +135,46 @@ def run_experiment(experiment, preset: str = "quick", results_dir="results", run
             if metrics is None and not admits((variant, seed, cfg)):
                 continue
             record(variant, seed, cfg, rid, run_dir, metrics or train(cfg, run_dir, progress=progress))
-    elif budget is None:
-        _run_parallel(todo, runs_dir, jobs, record)
     else:
-        _run_parallel_within(todo, runs_dir, jobs, record, admits)
+        _run_parallel(todo, runs_dir, jobs, record, None if budget is None else admits)
     if experiment.analysis is not None:
         experiment.analysis(results_dir, preset, runs_dir)
     return out
 
 
-def _missing_runs(experiment, preset: str, rows: list, runs_dir, data: str, only: tuple) -> list:
+def measure(experiment, preset: str, variant: str, seed: int, cfg: TrainConfig, rid: str, run_dir, metrics: dict,
+            results_dir, runs_dir, commit: str) -> list:
+    """The CSV rows of one finished run (one, or one per test condition): its identity and config, `metrics`, the
+    experiment's extra evaluations and metrics, costs and provenance (of this machine: the one that trained it).
+    The rerun number is left for `write_rows`, which sees every row written before."""
+    run_dir = Path(run_dir)
+    row = {"experiment": experiment.name, "variant": variant, "seed": seed, "preset": preset, "run_id": rid,
+           **{k: json.dumps(v) if isinstance(v, dict) else v for k, v in cfg.to_dict().items() if k in CONFIG_COLUMNS},
+           **{k: metrics[k] for k in METRICS}, "train_seconds": metrics["train_seconds"]}
+    for name, kwargs in experiment.evals.items():
+        kwargs = dict(kwargs)
+        if cfg.scene_family not in kwargs.pop("families", (cfg.scene_family,)):
+            continue
+        result = evaluate_run(run_dir, **kwargs)
+        row.update({f"{name}_miou": result["miou"], f"{name}_thing_miou": result["thing_miou"]})
+    if experiment.extra_metrics is not None:
+        row.update(experiment.extra_metrics(run_dir, cfg, results_dir))
+    row.update(_costs(cfg), **{**provenance(cfg.device), "git_commit": commit})
+    row = {c: row.get(c, math.nan) for c in columns(experiment)}
+    if experiment.condition_rows is None:
+        return [row]
+    return [{**row, **cond} for cond in experiment.condition_rows(run_dir, cfg, preset, runs_dir)]
+
+
+def write_rows(out: Path, rows: list, new: list, results_dir, cols: list, miou: float) -> None:
+    """Append `new` (the rows of one run of mIoU `miou`, from `measure`) to `rows` with their rerun number and
+    rewrite `out`."""
+    rerun = rerun_number(results_dir, new[0]["run_id"], miou)
+    rows.extend({**row, "rerun": rerun} for row in new)
+    write_csv(out, rows, cols)
+
+
+def missing_runs(experiment, preset: str, rows: list, runs_dir, data: str, only: tuple) -> list:
     """[(variant, seed, cfg, run id, run dir)] of the planned runs without a row in `rows`; with `only`, of the
     declared variants matching it (also those the preset's preset_variants leaves out)."""
     plan = planned_runs(experiment, preset, declared=bool(only))
@@ -190,7 +203,7 @@ def plan_experiment(experiment, preset: str = "quick", results_dir="results", ru
     `trained_before`."""
     trained_before = set() if trained_before is None else trained_before
     done = {row["run_id"] for row in read_rows(Path(results_dir) / f"{experiment.name}.csv")}
-    planned = _missing_runs(experiment, preset, [], runs_dir, data, only)
+    planned = missing_runs(experiment, preset, [], runs_dir, data, only)
     todo = [item for item in planned if item[3] not in done]
     reuse, resume, fresh = [], [], []
     for item in todo:
@@ -213,8 +226,44 @@ def plan_experiment(experiment, preset: str = "quick", results_dir="results", ru
             "images_128px": int(images), "runs": [item[:3] for item in resume + fresh]}
 
 
-def _pool_init(threads: int, parent: int) -> None:
+def visible_gpus() -> list:
+    """The GPUs this process may use, by the names CUDA_VISIBLE_DEVICES gives them (its own list where it is set,
+    else 0, 1, ...); none without CUDA."""
     import torch
+    if not torch.cuda.is_available():
+        return []
+    count = torch.cuda.device_count()
+    listed = [d.strip() for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
+    return listed[:count] if listed else [str(i) for i in range(count)]
+
+
+def worker_devices(jobs: int, gpus: list) -> list:
+    """The CUDA_VISIBLE_DEVICES of each of `jobs` workers: the GPUs `gpus` round-robin (worker i sees gpus[i % G]
+    alone, so a run never sees another's GPU), or None for every worker where there is no GPU."""
+    if jobs < 1:
+        raise ValueError(f"jobs={jobs}; expected a positive number of runs at once")
+    return [gpus[i % len(gpus)] if gpus else None for i in range(jobs)]
+
+
+def describe_workers(devices: list) -> str:
+    """One line saying which GPU each worker trains on ("" where there is none)."""
+    if not any(d is not None for d in devices):
+        return ""
+    gpus = sorted(set(devices), key=devices.index)
+    return (f"{len(devices)} workers on {len(gpus)} GPU{'s' * (len(gpus) > 1)} (CUDA_VISIBLE_DEVICES per worker): "
+            + ", ".join(f"worker {i + 1} -> GPU {d}" for i, d in enumerate(devices))
+            + "; each run starts on the first free worker")
+
+
+def use_device(device: str | None) -> None:
+    """Make GPU `device` the only one this process sees (before CUDA starts in it); None leaves it as it is."""
+    if device is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = device
+
+
+def _pool_init(threads: int, parent: int, device: str | None = None) -> None:
+    import torch
+    use_device(device)
     torch.set_num_threads(threads)
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
 
@@ -227,69 +276,61 @@ def _exit_with_parent(parent: int, every: float = 1.0) -> None:
     os._exit(1)
 
 
-def _pretrain_job(cfg: TrainConfig) -> str:
-    return str(encoder_checkpoint(cfg, progress=False))
-
-
 def _train_job(cfg: TrainConfig, run_dir: str) -> dict:
     return train(cfg, run_dir, progress=False)
 
 
-def _run_parallel(todo: list, runs_dir, jobs: int, record) -> None:
-    """Train `todo` (variant, seed, cfg, run id, run dir) `jobs` at a time; `record` each as it finishes."""
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+class Workers:
+    """`jobs` training processes (spawned: no CUDA state shared with this one), each with an equal share of the CPU
+    threads and its own GPU from `worker_devices`; a run goes to the first free one."""
 
+    def __init__(self, jobs: int, threads: int):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        self.devices = worker_devices(jobs, visible_gpus())
+        context = multiprocessing.get_context("spawn")
+        self.pools = [ProcessPoolExecutor(1, mp_context=context, initializer=_pool_init,
+                                          initargs=(threads, os.getpid(), d)) for d in self.devices]
+        self.running = {}  # future -> (worker, item)
+
+    def free(self) -> int:
+        return len(self.pools) - len(self.running)
+
+    def start(self, item) -> None:
+        """Train `item` (variant, seed, cfg, run id, run dir) on the first free worker."""
+        worker = min(set(range(len(self.pools))) - {w for w, _ in self.running.values()})
+        if self.devices[worker] is not None:
+            print(f"GPU {self.devices[worker]} (worker {worker + 1}): {item[4].name}", flush=True)
+        self.running[self.pools[worker].submit(_train_job, item[2], str(item[4]))] = (worker, item)
+
+    def finished(self) -> list:
+        """[(item, metrics)] of the runs that finish next (waits for at least one)."""
+        from concurrent.futures import FIRST_COMPLETED, wait
+        done, _ = wait(self.running, return_when=FIRST_COMPLETED)
+        return [(self.running.pop(f)[1], f.result()) for f in done]
+
+    def close(self) -> None:
+        for pool in self.pools:
+            pool.shutdown(cancel_futures=True)
+
+
+def _run_parallel(todo: list, runs_dir, jobs: int, record, admits=None) -> None:
+    """Train `todo` (variant, seed, cfg, run id, run dir) `jobs` at a time and `record` each as it finishes. A run
+    starts when a worker is free and `admits` it at that moment (a time budget; None admits every run); it makes its
+    own embedded pretraining if missing, and a run whose missing pretraining a running run is making waits for it
+    while the next one goes first (so each pretraining is made once). On a machine with GPUs each worker has its
+    own (`worker_devices`), and the line at start says which."""
     import torch
     threads = max(1, torch.get_num_threads() // jobs)
-    fresh = []
+    waiting = []
     for item in todo:  # runs copied from another experiment need no process
         metrics = reuse_finished(runs_dir, item[3], item[4])
         if metrics is not None:
             record(*item, metrics)
         else:
-            fresh.append(item)
-    pretrainings = {}  # one process per embedded pretraining the runs need, before the runs that read it
-    for item in fresh:
-        if item[2].encoder_weights == "embedded":
-            pretrainings.setdefault(json.dumps(dataclasses.asdict(pretrain_config(item[2])), sort_keys=True),
-                                    item[2])
-    context = multiprocessing.get_context("spawn")  # no CUDA state shared with a forked child
-    # This process evaluates each finished run (`record`) while the workers train: with its own share of the
-    # threads, not all of them (on 2 cores, 2 threads here beside two 1-thread workers made a robustness
-    # evaluation 3.7x slower than 1 thread: 0.171 against 0.046 s per image).
-    own_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        with ProcessPoolExecutor(jobs, mp_context=context, initializer=_pool_init,
-                                 initargs=(threads, os.getpid())) as pool:
-            for future in [pool.submit(_pretrain_job, cfg) for cfg in pretrainings.values()]:
-                future.result()
-            pending = {pool.submit(_train_job, item[2], str(item[4])): item for item in fresh}
-            while pending:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    record(*pending.pop(future), future.result())
-    finally:
-        torch.set_num_threads(own_threads)
-
-
-def _run_parallel_within(todo: list, runs_dir, jobs: int, record, admits) -> None:
-    """`_run_parallel` under a time budget: a run is submitted only when a process is free and `admits` it at that
-    moment, and it makes its own pretraining if missing (a run whose missing pretraining another running run is
-    making waits for it, and the next run goes first)."""
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-
-    import torch
-    threads = max(1, torch.get_num_threads() // jobs)
-    waiting = []
-    for item in todo:
-        metrics = reuse_finished(runs_dir, item[3], item[4])
-        if metrics is not None:
-            record(*item, metrics)
-        else:
             waiting.append(item)
+    if not waiting:
+        return
 
     def making(item) -> str | None:  # the pretraining this run would make, if missing
         cfg = item[2]
@@ -297,28 +338,30 @@ def _run_parallel_within(todo: list, runs_dir, jobs: int, record, admits) -> Non
             return None
         return pretrained_path(pretrain_config(cfg)).name
 
-    context = multiprocessing.get_context("spawn")
+    # This process evaluates each finished run (`record`) while the workers train: with its own share of the
+    # threads, not all of them (on 2 cores, 2 threads here beside two 1-thread workers made a robustness
+    # evaluation 3.7x slower than 1 thread: 0.171 against 0.046 s per image).
     own_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
+    workers = Workers(jobs, threads)
+    if line := describe_workers(workers.devices):
+        print(line, flush=True)
     try:
-        with ProcessPoolExecutor(jobs, mp_context=context, initializer=_pool_init,
-                                 initargs=(threads, os.getpid())) as pool:
-            running = {}
-            while waiting or running:
-                while len(running) < jobs:
-                    busy = {making(i) for i in running.values()} - {None}
-                    item = next((i for i in waiting if making(i) is None or making(i) not in busy), None)
-                    if item is None:
-                        break
-                    waiting.remove(item)
-                    if admits(item):
-                        running[pool.submit(_train_job, item[2], str(item[4]))] = item
-                if not running:
+        while waiting or workers.running:
+            while workers.free():
+                busy = {making(i) for _, i in workers.running.values()} - {None}
+                item = next((i for i in waiting if making(i) is None or making(i) not in busy), None)
+                if item is None:
                     break
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    record(*running.pop(future), future.result())
+                waiting.remove(item)
+                if admits is None or admits(item):
+                    workers.start(item)
+            if not workers.running:
+                break
+            for item, metrics in workers.finished():
+                record(*item, metrics)
     finally:
+        workers.close()
         torch.set_num_threads(own_threads)
 
 
