@@ -110,7 +110,12 @@ SHOWN = {"miou": "mIoU", "thing_miou": "thing mIoU", "macc": "mAcc", "aacc": "aA
 def _cmd_train(args) -> None:
     from .engine import TrainConfig, train
     cfg = _config_from_args(args, TrainConfig, model_overrides=parse_overrides(args.set))
-    metrics = train(cfg, args.run_dir, progress=not args.quiet)
+    cluster = _cluster_args(args)
+    if cluster is None:
+        metrics = train(cfg, args.run_dir, progress=not args.quiet)
+    else:
+        from .cluster import submit_train
+        metrics = submit_train(cfg, args.run_dir, args.executor, *cluster)
     if metrics:
         print(f"{args.run_dir}: " + "  ".join(f"{label} {metrics[k]:.2f}" for k, label in SHOWN.items()
                                               if math.isfinite(metrics.get(k, math.nan))))
@@ -122,6 +127,9 @@ def _cmd_run(args) -> None:
     names = [n for name in args.experiments for n in ([a.name for a in ablations()] if name == "all" else [name])]
     experiments = [load_experiment(name) for name in names]  # an unknown name fails before anything runs
     budget = None if args.time_budget is None else TimeBudget(args.time_budget, args.results)
+    cluster = _cluster_args(args)
+    if cluster is not None and budget is not None:
+        raise ValueError("--time-budget works with the runs of this machine (--jobs), not with --executor")
     if args.plan:
         _print_plan(experiments, args)
     if budget is not None or args.preset == "gpu":  # a GPU's time is short: what it will take, before it starts
@@ -140,13 +148,54 @@ def _cmd_run(args) -> None:
                                    progress=not args.quiet)
             print(f"{name}: {wrote}")
             continue
-        out = run_experiment(experiment, args.preset, args.results, args.runs, args.data, progress=not args.quiet,
-                             only=tuple(args.only or ()), jobs=args.jobs, budget=budget)
+        if cluster is not None:
+            from .cluster import submit_experiment
+            out = submit_experiment(experiment, args.preset, args.results, args.runs, args.data,
+                                    tuple(args.only or ()), args.executor, cluster[0], args.jobs, cluster[1])
+        else:
+            out = run_experiment(experiment, args.preset, args.results, args.runs, args.data, progress=not args.quiet,
+                                 only=tuple(args.only or ()), jobs=args.jobs, budget=budget)
         print(f"{name}: {out}")
     if budget is not None:
         print(budget.summary())
     if args.report:
         _cmd_report(argparse.Namespace(results=args.results, preset=args.preset))
+
+
+def _cluster_args(args) -> tuple | None:
+    """(Slurm options, Layout) of --executor and its options, or None without --executor (an option of it given
+    alone is refused)."""
+    given = [flag for flag, value in (("--slurm", args.slurm), ("--slurm-config", args.slurm_config),
+                                      ("--nodes", args.nodes), ("--gpus-per-node", args.gpus_per_node),
+                                      ("--tasks-per-node", args.tasks_per_node)) if value is not None]
+    if args.executor is None:
+        if given:
+            raise ValueError(f"{given[0]} needs --executor local or --executor slurm")
+        return None
+    if args.executor == "local" and (args.slurm or args.slurm_config):
+        raise ValueError(f"{given[0]} applies to --executor slurm, not local")
+    from .cluster import layout_from, require_submitit, slurm_options
+    require_submitit()  # the extra, before anything runs
+    options = slurm_options(args.slurm or [], args.slurm_config)
+    return options, layout_from(args.nodes or 1, args.gpus_per_node, args.tasks_per_node)
+
+
+def _add_cluster_options(p) -> None:
+    """--executor and its options, for `run` and `train`."""
+    p.add_argument("--executor", choices=["local", "slurm"],
+                   help="run each missing run as a job through submitit (pip install -e '.[cluster]'): on a Slurm "
+                   "cluster, or on this machine (--jobs at a time); without it, runs train in this process (or --jobs "
+                   "worker processes)")
+    p.add_argument("--slurm", action="append", metavar="KEY=VALUE",
+                   help="a Slurm option of the jobs (repeatable): partition, time (minutes, 240), gpus (1), cpus, "
+                   "mem (GB), account, qos, constraint")
+    p.add_argument("--slurm-config", metavar="TOML", help="a TOML file whose [slurm] table gives the Slurm options "
+                   "(--slurm overrides them)")
+    p.add_argument("--nodes", type=int, help="nodes per run: one run trains across them through "
+                   "DistributedDataParallel (with --executor; default 1)")
+    p.add_argument("--gpus-per-node", type=int, help="GPUs per node of a run, one process each (with --executor)")
+    p.add_argument("--tasks-per-node", type=int, help="processes per node of a run (default: --gpus-per-node, or 1; "
+                   "on CPUs, gloo processes)")
 
 
 def _priority_passes(experiments, args) -> list:
@@ -338,6 +387,7 @@ def _add_train_command(sub) -> None:
     _add_config_options(p, TrainConfig)
     p.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override a model config field")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_cluster_options(p)
     p.set_defaults(func=_cmd_train)
 
 
@@ -371,6 +421,7 @@ def _add_run_command(sub) -> None:
     p.add_argument("--plan", action="store_true",
                    help="print what would run (runs done, to reuse, resume or train, pretrainings, training images) "
                    "and stop: size a sitting before it starts")
+    _add_cluster_options(p)
     p.set_defaults(func=_cmd_run)
 
 
@@ -510,8 +561,13 @@ def main(argv=None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as e:  # --help (0) or an argparse error (2, its line already printed)
         return e.code if isinstance(e.code, int) else 1
+    from .cluster import JobsFailed
     try:
         args.func(args)
+    except JobsFailed as e:  # jobs that ended without a result: one line each, naming its log
+        for line in str(e).splitlines():
+            print(f"segformer-lab: error: {line}", file=sys.stderr)
+        return 1
     except USER_ERRORS as e:
         if args.debug:
             raise

@@ -66,6 +66,12 @@ def load_experiment(name: str, folder: Path | None = None):
     return found[0]
 
 
+def source_of(declared) -> Path | None:
+    """The file whose loading declared `declared` (an Ablation, Experiment or Script), or None for one made in code."""
+    return next((path for path, (_, module) in LOADED.items() if any(v is declared for v in vars(module).values())),
+                None)
+
+
 def ablations(folder: Path | None = None) -> list:
     """Every Ablation of experiments/ (or of `folder`), in report order."""
     found = [e for e in (load_experiment(n, folder) for n in experiment_names(folder)) if isinstance(e, Ablation)]

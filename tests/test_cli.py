@@ -63,3 +63,14 @@ def test_debug_shows_the_traceback(tmp_path):
     with pytest.raises(ValueError, match="unknown model variant 'segformer_b9'"):
         main(["--debug", "train", str(tmp_path / "a"), "--model", "segformer_b9"])
     assert not (tmp_path / "a").exists()
+
+
+def test_without_the_cluster_extra_executor_is_one_clear_line(tmp_path, cli_error, monkeypatch):
+    """submitit is an optional extra: without it `--executor` says how to install it, and nothing else changes."""
+    import sys
+    monkeypatch.setitem(sys.modules, "submitit", None)  # import submitit now raises ImportError
+    text = cli_error(["run", "model_size", "--preset", "smoke", "--executor", "local", "--results", tmp_path / "r",
+                      "--runs", tmp_path / "runs"])
+    assert "--executor needs submitit: pip install -e '.[cluster]'" in text
+    assert not (tmp_path / "r").exists() and not (tmp_path / "runs").exists()
+    assert main(["run", "model_size", "--preset", "smoke", "--plan", "--results", str(tmp_path / "r")]) == 0
