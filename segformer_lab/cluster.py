@@ -285,6 +285,16 @@ def submit_experiment(experiment, preset: str, results_dir="results", runs_dir="
     return out
 
 
+def gpu_groups(gpus: list, per_job: int) -> list:
+    """The GPUs of this machine dealt into disjoint groups of `per_job` ("0,1", "2,3", ...), one group per local
+    job; none without GPUs. Fewer GPUs than one job needs is refused."""
+    if not gpus:
+        return []
+    if per_job > len(gpus):
+        raise ValueError(f"--gpus-per-node {per_job}: this machine has {len(gpus)} GPU(s) ({', '.join(gpus)})")
+    return [",".join(gpus[i:i + per_job]) for i in range(0, len(gpus) - per_job + 1, per_job)]
+
+
 def _pretraining(cfg: TrainConfig) -> str | None:
     """The cache file of the embedded pretraining a run needs, if it is missing."""
     if cfg.encoder_weights != "embedded":
@@ -303,21 +313,21 @@ def _run_jobs(ex, kind, waiting, name, source, preset, results_dir, runs_dir, co
     local = kind == "local"
     limit = jobs if local else math.inf  # Slurm queues every job at once
     threads = max(1, torch.get_num_threads() // jobs) if local else options.get("cpus", 0)
-    gpus = visible_gpus() if local and layout.gpus_per_node is None else []
+    groups = gpu_groups(visible_gpus(), layout.gpus_per_node or 1) if local else []
     pretrain_jobs, made, failed, submitted = {}, {}, [], Submitted()  # made: pretraining -> it succeeded
 
     def submit(fn, what, dependency=None):
-        if gpus:  # the local executor: each job on the GPU of this machine with the fewest jobs
-            load = [sum(getattr(j, "gpu", None) == g for j in submitted.jobs) for g in gpus]
-            gpu = gpus[load.index(min(load))]
-            ex.update_parameters(visible_gpus=[int(gpu)], gpus_per_node=1)
+        if groups:  # the local executor: each job on the GPUs of this machine with the fewest jobs
+            load = [sum(getattr(j, "gpu", None) == g for j in submitted.jobs) for g in groups]
+            gpu = groups[load.index(min(load))]
+            ex.update_parameters(visible_gpus=[int(g) for g in gpu.split(",")], gpus_per_node=len(gpu.split(",")))
         if dependency is not None:
             ex.update_parameters(additional_parameters={"dependency": f"afterok:{dependency.job_id}",
                                                         "kill-on-invalid-dep": "yes"})
         job = ex.submit(fn)
         if dependency is not None:
             ex.update_parameters(additional_parameters={})
-        job.gpu = gpu if gpus else None
+        job.gpu = gpu if groups else None
         submitted.add(job, what)
         return job
 

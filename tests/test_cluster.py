@@ -94,6 +94,15 @@ def test_each_worker_has_its_own_gpu_round_robin(monkeypatch):
     assert visible_gpus() == ["0", "1", "2"]
 
 
+def test_local_jobs_get_disjoint_gpus():
+    from segformer_lab.cluster import gpu_groups
+    assert gpu_groups(["0", "1", "2", "3"], 1) == ["0", "1", "2", "3"]
+    assert gpu_groups(["0", "1", "2", "3", "4"], 2) == ["0,1", "2,3"]  # the fifth GPU fits no run of two
+    assert gpu_groups(["4", "6"], 2) == ["4,6"] and gpu_groups([], 2) == []
+    with pytest.raises(ValueError, match=r"--gpus-per-node 4: this machine has 2 GPU\(s\) \(0, 1\)"):
+        gpu_groups(["0", "1"], 4)
+
+
 def test_pool_workers_see_only_their_gpu(monkeypatch):
     from segformer_lab import runner
     monkeypatch.setattr(runner, "visible_gpus", lambda: ["0", "1"])  # a made-up machine with 2 GPUs
