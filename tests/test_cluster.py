@@ -163,8 +163,10 @@ def test_standin_slurm_end_to_end(tmp_path, slurm, capsys):
 
 
 CANCELLED = """
+import signal
 import sys
 from pathlib import Path
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal: a background job ignores Ctrl-C
 from segformer_lab import repo
 repo.experiments_dir = lambda: Path(sys.argv[1])
 from segformer_lab.cli import main
