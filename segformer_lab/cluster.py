@@ -273,12 +273,15 @@ def submit_experiment(experiment, preset: str, results_dir="results", runs_dir="
         if metrics is None and (item[4] / "metrics.json").is_file() and (item[4] / "model.pt").is_file():
             metrics = json.loads((item[4] / "metrics.json").read_text())
         (waiting if metrics is None else finished).append((item, metrics))
-    ex = make_executor(executor, Path(runs_dir) / "jobs" / experiment.name, options, layout) if waiting else None
+    folder = Path(runs_dir) / "jobs" / experiment.name
+    ex = make_executor(executor, folder, options, layout) if waiting else None
+    # a pretraining is one process, whatever the runs' layout
+    pre = make_executor(executor, folder, options, Layout()) if waiting and layout.world > 1 else ex
     for item, metrics in finished:  # measured here: no job to wait for
         record(item, metrics, measure(experiment, preset, *item, metrics, results_dir, runs_dir, commit))
     waiting = [item for item, _ in waiting]
     if waiting:
-        _run_jobs(ex, executor, waiting, experiment.name, source, preset, results_dir, runs_dir, commit, jobs,
+        _run_jobs((ex, pre), executor, waiting, experiment.name, source, preset, results_dir, runs_dir, commit, jobs,
                   layout, options, record, poll_s)
     if experiment.analysis is not None:
         experiment.analysis(results_dir, preset, runs_dir)
@@ -303,10 +306,10 @@ def _pretraining(cfg: TrainConfig) -> str | None:
     return None if path.is_file() else path.name
 
 
-def _run_jobs(ex, kind, waiting, name, source, preset, results_dir, runs_dir, commit, jobs, layout, options,
+def _run_jobs(executors, kind, waiting, name, source, preset, results_dir, runs_dir, commit, jobs, layout, options,
               record, poll_s) -> None:
-    """Submit `waiting` (variant, seed, cfg, run id, run dir) and the pretrainings they need, collect each job as it
-    finishes and `record` its rows."""
+    """Submit `waiting` (variant, seed, cfg, run id, run dir) and the pretrainings they need, through `executors`
+    (the runs', the pretrainings'), collect each job as it finishes and `record` its rows."""
     import math
 
     import torch
@@ -317,6 +320,7 @@ def _run_jobs(ex, kind, waiting, name, source, preset, results_dir, runs_dir, co
     pretrain_jobs, made, failed, submitted = {}, {}, [], Submitted()  # made: pretraining -> it succeeded
 
     def submit(fn, what, dependency=None):
+        ex = executors[0] if what[0] == "run" else executors[1]
         if groups:  # the local executor: each job on the GPUs of this machine with the fewest jobs
             load = [sum(getattr(j, "gpu", None) == g for j in submitted.jobs) for g in groups]
             gpu = groups[load.index(min(load))]

@@ -240,6 +240,15 @@ def test_two_gloo_processes_give_the_loss_of_one(tmp_path):
     assert len(list((tmp_path / "two.jobs").glob("*_result.pkl"))) == 2  # two processes, one result each
 
 
+def test_runs_across_processes_take_their_pretraining_from_one_process(tmp_path, slurm):
+    experiment = toy(tmp_path / "experiments", {"pretrained": VARIANTS["pretrained"]})
+    submit_experiment(experiment, "smoke", tmp_path / "results", tmp_path / "runs", executor="slurm",
+                      options=slurm_options(["gpus=0"]), layout=Layout(1, 2), poll_s=0.2)
+    scripts = [s.read_text() for s in (tmp_path / "runs" / "jobs" / "toy").glob("*_submission.sh")]
+    assert sorted(s.count("--ntasks-per-node=2") for s in scripts) == [0, 1, 1]  # the pretraining: one process
+    assert len(pd.read_csv(tmp_path / "results" / "toy.csv")) == 2
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--slurm", "partition=gpu"], "--slurm needs --executor local or --executor slurm"),
     (["--nodes", "2"], "--nodes needs --executor local or --executor slurm"),
