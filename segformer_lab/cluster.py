@@ -26,7 +26,7 @@ from .engine import TrainConfig, encoder_checkpoint, pretrain_config, train
 from .pretrain import pretrained_path
 from .repo import load_experiment, source_of
 from .results import git_commit, read_rows
-from .runner import missing_runs, columns, measure, reuse_finished, visible_gpus, write_rows
+from .runner import columns, is_finished, measure, missing_runs, reuse_finished, visible_gpus, write_rows
 
 EXECUTORS = ("local", "slurm")
 
@@ -270,7 +270,7 @@ def submit_experiment(experiment, preset: str, results_dir="results", runs_dir="
     waiting, finished = [], []
     for item in todo:  # a finished run directory (this experiment's or another's) is reused, not submitted
         metrics = reuse_finished(runs_dir, item[3], item[4])
-        if metrics is None and (item[4] / "metrics.json").is_file() and (item[4] / "model.pt").is_file():
+        if metrics is None and is_finished(item[4]):
             metrics = json.loads((item[4] / "metrics.json").read_text())
         (waiting if metrics is None else finished).append((item, metrics))
     folder = Path(runs_dir) / "jobs" / experiment.name

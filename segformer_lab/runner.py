@@ -208,7 +208,7 @@ def plan_experiment(experiment, preset: str = "quick", results_dir="results", ru
     reuse, resume, fresh = [], [], []
     for item in todo:
         rid, run_dir = item[3], item[4]
-        finished = _is_finished(run_dir) if run_dir.exists() else _finished_elsewhere(runs_dir, rid) is not None
+        finished = is_finished(run_dir) if run_dir.exists() else _finished_elsewhere(runs_dir, rid) is not None
         if finished or rid in trained_before:
             reuse.append(item)
         else:
@@ -408,13 +408,13 @@ def reuse_finished(runs_dir, rid: str, run_dir: Path) -> dict | None:
     return json.loads((run_dir / "metrics.json").read_text())
 
 
-def _is_finished(run_dir: Path) -> bool:
+def is_finished(run_dir: Path) -> bool:
     return (run_dir / "metrics.json").is_file() and (run_dir / "model.pt").is_file()
 
 
 def _finished_elsewhere(runs_dir, rid: str) -> Path | None:
     """The first finished run directory of run id `rid` under `runs_dir` (any experiment), or None."""
-    return next((d for d in sorted(Path(runs_dir).glob(f"*/*_{rid}")) if _is_finished(d)), None)
+    return next((d for d in sorted(Path(runs_dir).glob(f"*/*_{rid}")) if is_finished(d)), None)
 
 
 def _costs(cfg: TrainConfig) -> dict:
